@@ -1,0 +1,62 @@
+"""The model registry (``riskwatch.yaml``): what riskwatch knows about each deployed model."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+RiskTier = Literal["minimal", "limited", "high"]
+
+
+class ConfigError(ValueError):
+    """The registry file is missing or invalid; the message names the file and the field."""
+
+
+class ModelEntry(BaseModel):
+    """One model id's registry entry. Unknown keys are kept for later detectors and policies."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    owner: str
+    risk_tier: RiskTier = "minimal"
+    region: str | None = None
+    latency_slo_ms: float | None = Field(None, gt=0)
+    error_rate_slo: float = Field(0.05, ge=0, le=1)
+    daily_cost_budget_usd: float | None = Field(None, ge=0)
+    release_date: date | None = None
+    protected_attributes: list[str] = Field(default_factory=list)
+    alert_webhook: str | None = None
+
+
+class Registry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int = 1
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+
+    def get(self, model_id: str) -> ModelEntry | None:
+        return self.models.get(model_id)
+
+
+def load_registry(path: Path | str) -> Registry:
+    """Read and validate a registry file; a missing file means an empty registry."""
+    path = Path(path)
+    if not path.exists():
+        return Registry()
+    try:
+        raw: Any = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with a 'models' key")
+    try:
+        return Registry.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

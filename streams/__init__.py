@@ -1,0 +1,1 @@
+"""Kafka side of riskwatch: event schema and codec, the Faust app, topics and agents."""

@@ -1,0 +1,84 @@
+"""Bytes from Kafka to a validated InferenceEvent, or a reason to dead-letter the message."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from streams.schema import FEEDBACK_V1, INFERENCE_V1, InferenceEvent
+
+
+class DeadLetterReason:
+    """Stable reason codes, stored with every dead letter and sent as a Kafka header."""
+
+    EMPTY = "empty_message"
+    TOO_LARGE = "too_large"
+    NOT_UTF8 = "invalid_utf8"
+    NOT_JSON = "invalid_json"
+    NOT_OBJECT = "not_an_object"
+    UNSUPPORTED_SCHEMA = "unsupported_schema"
+    INVALID_EVENT = "invalid_event"
+
+    ALL = (EMPTY, TOO_LARGE, NOT_UTF8, NOT_JSON, NOT_OBJECT, UNSUPPORTED_SCHEMA, INVALID_EVENT)
+
+
+class InvalidMessage(ValueError):
+    """A message that cannot become an event; ``reason`` is a DeadLetterReason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class EventPolicy:
+    max_bytes: int = 512 * 1024
+
+
+def _describe(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(event)"
+        parts.append(f"{loc}: {err['msg']}")
+    more = exc.error_count() - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def decode_event(raw: bytes | None, policy: EventPolicy = EventPolicy()) -> InferenceEvent:
+    """Decode one Kafka message value. Raises InvalidMessage with a reason code."""
+    if not raw:
+        raise InvalidMessage(DeadLetterReason.EMPTY, "message value is empty")
+    if len(raw) > policy.max_bytes:
+        raise InvalidMessage(
+            DeadLetterReason.TOO_LARGE, f"{len(raw)} bytes exceeds the limit of {policy.max_bytes}"
+        )
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(
+            DeadLetterReason.NOT_UTF8, f"byte {exc.start}: {exc.reason}"
+        ) from None
+    try:
+        doc: Any = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessage(DeadLetterReason.NOT_JSON, str(exc)[:300]) from None
+    if not isinstance(doc, dict):
+        raise InvalidMessage(
+            DeadLetterReason.NOT_OBJECT, f"top level is a JSON {type(doc).__name__}, not an object"
+        )
+    schema = doc.get("schema", INFERENCE_V1)
+    if schema != INFERENCE_V1:
+        hint = " (feedback events are not handled yet)" if schema == FEEDBACK_V1 else ""
+        raise InvalidMessage(
+            DeadLetterReason.UNSUPPORTED_SCHEMA, f"schema {str(schema)[:80]!r} is not supported{hint}"
+        )
+    try:
+        return InferenceEvent.model_validate(doc)
+    except ValidationError as exc:
+        raise InvalidMessage(DeadLetterReason.INVALID_EVENT, _describe(exc)) from None
+    except RecursionError:
+        raise InvalidMessage(DeadLetterReason.INVALID_EVENT, "nesting too deep") from None
