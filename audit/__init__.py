@@ -1,0 +1,1 @@
+"""The audit store: the only code that touches the database."""

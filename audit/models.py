@@ -1,0 +1,99 @@
+"""Tables of the audit store (SQLModel). Raw input/output text is never stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc_column(nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+class EventRecord(SQLModel, table=True):
+    """One inference event, stored once per event_id (the idempotency key)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_model_ts", "model_id", "timestamp"),)
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    schema_name: str = Field(max_length=64)
+    timestamp: datetime = _utc_column()
+    model_id: str = Field(max_length=256)
+    model_version: str = Field(max_length=128)
+    service: str | None = None
+    tenant: str | None = Field(default=None, index=True)
+    latency_ms: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    prediction: Any = Field(default=None, sa_column=Column(JSON))
+    score: float | None = None
+    # The event without its texts: texts are replaced by {"length", "sha256"}.
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    source_topic: str
+    source_partition: int
+    source_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kafka_timestamp_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    stored_at: datetime = _utc_column()
+
+
+class FindingRecord(SQLModel, table=True):
+    __tablename__ = "findings"
+    __table_args__ = (
+        Index("ix_findings_model_detected", "model_id", "detected_at"),
+        Index("ix_findings_category", "category", "subcategory"),
+    )
+
+    finding_id: str = Field(primary_key=True, max_length=36)
+    event_id: str | None = Field(default=None, index=True, max_length=128)
+    model_id: str = Field(max_length=256)
+    model_version: str | None = None
+    detector: str
+    rule_id: str
+    category: str = Field(max_length=16)
+    subcategory: str = Field(max_length=32)
+    severity: str = Field(max_length=16, index=True)
+    title: str
+    evidence: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    regulation_refs: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    remediation: str = ""
+    pack: str
+    pack_version: str
+    source_topic: str | None = None
+    source_partition: int | None = None
+    source_offset: int | None = Field(default=None, sa_column=Column(BigInteger))
+    detected_at: datetime = _utc_column(index=True)
+
+
+class DeadLetterRecord(SQLModel, table=True):
+    """A message that could not become an event. Only its hash and size are kept, not its bytes."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("source_topic", "source_partition", "source_offset"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source_topic: str
+    source_partition: int
+    source_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reason: str = Field(max_length=32, index=True)
+    detail: str
+    size_bytes: int
+    sha256: str = Field(max_length=64)
+    received_at: datetime = _utc_column()
+
+
+class DetectorStateRecord(SQLModel, table=True):
+    """Each detector's saved state, written in the same transaction as the batch it reflects."""
+
+    __tablename__ = "detector_state"
+
+    detector: str = Field(primary_key=True)
+    scope: str = Field(primary_key=True, default="global")
+    version: str
+    state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _utc_column()

@@ -1,0 +1,194 @@
+"""Writing to the audit store: one transaction per batch, idempotent on replay."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from audit.db import create_schema, make_engine
+from audit.models import DeadLetterRecord, DetectorStateRecord, EventRecord, FindingRecord
+from detectors.base import ObservedEvent
+from policies.findings import Finding
+
+_ID_CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    reason: str
+    detail: str
+    size_bytes: int
+    sha256: str
+
+    @classmethod
+    def of(cls, raw: bytes | None, *, topic: str, partition: int, offset: int,
+           reason: str, detail: str) -> DeadLetter:
+        data = raw or b""
+        return cls(topic, partition, offset, reason, detail[:2000], len(data),
+                   hashlib.sha256(data).hexdigest())
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorState:
+    detector: str
+    version: str
+    state: dict[str, Any]
+    scope: str = "global"
+
+
+@dataclass(slots=True)
+class AuditBatch:
+    events: list[ObservedEvent] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    states: list[DetectorState] = field(default_factory=list)
+
+
+def text_digest(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    return {"length": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+
+
+def _redacted_payload(observed: ObservedEvent) -> dict[str, Any]:
+    payload = observed.event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for part in ("input", "output"):
+        section = payload.get(part)
+        if isinstance(section, dict) and "text" in section:
+            section["text"] = text_digest(section["text"])
+    return payload
+
+
+def _event_row(observed: ObservedEvent, stored_at: datetime) -> dict[str, Any]:
+    event, source = observed.event, observed.source
+    usage, output = event.usage, event.output
+    return {
+        "event_id": event.event_id,
+        "schema_name": event.schema_,
+        "timestamp": event.timestamp,
+        "model_id": event.model.id,
+        "model_version": event.model.version,
+        "service": event.service,
+        "tenant": event.tenant,
+        "latency_ms": usage.latency_ms if usage else None,
+        "input_tokens": usage.input_tokens if usage else None,
+        "output_tokens": usage.output_tokens if usage else None,
+        "cost_usd": usage.cost_usd if usage else None,
+        "error": usage.error if usage else None,
+        "prediction": output.prediction if output else None,
+        "score": output.score if output else None,
+        "payload": _redacted_payload(observed),
+        "source_topic": source.topic,
+        "source_partition": source.partition,
+        "source_offset": source.offset,
+        "kafka_timestamp_ms": source.timestamp_ms,
+        "stored_at": stored_at,
+    }
+
+
+def _finding_row(f: Finding) -> dict[str, Any]:
+    row = f.to_dict()
+    row.pop("source")
+    row.update(
+        source_topic=f.source_topic,
+        source_partition=f.source_partition,
+        source_offset=f.source_offset,
+        detected_at=f.detected_at,
+    )
+    return row
+
+
+class AuditStore:
+    """Idempotent batch writes: replaying a batch inserts nothing twice."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str, *, create: bool = True) -> AuditStore:
+        store = cls(make_engine(url))
+        if create:
+            create_schema(store.engine)
+        return store
+
+    def _insert_ignore(self, table: Table, conflict_cols: list[str]) -> Any:
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=conflict_cols)
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=conflict_cols)
+
+    def known_event_ids(self, event_ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(event_ids))
+        found: set[str] = set()
+        table = EventRecord.__table__
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), _ID_CHUNK):
+                chunk = ids[i : i + _ID_CHUNK]
+                found.update(conn.execute(select(table.c.event_id).where(table.c.event_id.in_(chunk))).scalars())
+        return found
+
+    def write(self, batch: AuditBatch) -> None:
+        now = datetime.now(timezone.utc)
+        with self.engine.begin() as conn:
+            self._write(conn, batch, now)
+
+    def _write(self, conn: Connection, batch: AuditBatch, now: datetime) -> None:
+        if batch.events:
+            conn.execute(
+                self._insert_ignore(EventRecord.__table__, ["event_id"]),
+                [_event_row(e, now) for e in batch.events],
+            )
+        if batch.findings:
+            conn.execute(
+                self._insert_ignore(FindingRecord.__table__, ["finding_id"]),
+                [_finding_row(f) for f in batch.findings],
+            )
+        if batch.dead_letters:
+            conn.execute(
+                self._insert_ignore(
+                    DeadLetterRecord.__table__, ["source_topic", "source_partition", "source_offset"]
+                ),
+                [{**_dl_row(d), "received_at": now} for d in batch.dead_letters],
+            )
+        for st in batch.states:
+            self._upsert_state(conn, st, now)
+
+    def _upsert_state(self, conn: Connection, st: DetectorState, now: datetime) -> None:
+        table = DetectorStateRecord.__table__
+        values = {"detector": st.detector, "scope": st.scope, "version": st.version,
+                  "state": st.state, "updated_at": now}
+        ins: Any = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(table)
+        conn.execute(
+            ins.values(**values).on_conflict_do_update(
+                index_elements=["detector", "scope"],
+                set_={"version": st.version, "state": st.state, "updated_at": now},
+            )
+        )
+
+    def load_states(self, scope: str = "global") -> dict[str, DetectorState]:
+        table = DetectorStateRecord.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table).where(table.c.scope == scope)).mappings().all()
+        return {r["detector"]: DetectorState(r["detector"], r["version"], r["state"], r["scope"]) for r in rows}
+
+
+def _dl_row(d: DeadLetter) -> dict[str, Any]:
+    return {
+        "source_topic": d.source_topic,
+        "source_partition": d.source_partition,
+        "source_offset": d.source_offset,
+        "reason": d.reason,
+        "detail": d.detail,
+        "size_bytes": d.size_bytes,
+        "sha256": d.sha256,
+    }
+

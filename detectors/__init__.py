@@ -1,0 +1,1 @@
+"""Detectors: one module per detector, each behind detectors.base.Detector."""

@@ -1,0 +1,76 @@
+"""The detector interface: a batch of events in, signals out; state that can be saved and restored.
+
+Detectors *score*; policies *decide* (see policies/engine.py). A Signal says what was observed
+and how strongly; the policy pack maps it to the taxonomy, a severity and regulation clauses.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Sequence
+
+from policies.taxonomy import Severity
+from riskwatch.registry import Registry
+from streams.schema import InferenceEvent
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """Where an event came from in Kafka, so any finding can be traced and replayed."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedEvent:
+    event: InferenceEvent
+    source: SourceRef
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One observation by a detector. ``event_id`` is None for window-level signals."""
+
+    detector: str
+    kind: str
+    model_id: str
+    model_version: str | None
+    title: str
+    severity: Severity
+    evidence: dict[str, Any]
+    source: SourceRef | None
+    event_id: str | None = None
+    key: str = ""  # disambiguates several signals of one kind for one event or window
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class Detector(ABC):
+    """Base class of every detector.
+
+    Contract: ``process`` receives events in arrival order (each event at most once, already
+    de-duplicated) and returns the signals they raise. It must not do I/O: no Kafka, no SQL.
+    ``state_dict``/``load_state`` round-trip everything needed to continue after a restart;
+    the worker saves it in the same transaction as the batch's rows.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"
+    #: every Signal.kind this detector can emit; each needs a rule in a policy pack
+    signal_kinds: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+
+    @abstractmethod
+    def process(self, batch: Sequence[ObservedEvent]) -> list[Signal]:
+        """Score a batch of events; return the signals they raise (possibly none)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore what ``state_dict`` returned."""

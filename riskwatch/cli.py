@@ -1,0 +1,182 @@
+"""The `riskwatch` command line: thin wrappers over streams/, audit/ and the local broker."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from riskwatch.settings import get_settings
+
+TABLE_COLUMNS = ("detected_at", "severity", "category", "subcategory", "model_id", "rule_id",
+                 "title", "event_id")
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+@click.version_option(package_name="riskwatch")
+def main() -> None:
+    """riskwatch: risk and compliance monitoring for deployed AI models."""
+    logging.basicConfig(level=get_settings().log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("kafka", "aiokafka"):  # client chatter; our own logs say what matters
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+# --- kafka -------------------------------------------------------------------------------
+
+@main.group()
+def kafka() -> None:
+    """Run a local single-node Kafka broker (KRaft) under RISKWATCH_HOME."""
+
+
+def _local_kafka():  # type: ignore[no-untyped-def]
+    from riskwatch.local_kafka import LocalKafka, LocalKafkaError
+
+    settings = get_settings()
+    try:
+        return LocalKafka.from_bootstrap(settings.kafka_bootstrap, settings.home)
+    except LocalKafkaError as exc:
+        _fail(str(exc))
+
+
+@kafka.command("up")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for the broker.")
+def kafka_up(timeout: float) -> None:
+    """Start the broker (no-op if it is running); print its bootstrap address."""
+    from riskwatch.local_kafka import LocalKafkaError
+
+    try:
+        click.echo(_local_kafka().up(timeout=timeout))
+    except LocalKafkaError as exc:
+        _fail(str(exc))
+
+
+@kafka.command("down")
+def kafka_down() -> None:
+    """Stop the broker started by `kafka up` (no-op if none)."""
+    stopped = _local_kafka().down()
+    click.echo("stopped" if stopped else "not running")
+
+
+@kafka.command("status")
+def kafka_status() -> None:
+    broker = _local_kafka()
+    click.echo(f"{broker.bootstrap} {'up' if broker.is_up() else 'down'}")
+    sys.exit(0 if broker.is_up() else 1)
+
+
+# --- worker and producer -------------------------------------------------------------------
+
+@main.command()
+def worker() -> None:
+    """Run a Faust worker: events topic → detectors → policies → audit store + findings topic."""
+    from riskwatch.registry import ConfigError
+    from streams.worker import run_worker
+
+    try:
+        run_worker(get_settings())
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@main.command()
+@click.option("--demo", "demo_n", type=click.IntRange(min=1), help="Simulate N events of the registry's models.")
+@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Send each line of a JSON-lines file as one event.")
+@click.option("--seed", default=7, show_default=True)
+@click.option("--run-id", default=None, help="Prefix of the simulated event ids (default: time-based).")
+@click.option("--no-text", is_flag=True, help="Simulate events without input/output text.")
+@click.option("--malformed", default=0.02, show_default=True, help="Share of malformed messages.")
+@click.option("--duplicates", default=0.02, show_default=True, help="Share of re-sent events.")
+def produce(demo_n: int | None, path: Path | None, seed: int, run_id: str | None, no_text: bool,
+            malformed: float, duplicates: float) -> None:
+    """Send events to RISKWATCH_EVENTS_TOPIC; prints a JSON account of what was sent."""
+    from riskwatch.demo import produce_demo, produce_file
+    from riskwatch.output import to_json
+
+    if (demo_n is None) == (path is None):
+        _fail("give exactly one of --demo N or --file PATH")
+    settings = get_settings()
+    if path is not None:
+        click.echo(to_json(produce_file(settings, path)))
+        return
+    assert demo_n is not None
+    report = produce_demo(settings, demo_n, seed=seed, run_id=run_id, with_text=not no_text,
+                          malformed=malformed, duplicates=duplicates)
+    click.echo(to_json(report))
+
+
+@main.command()
+@click.option("--events", "n", default=3000, show_default=True, help="Valid events to simulate.")
+@click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for processing.")
+def demo(n: int, timeout: float) -> None:
+    """Start a local broker and a worker, play simulated traffic, print the audit summary, stop."""
+    from riskwatch.demo import run_demo
+
+    sys.exit(run_demo(get_settings(), n, timeout=timeout))
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+@main.group()
+def audit() -> None:
+    """Query the audit store (RISKWATCH_DATABASE_URL)."""
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from audit.db import make_engine
+
+    return make_engine(get_settings().database_url)
+
+
+@audit.command("findings")
+@click.option("--model", help="Model id.")
+@click.option("--category", type=click.Choice(["technical", "commercial", "legal"]))
+@click.option("--subcategory", help="e.g. model_reliability, data_privacy, cost_control.")
+@click.option("--severity", type=click.Choice(["info", "low", "medium", "high", "critical"]))
+@click.option("--since", help="30m, 24h, 7d, or an RFC 3339 time.")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+def audit_findings(model: str | None, category: str | None, subcategory: str | None,
+                   severity: str | None, since: str | None, limit: int, fmt: str) -> None:
+    """List findings, newest first."""
+    from audit.queries import FINDING_COLUMNS, FindingFilter, find_findings, parse_since
+    from policies.taxonomy import Subcategory
+    from riskwatch.output import to_csv, to_json, to_table
+
+    if subcategory is not None and subcategory not in {s.value for s in Subcategory}:
+        _fail(f"unknown subcategory {subcategory!r}; one of: {', '.join(s.value for s in Subcategory)}")
+    try:
+        since_at = parse_since(since) if since else None
+    except ValueError as exc:
+        _fail(str(exc))
+    rows = find_findings(_engine(), FindingFilter(model, category, subcategory, severity, since_at, limit))
+    if fmt == "json":
+        click.echo(to_json(rows))
+    elif fmt == "csv":
+        click.echo(to_csv(rows, FINDING_COLUMNS), nl=False)
+    else:
+        click.echo(to_table(rows, TABLE_COLUMNS))
+
+
+@audit.command("summary")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def audit_summary(fmt: str) -> None:
+    """Events stored, findings by category/subcategory/severity, dead letters by reason."""
+    from audit.queries import summary
+    from riskwatch.output import summary_table, to_json
+
+    data = summary(_engine())
+    click.echo(to_json(data) if fmt == "json" else summary_table(data))
+
+
+if __name__ == "__main__":
+    main()

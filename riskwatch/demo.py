@@ -1,0 +1,128 @@
+"""`riskwatch produce` and `riskwatch demo`: simulated traffic and the end-to-end demo run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from riskwatch.registry import load_registry
+from riskwatch.settings import Settings
+
+
+def produce_demo(settings: Settings, n: int, *, seed: int = 7, run_id: str | None = None,
+                 with_text: bool = True, malformed: float = 0.02,
+                 duplicates: float = 0.02) -> dict[str, Any]:
+    from streams.producer import make_producer, send_all
+    from streams.simulator import demo_traffic
+
+    run_id = run_id or "demo-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    traffic = demo_traffic(n, registry=load_registry(settings.config), seed=seed, run_id=run_id,
+                           malformed_fraction=malformed, duplicate_fraction=duplicates,
+                           with_text=with_text, max_event_bytes=settings.max_event_bytes)
+    producer = make_producer(settings.bootstrap_servers)
+    try:
+        sent = send_all(producer, settings.events_topic, ((m.key, m.value) for m in traffic.messages))
+    finally:
+        producer.close()
+    return {
+        "run_id": run_id,
+        "topic": settings.events_topic,
+        "messages_sent": sent,
+        "valid_events": len(traffic.valid_event_ids),
+        "duplicates": traffic.duplicates,
+        "malformed": traffic.malformed,
+    }
+
+
+def produce_file(settings: Settings, path: Path) -> dict[str, Any]:
+    from streams.producer import make_producer, send_all
+
+    def messages():  # type: ignore[no-untyped-def]
+        with path.open("rb") as fh:
+            for line in fh:
+                line = line.rstrip(b"\r\n")
+                if not line.strip():
+                    continue
+                try:
+                    key = str(orjson.loads(line)["model"]["id"]).encode()
+                except Exception:  # the worker dead-letters it with the precise reason
+                    key = None
+                yield key, line
+
+    producer = make_producer(settings.bootstrap_servers)
+    try:
+        sent = send_all(producer, settings.events_topic, messages())
+    finally:
+        producer.close()
+    return {"topic": settings.events_topic, "messages_sent": sent, "file": str(path)}
+
+
+def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        return subprocess.Popen([sys.executable, "-m", "riskwatch.cli", "worker"], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=dict(os.environ), start_new_session=True)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
+    from audit.queries import count_events_with_prefix, summary
+    from audit.store import AuditStore
+    from riskwatch.local_kafka import LocalKafka
+    from riskwatch.output import summary_table, to_json
+
+    broker = LocalKafka.from_bootstrap(settings.kafka_bootstrap, settings.home)
+    started_broker = not broker.is_up()
+    print(f"kafka: {broker.up()} ({'started' if started_broker else 'already running'})", flush=True)
+    store = AuditStore.from_url(settings.database_url)
+    before = summary(store.engine)["dead_letters"]
+    log_path = settings.home / "demo-worker.log"
+    worker = _start_worker(settings, log_path)
+    print(f"worker: pid {worker.pid}, log {log_path}", flush=True)
+    try:
+        report = produce_demo(settings, n)
+        print(f"produced: {to_json(report)}", flush=True)
+        want_events = report["valid_events"]
+        want_dead = before + sum(report["malformed"].values())
+        deadline = time.monotonic() + timeout
+        while True:
+            stored = count_events_with_prefix(store.engine, report["run_id"] + "-")
+            dead = summary(store.engine)["dead_letters"]
+            if stored >= want_events and dead >= want_dead:
+                break
+            if worker.poll() is not None:
+                print(f"worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
+                return 1
+            if time.monotonic() > deadline:
+                print(f"timed out: {stored}/{want_events} events, {dead - before} dead letters",
+                      file=sys.stderr)
+                return 1
+            time.sleep(0.5)
+        print(f"processed: all {want_events} events of {report['run_id']} are in the audit store\n")
+        print(summary_table(summary(store.engine)))
+        print("\nsummary (json):\n" + to_json(summary(store.engine)))
+        return 0
+    finally:
+        stop_process(worker)
+        if started_broker:
+            broker.down()
+            print("kafka: stopped")

@@ -1,0 +1,54 @@
+"""Rendering query results for the terminal: table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Any, Sequence
+
+import orjson
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode()
+
+
+def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_cell(row.get(c)) for c in columns])
+    return buf.getvalue()
+
+
+def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int = 48) -> str:
+    cells = [[_cell(r.get(c))[:width] for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    line = "  ".join(c.ljust(w) for c, w in zip(columns, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(out)
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    lines = [f"events stored      {summary['events']}", f"dead letters       {summary['dead_letters']}"]
+    for title, key in (("findings by category", "findings"),
+                       ("findings by subcategory", "findings_by_subcategory"),
+                       ("findings by severity", "findings_by_severity"),
+                       ("dead letters by reason", "dead_letters_by_reason")):
+        lines.append(f"{title}:")
+        entries = summary.get(key) or {}
+        lines += [f"  {name:<22} {n}" for name, n in entries.items()] or ["  (none)"]
+    return "\n".join(lines)

@@ -1,0 +1,32 @@
+"""The Faust app: configuration only (topics in streams/topics.py, agents in streams/agents.py)."""
+
+from __future__ import annotations
+
+import faust
+
+from riskwatch.settings import Settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    datadir = settings.home / "worker"
+    datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    return faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers],
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        datadir=str(datadir / settings.app_id),
+        topic_partitions=settings.partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        # Commit soon after a batch is acked; acking only happens after its rows are committed.
+        broker_commit_interval=1.0,
+        broker_max_poll_records=settings.batch_size,
+        consumer_max_fetch_size=4 * 1024 * 1024,
+        producer_acks=-1,
+        producer_linger_ms=5,
+        web_enabled=False,
+        stream_buffer_maxsize=max(4096, 2 * settings.batch_size),
+        autodiscover=False,
+    )

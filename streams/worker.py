@@ -1,0 +1,66 @@
+"""Assembling and running a worker: settings → store, detectors, policies → Faust app."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import faust
+
+from audit.store import AuditStore
+from detectors.registry import build_detectors
+from policies.engine import PolicyEngine
+from policies.pack import load_packs
+from riskwatch.registry import load_registry
+from riskwatch.settings import Settings
+from streams.agents import register_agents
+from streams.app import create_app
+from streams.codec import EventPolicy
+from streams.processor import BatchProcessor
+from streams.sink import AuditSink
+from streams.topics import declare_topics
+
+log = logging.getLogger(__name__)
+
+
+def open_store(settings: Settings, *, wait_s: float = 3600.0) -> AuditStore:
+    """Connect and create the schema, waiting for a database that is not up yet."""
+    deadline = time.monotonic() + wait_s
+    delay = 0.5
+    while True:
+        try:
+            return AuditStore.from_url(settings.database_url)
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("audit store not reachable (%s); retrying in %.1fs", str(exc)[:200], delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    registry = load_registry(settings.config)
+    store = open_store(settings)
+    detectors = build_detectors(registry)
+    processor = BatchProcessor(detectors, PolicyEngine(load_packs(), registry))
+    app = create_app(settings)
+    topics = declare_topics(app, settings)
+
+    async def publish(topic: str, key: bytes | None, value: bytes | None,
+                      headers: list[tuple[str, bytes]]):  # type: ignore[no-untyped-def]
+        return await app.producer.send(topic, key, value, None, None, headers)
+
+    sink = AuditSink(
+        store, processor, publish,
+        findings_topic=settings.findings_topic,
+        dlq_topic=settings.dlq_topic,
+        policy=EventPolicy(max_bytes=settings.max_event_bytes),
+    )
+    register_agents(app, topics, sink, settings)
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    app = build_worker_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
