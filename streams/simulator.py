@@ -7,7 +7,7 @@ import math
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -56,7 +56,7 @@ _PROFILES = {
     "resume-screener": _Profile("resume", 0.6, "hr-portal", ("acme", "globex"),
                                 "recruitment", "0.9.1", 0.35)}
 _GENERIC = _Profile("generic", 1.0, "ml-gateway", ("default",), "analytics", "1.0.0", 0.05)
-_DEFAULT_MODELS = {"demo-model": ModelEntry(owner="demo@example.com", latency_slo_ms=500)}
+_DEFAULT_MODELS = {"demo-model": ModelEntry.model_validate({"owner": "demo@example.com"})}
 _PROTECTED: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
     "sex": (("F", "M", "X"), (48, 48, 4)),
     "age_band": (("18-29", "30-44", "45-59", "60+"), (22, 34, 28, 16)),
@@ -131,7 +131,7 @@ def _generic(rng: random.Random, prot: dict[str, str]) -> tuple[Event, float]:
 
 
 _TABULAR = {  # features and logit, decision threshold, positive and negative prediction
-    "credit": (_credit, 0.5, 1, 0), "fraud": (_fraud, 0.8, "fraud", "legit"),
+    "credit": (_credit, 0.5, 1, 0), "fraud": (_fraud, 0.5, "fraud", "legit"),
     "resume": (_resume, 0.6, "advance", "reject"), "generic": (_generic, 0.5, 1, 0)}
 
 
@@ -165,9 +165,9 @@ def _chat(rng: random.Random, with_text: bool) -> Parts:
         inp["text"], text = _conversation(rng)
         tin, tout, out = len(inp["text"]) // 4 + 1, len(text) // 4 + 1, {"text": text}
     else:
-        tin, tout, out = rng.randint(12, 70), rng.randint(25, 80), {}
+        tin, tout, out = rng.randint(10, 40), rng.randint(14, 24), {}
     # generation dominates, so latency grows with every output token
-    latency = (250.0 + 25.0 * tout) * rng.lognormvariate(0.0, 0.3)
+    latency = (400.0 + 45.0 * tout) * rng.lognormvariate(0.0, 0.3)
     return inp, out, {"latency_ms": latency, "input_tokens": tin, "output_tokens": tout,
                       "cost_usd": round(tin * _PRICE_IN + tout * _PRICE_OUT, 8)}
 
@@ -197,12 +197,12 @@ def _event(rng: random.Random, event_id: str, ts: str, mid: str, entry: ModelEnt
     if rng.random() < 0.015:  # a timeout waits out the client deadline; the others fail fast
         error = rng.choices(("timeout", "upstream_503", "oom"), (5, 3, 1))[0]
         wait = slo * rng.uniform(3.0, 4.0) if error == "timeout" else rng.uniform(2.0, 40.0)
-        out, usage = None, {"latency_ms": wait, "cost_usd": 0.0, "error": error}
+        usage = {"latency_ms": wait, "cost_usd": 0.0, "error": error}
     usage["latency_ms"] = round(usage["latency_ms"] * slow, 1)
     event: Event = {"schema": INFERENCE_V1, "event_id": event_id, "timestamp": ts,
                     "model": {"id": mid, "version": prof.version}, "service": prof.service,
                     "tenant": rng.choice(prof.tenants), "input": inp}
-    if out is not None:
+    if "error" not in usage:  # a failed call has no output
         event["output"] = out
     event["usage"] = usage
     if prot:
@@ -216,7 +216,7 @@ def _event(rng: random.Random, event_id: str, ts: str, mid: str, entry: ModelEnt
 
 
 def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = "demo",
-                    start: datetime | None = None, with_text: bool = True) -> list[dict]:
+                    start: datetime | None = None, with_text: bool = True) -> list[Event]:
     """n valid riskwatch.inference/v1 event dicts, event_id = f"{run_id}-{i:07d}", timestamps
     ~50 ms apart from ``start`` (default: now minus n*50 ms). Deterministic for a fixed start."""
     rng = random.Random(seed)
@@ -224,19 +224,19 @@ def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = 
     ids = list(models)
     profiles = [_PROFILES.get(mid, _GENERIC) for mid in ids]
     cum = list(accumulate(p.weight for p in profiles))
-    start = start or datetime.now(timezone.utc) - timedelta(milliseconds=50 * n)
+    start = start or datetime.now(UTC) - timedelta(milliseconds=50 * n)
     if start.tzinfo is not None:  # naive means UTC already; isoformat below truncates to ms
-        start = start.astimezone(timezone.utc).replace(tzinfo=None)
-    ms, events = 0, []
+        start = start.astimezone(UTC).replace(tzinfo=None)
+    events: list[Event] = []
     # one short incident: a stretch of ~2.5% of the traffic runs several times slower
     burst, burst_from = max(5, n // 40), rng.randrange(n // 4, max(n // 4 + 1, 3 * n // 4))
     for i in range(n):
         k = rng.choices(range(len(ids)), cum_weights=cum)[0]
         slow = rng.uniform(2.5, 4.0) if burst_from <= i < burst_from + burst else 1.0
-        ts = (start + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+        ts = start.isoformat(timespec="milliseconds") + "Z"
         events.append(_event(rng, f"{run_id}-{i:07d}", ts, ids[k], models[ids[k]], profiles[k],
                              slow, with_text))
-        ms += rng.randint(30, 70)
+        start += timedelta(milliseconds=rng.randint(30, 70))
     return events
 
 
@@ -277,10 +277,10 @@ def demo_traffic(n: int, *, registry: Registry, seed: int = 7, run_id: str = "de
     events = simulate_events(n, registry=registry, seed=seed, run_id=run_id, start=start,
                              with_text=with_text)
     rng = random.Random(f"{seed}/faults")  # str seeds hash with sha512: stable across processes
-    values = [orjson.dumps(e) for e in events]
-    keys = [e["model"]["id"].encode() for e in events]
+    keys, values = [e["model"]["id"].encode() for e in events], [orjson.dumps(e) for e in events]
     extras: defaultdict[int, list[SimulatedMessage]] = defaultdict(list)
-    count = max(round(n * malformed_fraction), len(R.ALL) if n >= 100 else 0)
+    count = round(n * malformed_fraction)
+    count = max(count, len(R.ALL)) if n >= 100 and malformed_fraction > 0 else count
     kinds = rng.sample(R.ALL, min(count, len(R.ALL)))
     # beyond one of each, bad events dominate and oversized ones stay rare (they are big)
     kinds += rng.choices(R.ALL, (2, 0.5, 1, 2, 1, 1, 5), k=count - len(kinds))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -14,7 +14,7 @@ from streams.codec import DeadLetterReason, InvalidMessage, decode_event
 from streams.simulator import DemoTraffic, demo_traffic, simulate_events
 
 ROOT = Path(__file__).resolve().parents[2]
-START = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\bDE\d{2}(?: \d{4}){4} \d{2}\b|\+\d{1,2} \d{3}")
 
 
@@ -92,7 +92,7 @@ def test_event_ids_and_timestamps(registry: Registry) -> None:
 def test_default_start_is_recent(registry: Registry) -> None:
     events = simulate_events(10, registry=registry)
     first = decode_event(orjson.dumps(events[0])).timestamp
-    assert abs((datetime.now(timezone.utc) - first).total_seconds()) < 60
+    assert abs((datetime.now(UTC) - first).total_seconds()) < 60
 
 
 def test_credit_scoring_slo_breach_share_is_realistic(registry: Registry) -> None:
@@ -162,9 +162,12 @@ def test_empty_registry_and_unknown_models_still_get_traffic() -> None:
 
 def test_small_runs_and_fractions(registry: Registry) -> None:
     assert demo_traffic(0, registry=registry, start=START).messages == []
-    clean = demo_traffic(50, registry=registry, start=START, malformed_fraction=0,
+    clean = demo_traffic(200, registry=registry, start=START, malformed_fraction=0,
                          duplicate_fraction=0)
-    assert [m.kind for m in clean.messages] == ["valid"] * 50
+    assert [m.kind for m in clean.messages] == ["valid"] * 200
+    assert clean.malformed == {} and clean.duplicates == 0
+    small = demo_traffic(50, registry=registry, start=START, malformed_fraction=0.1)
+    assert sum(small.malformed.values()) == 5 and small.duplicates == 1
 
 
 def test_too_large_follows_max_event_bytes(registry: Registry) -> None:
