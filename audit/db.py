@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
@@ -31,18 +32,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json, json_deserializer=orjson.loads,
+        )
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, pool_size=5
+            url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, pool_size=5,
+            json_serializer=_json, json_deserializer=orjson.loads,
         )
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite or postgresql")
 

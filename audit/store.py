@@ -60,11 +60,15 @@ def text_digest(text: str | None) -> dict[str, Any] | None:
 
 
 def _redacted_payload(observed: ObservedEvent) -> dict[str, Any]:
-    payload = observed.event.model_dump(mode="json", by_alias=True, exclude_none=True)
+    """The event as received, with input/output text replaced by its length and hash."""
+    if observed.document is not None:
+        payload = dict(observed.document)
+    else:
+        payload = observed.event.model_dump(mode="json", by_alias=True, exclude_none=True)
     for part in ("input", "output"):
         section = payload.get(part)
-        if isinstance(section, dict) and "text" in section:
-            section["text"] = text_digest(section["text"])
+        if isinstance(section, dict) and section.get("text") is not None:
+            payload[part] = {**section, "text": text_digest(section["text"])}
     return payload
 
 

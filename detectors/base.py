@@ -29,6 +29,8 @@ class SourceRef:
 class ObservedEvent:
     event: InferenceEvent
     source: SourceRef
+    #: the event's JSON object as received (validated by ``event``); read-only
+    document: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

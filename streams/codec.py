@@ -50,6 +50,13 @@ def _describe(exc: ValidationError, limit: int = 5) -> str:
 
 def decode_event(raw: bytes | None, policy: EventPolicy = EventPolicy()) -> InferenceEvent:
     """Decode one Kafka message value. Raises InvalidMessage with a reason code."""
+    return decode_document(raw, policy)[0]
+
+
+def decode_document(
+    raw: bytes | None, policy: EventPolicy = EventPolicy()
+) -> tuple[InferenceEvent, dict[str, Any]]:
+    """Like decode_event, also returning the parsed JSON object (stored without re-serialising)."""
     if not raw:
         raise InvalidMessage(DeadLetterReason.EMPTY, "message value is empty")
     if len(raw) > policy.max_bytes:
@@ -77,7 +84,7 @@ def decode_event(raw: bytes | None, policy: EventPolicy = EventPolicy()) -> Infe
             DeadLetterReason.UNSUPPORTED_SCHEMA, f"schema {str(schema)[:80]!r} is not supported{hint}"
         )
     try:
-        return InferenceEvent.model_validate(doc)
+        return InferenceEvent.model_validate(doc), doc
     except ValidationError as exc:
         raise InvalidMessage(DeadLetterReason.INVALID_EVENT, _describe(exc)) from None
     except RecursionError:

@@ -14,7 +14,7 @@ from audit.store import AuditBatch, DeadLetter, DetectorState
 from detectors.base import Detector, ObservedEvent, Signal, SourceRef
 from policies.engine import PolicyEngine
 from policies.findings import Finding
-from streams.codec import EventPolicy, InvalidMessage, decode_event
+from streams.codec import EventPolicy, InvalidMessage, decode_document
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def decode_batch(messages: Sequence[RawMessage], policy: EventPolicy) -> Decoded
     seen: set[str] = set()
     for msg in messages:
         try:
-            event = decode_event(msg.value, policy)
+            event, document = decode_document(msg.value, policy)
         except InvalidMessage as exc:
             letter = DeadLetter.of(
                 msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset,
@@ -65,7 +65,7 @@ def decode_batch(messages: Sequence[RawMessage], policy: EventPolicy) -> Decoded
             continue
         seen.add(event.event_id)
         source = SourceRef(msg.topic, msg.partition, msg.offset, msg.timestamp_ms)
-        out.events.append(ObservedEvent(event, source))
+        out.events.append(ObservedEvent(event, source, document))
     return out
 
 
