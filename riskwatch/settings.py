@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,6 +37,14 @@ class Settings(BaseSettings):
     )
     max_event_bytes: int = Field(
         512 * 1024, ge=1024, description="RISKWATCH_MAX_EVENT_BYTES: larger messages are dead-lettered."
+    )
+    batches_in_flight: int = Field(
+        2, ge=1, description="RISKWATCH_BATCHES_IN_FLIGHT: batches being processed while the next "
+        "is consumed.",
+    )
+    processor: Literal["process", "thread"] = Field(
+        "process", description="RISKWATCH_PROCESSOR: run detectors and database writes in a child "
+        "process (own core) or in a thread of the worker.",
     )
     home: Path = Field(
         Path(".riskwatch"), description="RISKWATCH_HOME: local state (broker data, worker data)."

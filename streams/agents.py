@@ -1,7 +1,15 @@
-"""The events agent: batches from Kafka into the audit sink, acked only once committed."""
+"""The events agent: batches from Kafka into the audit sink, acked only once committed.
+
+Faust's take_events() acks a batch as soon as the agent asks for the next one (and even when the
+agent was cancelled mid-batch). The agent takes acking over instead: it flags each message as
+acked so that take_events' ack is a no-op, keeps up to ``depth`` batches in flight so that Kafka
+consumption overlaps with the batch work, and acks a batch for real only after its rows are
+committed. A batch that never completes is never acked, so Kafka redelivers it after a restart.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Sequence
 
@@ -9,6 +17,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from riskwatch.settings import Settings
+from streams.handler import Outcome
 from streams.processor import RawMessage
 from streams.sink import AuditSink
 from streams.topics import Topics
@@ -19,44 +28,55 @@ log = logging.getLogger(__name__)
 def _raw(event: EventT) -> RawMessage:
     msg = event.message
     ts = msg.timestamp
-    return RawMessage(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value,
-        timestamp_ms=int(ts * 1000) if ts else None,
-    )
+    return RawMessage(topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                      key=msg.key, value=msg.value,
+                      timestamp_ms=int(ts * 1000) if ts else None)
 
 
-def _withhold_acks(events: Sequence[EventT]) -> None:
-    # take_events() acks the batch in a `finally`, so a batch cut short (worker stopping while
-    # the database is away, a crash) would be committed without its rows. Flagging the messages
-    # as acked already makes that ack a no-op: their offsets are never committed and Kafka
-    # redelivers them after the restart; the idempotent store absorbs any overlap.
-    for event in events:
-        event.message.acked = True
+class InFlight:
+    """Batches handed to the sink, acked strictly in order, each once its own work has finished."""
+
+    def __init__(self, sink: AuditSink, stream: StreamT, depth: int) -> None:
+        self.sink = sink
+        self.stream = stream
+        self._pending: asyncio.Queue[tuple[Sequence[EventT], asyncio.Future[Outcome]]] = (
+            asyncio.Queue(maxsize=max(depth - 1, 1)))
+        self._previous: asyncio.Future[Outcome] | None = None
+        self._acker: asyncio.Future[None] | None = None
+
+    async def submit(self, events: Sequence[EventT]) -> None:
+        if self._acker is None:
+            self._acker = asyncio.ensure_future(self._ack_in_order())
+        elif self._acker.done():
+            self._acker.result()  # re-raise what stopped acking: the agent must not run on
+        for event in events:
+            event.message.acked = True  # take_events' own ack becomes a no-op
+        task = asyncio.ensure_future(self._run_after(self._previous, [_raw(e) for e in events]))
+        self._previous = task
+        await self._pending.put((events, task))  # waits while `depth` batches are in flight
+
+    async def _run_after(self, previous: asyncio.Future[Outcome] | None,
+                         messages: list[RawMessage]) -> Outcome:
+        if previous is not None:
+            await asyncio.shield(previous)  # keep batch order: detector state depends on it
+        return await self.sink.handle(messages)
+
+    async def _ack_in_order(self) -> None:
+        while True:
+            events, task = await self._pending.get()
+            await task
+            for event in events:
+                event.message.acked = False
+                await self.stream.ack(event)
 
 
 def register_agents(app: faust.App, topics: Topics, sink: AuditSink, settings: Settings) -> Any:
-    @app.task
-    async def prepare() -> None:
-        for topic in topics.outputs:
-            await topic.maybe_declare()
-        await sink.restore()
-
     # concurrency=1: with more, Faust may commit past a batch that is still being written.
     @app.agent(topics.events, name="riskwatch.events", concurrency=1)
     async def monitor(stream: StreamT) -> None:
+        await sink.start()
+        inflight = InFlight(sink, stream, depth=settings.batches_in_flight)
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
-            committed = False
-            try:
-                prepared = await sink.handle([_raw(e) for e in events])
-                committed = True
-                log.debug("batch: %d events, %d findings, %d dead letters", len(prepared.audit.events),
-                          len(prepared.findings), len(prepared.rejected))
-            finally:
-                if not committed:
-                    _withhold_acks(events)
+            await inflight.submit(events)
 
     return monitor

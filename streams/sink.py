@@ -1,7 +1,8 @@
-"""The audit sink: commits a batch's rows, then publishes its findings and dead letters.
+"""The audit sink: has a batch committed (by the runner), then publishes what it produced.
 
-Ordering is the at-least-once contract: rows are committed (retrying for as long as the database
-is away) before anything is published, and the agent acks the batch only after this returns.
+Ordering is the at-least-once contract: the runner commits the batch's rows (retrying while the
+database is away) before anything is published, and the agent acks the batch only after
+``handle`` returns.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 
 import orjson
 
-from audit.store import AuditStore
-from streams.codec import EventPolicy
-from streams.processor import BatchProcessor, Prepared, RawMessage, decode_batch
+from streams.handler import Outcome
+from streams.processor import RawMessage
+from streams.runner import Runner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,9 +32,7 @@ class Publisher(Protocol):
 async def retry_forever(
     what: str, fn: Callable[[], Awaitable[T]], *, first_delay: float = 0.2, max_delay: float = 10.0
 ) -> T:
-    """Run ``fn`` until it succeeds; events are never skipped because a dependency is down."""
-    delay = first_delay
-    attempt = 0
+    delay, attempt = first_delay, 0
     while True:
         try:
             return await fn()
@@ -48,56 +47,36 @@ async def retry_forever(
 
 
 class AuditSink:
-    def __init__(
-        self,
-        store: AuditStore,
-        processor: BatchProcessor,
-        publish: Publisher,
-        *,
-        findings_topic: str,
-        dlq_topic: str,
-        policy: EventPolicy,
-    ) -> None:
-        self.store = store
-        self.processor = processor
+    def __init__(self, runner: Runner, publish: Publisher, *, findings_topic: str,
+                 dlq_topic: str) -> None:
+        self.runner = runner
         self.publish = publish
         self.findings_topic = findings_topic
         self.dlq_topic = dlq_topic
-        self.policy = policy
         self.stats = {"batches": 0, "events": 0, "duplicates": 0, "dead_letters": 0, "findings": 0}
 
-    async def restore(self) -> None:
-        states = await retry_forever(
-            "loading detector state", lambda: asyncio.to_thread(self.store.load_states,
-                                                                self.processor.state_scope)
-        )
-        self.processor.restore(states)
+    async def start(self) -> None:
+        await self.runner.start()
 
-    async def handle(self, messages: Sequence[RawMessage]) -> Prepared:
-        decoded = decode_batch(messages, self.policy)
-        ids = [e.event.event_id for e in decoded.events]
-        known: set[str] = set()
-        if ids:
-            known = await retry_forever(
-                "looking up stored event ids", lambda: asyncio.to_thread(self.store.known_event_ids, ids)
-            )
-        prepared = self.processor.prepare(decoded, known)
-        await retry_forever(
-            "writing to the audit store", lambda: asyncio.to_thread(self.store.write, prepared.audit)
-        )
-        await retry_forever("publishing findings and dead letters", lambda: self._publish(prepared))
-        self._count(prepared)
-        return prepared
+    async def handle(self, messages: Sequence[RawMessage]) -> Outcome:
+        outcome = await self.runner.run(messages)
+        await retry_forever("publishing findings and dead letters", lambda: self._publish(outcome))
+        self.stats["batches"] += 1
+        self.stats["events"] += outcome.stored
+        self.stats["duplicates"] += outcome.duplicates
+        self.stats["dead_letters"] += len(outcome.rejected)
+        self.stats["findings"] += len(outcome.findings)
+        return outcome
 
-    async def _publish(self, prepared: Prepared) -> None:
+    async def _publish(self, outcome: Outcome) -> None:
         pending = []
-        for finding in prepared.findings:
+        for finding in outcome.findings:
             pending.append(await self.publish(
                 self.findings_topic, finding.model_id.encode(), orjson.dumps(finding.to_dict()),
                 [("riskwatch-category", str(finding.category).encode()),
                  ("riskwatch-severity", str(finding.severity).encode())],
             ))
-        for msg, letter in prepared.rejected:
+        for msg, letter in outcome.rejected:
             pending.append(await self.publish(
                 self.dlq_topic, msg.key, msg.value,
                 [("riskwatch-dlq-reason", letter.reason.encode()),
@@ -107,10 +86,3 @@ class AuditSink:
             ))
         if pending:
             await asyncio.gather(*pending)
-
-    def _count(self, prepared: Prepared) -> None:
-        self.stats["batches"] += 1
-        self.stats["events"] += len(prepared.audit.events)
-        self.stats["duplicates"] += prepared.duplicates
-        self.stats["dead_letters"] += len(prepared.rejected)
-        self.stats["findings"] += len(prepared.findings)

@@ -16,9 +16,11 @@ from riskwatch.settings import Settings
 from streams.agents import register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
+from streams.handler import BatchHandler
 from streams.processor import BatchProcessor
+from streams.runner import ProcessRunner, Runner, ThreadRunner
 from streams.sink import AuditSink
-from streams.topics import declare_topics
+from streams.topics import declare_topics, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +40,23 @@ def open_store(settings: Settings, *, wait_s: float = 3600.0) -> AuditStore:
             delay = min(delay * 2, 10.0)
 
 
-def build_worker_app(settings: Settings) -> faust.App:
+def build_handler(settings: Settings) -> BatchHandler:
     registry = load_registry(settings.config)
-    store = open_store(settings)
-    detectors = build_detectors(registry)
-    processor = BatchProcessor(detectors, PolicyEngine(load_packs(), registry))
+    processor = BatchProcessor(build_detectors(registry), PolicyEngine(load_packs(), registry))
+    return BatchHandler(open_store(settings), processor,
+                        EventPolicy(max_bytes=settings.max_event_bytes))
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    load_registry(settings.config)  # fail fast, in the parent, on a bad registry
+    load_packs()
+    runner: Runner
+    if settings.processor == "process":
+        open_store(settings)  # create the schema (or wait for the database) before starting
+        runner = ProcessRunner(settings.model_dump_json())
+    else:
+        runner = ThreadRunner(build_handler(settings))
+    ensure_topics(settings)
     app = create_app(settings)
     topics = declare_topics(app, settings)
 
@@ -50,17 +64,18 @@ def build_worker_app(settings: Settings) -> faust.App:
                       headers: list[tuple[str, bytes]]):  # type: ignore[no-untyped-def]
         return await app.producer.send(topic, key, value, None, None, headers)
 
-    sink = AuditSink(
-        store, processor, publish,
-        findings_topic=settings.findings_topic,
-        dlq_topic=settings.dlq_topic,
-        policy=EventPolicy(max_bytes=settings.max_event_bytes),
-    )
+    sink = AuditSink(runner, publish, findings_topic=settings.findings_topic,
+                     dlq_topic=settings.dlq_topic)
     register_agents(app, topics, sink, settings)
+
+    app._riskwatch_runner = runner  # type: ignore[attr-defined]
     return app
 
 
 def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
+    try:
+        worker.execute_from_commandline()
+    finally:
+        app._riskwatch_runner.close()  # type: ignore[attr-defined]

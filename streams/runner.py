@@ -1,0 +1,95 @@
+"""Where the batch handler runs: in a thread (tests, small deployments) or in a child process.
+
+The child process gives the CPU work of decoding, detection and database writes its own core
+(and its own GIL) while the worker's event loop keeps consuming from Kafka.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol, Sequence
+
+from streams.handler import BatchHandler, Outcome
+from streams.processor import RawMessage
+
+log = logging.getLogger(__name__)
+
+
+class Runner(Protocol):
+    async def start(self) -> None: ...
+
+    async def run(self, messages: Sequence[RawMessage]) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadRunner:
+    def __init__(self, handler: BatchHandler) -> None:
+        self.handler = handler
+
+    async def start(self) -> None:
+        await asyncio.to_thread(self.handler.restore)
+
+    async def run(self, messages: Sequence[RawMessage]) -> Outcome:
+        return await asyncio.to_thread(self.handler.handle, messages)
+
+    def close(self) -> None:
+        pass
+
+
+_child: BatchHandler | None = None
+
+
+def _child_init(settings_json: str) -> None:
+    global _child
+    from riskwatch.settings import Settings
+    from streams.worker import build_handler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _child = build_handler(Settings.model_validate_json(settings_json))
+    _child.restore()
+
+
+def _child_handle(messages: Sequence[RawMessage]) -> Outcome:
+    assert _child is not None, "child process was not initialised"
+    return _child.handle(messages)
+
+
+class ProcessRunner:
+    """One child process; batches are submitted one at a time, so their order is kept."""
+
+    def __init__(self, settings_json: str) -> None:
+        self.settings_json = settings_json
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_init, initargs=(self.settings_json,),
+        )
+
+    async def start(self) -> None:
+        self._pool = self._new_pool()
+        await asyncio.wrap_future(self._pool.submit(_child_handle, []))  # initialise eagerly
+
+    async def run(self, messages: Sequence[RawMessage]) -> Outcome:
+        while True:
+            assert self._pool is not None, "runner not started"
+            try:
+                return await asyncio.wrap_future(self._pool.submit(_child_handle, list(messages)))
+            except BrokenProcessPool:
+                # The child died mid-batch: nothing of it was acked; a fresh child restores the
+                # detectors from the store and the batch runs again (writes are idempotent).
+                log.error("batch process died; restarting it and retrying the batch")
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in list(getattr(self._pool, "_processes", {}).values()):
+                proc.terminate()
