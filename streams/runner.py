@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol, Sequence
@@ -44,8 +47,16 @@ class ThreadRunner:
 _child: BatchHandler | None = None
 
 
-def _child_init(settings_json: str) -> None:
+def _exit_with_parent(parent: int) -> None:
+    # A child left behind by a killed worker would hold the database and batches of no one.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _child_init(settings_json: str, parent: int) -> None:
     global _child
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from riskwatch.settings import Settings
     from streams.worker import build_handler
 
@@ -69,7 +80,7 @@ class ProcessRunner:
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
             max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_child_init, initargs=(self.settings_json,),
+            initializer=_child_init, initargs=(self.settings_json, os.getpid()),
         )
 
     async def start(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator
@@ -119,7 +121,9 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline: Pipelin
     pipeline.produce((m.key, m.value) for m in traffic.messages)
     first = pipeline.start_worker()
     wait_for(lambda: pipeline.counts()[0] > 0, 90, "the first batch")
-    first.kill()  # SIGKILL: no clean shutdown, offsets of the last batches are not committed
+    # SIGKILL to the worker and its batch process: no clean shutdown, and the offsets of the
+    # batches in flight are not committed.
+    os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     pipeline.start_worker()
     try:
