@@ -137,10 +137,15 @@ class LocalKafka:
         config = self._write_config()
         if not (self.home / "data" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
-                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            # "=" form: a base64 id may start with "-" and must not be read as an option.
+            done = subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
+                           f"--config={config}"),
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             )
+            if done.returncode != 0:
+                raise LocalKafkaError(f"formatting {self.home / 'data'} failed: "
+                                      f"{done.stdout.decode(errors='replace')[-800:]}")
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT,
