@@ -51,6 +51,8 @@ class AuditBatch:
     findings: list[Finding] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     states: list[DetectorState] = field(default_factory=list)
+    #: event_id → {"input.text": redacted, "output.text": redacted}, from the PII detector
+    redactions: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def text_digest(text: str | None) -> dict[str, Any] | None:
@@ -59,8 +61,9 @@ def text_digest(text: str | None) -> dict[str, Any] | None:
     return {"length": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
-def _redacted_payload(observed: ObservedEvent) -> dict[str, Any]:
-    """The event as received, with input/output text replaced by its length and hash."""
+def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None) -> dict[str, Any]:
+    """The event as received, each input/output text replaced by its redacted form (PII replaced
+    by ``<ENTITY_TYPE>``) and length, or, where no redaction was made, by its length and hash."""
     if observed.document is not None:
         payload = dict(observed.document)
     else:
@@ -68,11 +71,15 @@ def _redacted_payload(observed: ObservedEvent) -> dict[str, Any]:
     for part in ("input", "output"):
         section = payload.get(part)
         if isinstance(section, dict) and section.get("text") is not None:
-            payload[part] = {**section, "text": text_digest(section["text"])}
+            clean = (redacted or {}).get(f"{part}.text")
+            text = section["text"]
+            stored = {"redacted": clean, "length": len(text)} if clean is not None else text_digest(text)
+            payload[part] = {**section, "text": stored}
     return payload
 
 
-def _event_row(observed: ObservedEvent, stored_at: datetime) -> dict[str, Any]:
+def _event_row(observed: ObservedEvent, stored_at: datetime,
+               redacted: dict[str, str] | None = None) -> dict[str, Any]:
     event, source = observed.event, observed.source
     usage, output = event.usage, event.output
     return {
@@ -90,7 +97,7 @@ def _event_row(observed: ObservedEvent, stored_at: datetime) -> dict[str, Any]:
         "error": usage.error if usage else None,
         "prediction": output.prediction if output else None,
         "score": output.score if output else None,
-        "payload": _redacted_payload(observed),
+        "payload": _redacted_payload(observed, redacted),
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
@@ -149,7 +156,7 @@ class AuditStore:
         if batch.events:
             conn.execute(
                 self._insert_ignore(EventRecord.__table__, ["event_id"]),
-                [_event_row(e, now) for e in batch.events],
+                [_event_row(e, now, batch.redactions.get(e.event.event_id)) for e in batch.events],
             )
         if batch.findings:
             conn.execute(

@@ -71,6 +71,12 @@ class Detector(ABC):
     def process(self, batch: Sequence[ObservedEvent]) -> list[Signal]:
         """Score a batch of events; return the signals they raise (possibly none)."""
 
+    def redactions(self) -> dict[str, dict[str, str]]:
+        """Redacted texts of the batch ``process`` just saw: event_id → {"input.text": "…",
+        "output.text": "…"}. The audit store keeps these instead of the originals. Only a
+        detector that finds personal data in text (detectors/pii.py) returns anything."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

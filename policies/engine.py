@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Sequence
+from typing import Any, Sequence
 
 from detectors.base import Signal
 from policies.findings import Finding, finding_id_for
@@ -12,6 +12,10 @@ from policies.pack import Pack, PackError, Rule
 from riskwatch.registry import Registry
 
 log = logging.getLogger(__name__)
+
+
+def _matches(when: dict[str, Any], context: dict[str, Any]) -> bool:
+    return all(key in context and context[key] == value for key, value in when.items())
 
 
 class PolicyEngine:
@@ -49,7 +53,11 @@ class PolicyEngine:
         severity = rule.severity or signal.severity
         if tier is not None and rule.escalate.get(tier):
             severity = severity.raised(rule.escalate[tier])
-        refs = [r.ref for r in rule.regulation if r.tiers is None or tier in r.tiers]
+        for esc in rule.escalate_when:
+            if _matches(esc.when, signal.context):
+                severity = severity.raised(esc.steps)
+        refs = [r.ref for r in rule.regulation
+                if (r.tiers is None or tier in r.tiers) and _matches(r.when, signal.context)]
         subject = f"{signal.event_id or signal.model_id}|{signal.key}"
         source = signal.source
         return Finding(

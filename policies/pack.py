@@ -23,6 +23,17 @@ class RegulationRef(BaseModel):
 
     ref: str = Field(min_length=1)
     tiers: list[RiskTier] | None = None  # None: applies to every model
+    #: applies only when every key equals the signal's context value (e.g. {region: EU, consent: false})
+    when: dict[str, Any] = Field(default_factory=dict)
+
+
+class Escalation(BaseModel):
+    """Raise the severity by ``steps`` when every key of ``when`` equals the signal's context."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    when: dict[str, Any]
+    steps: int = Field(1, ge=1, le=4)
 
 
 class Rule(BaseModel):
@@ -36,6 +47,7 @@ class Rule(BaseModel):
     subcategory: Subcategory
     severity: Severity | None = None  # None: keep the detector's severity
     escalate: dict[RiskTier, int] = Field(default_factory=dict)
+    escalate_when: list[Escalation] = Field(default_factory=list)
     regulation: list[RegulationRef] = Field(default_factory=list)
     remediation: str = ""
 

@@ -37,9 +37,14 @@ class Registry(BaseModel):
 
     version: int = 1
     models: dict[str, ModelEntry] = Field(default_factory=dict)
+    #: per-detector settings (``detectors: {anomaly: {...}, pii: {...}}``), validated by each detector
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def get(self, model_id: str) -> ModelEntry | None:
         return self.models.get(model_id)
+
+    def detector_config(self, name: str) -> dict[str, Any]:
+        return dict(self.detectors.get(name) or {})
 
 
 def load_registry(path: Path | str) -> Registry:

@@ -95,9 +95,12 @@ class BatchProcessor:
         fresh = [e for e in decoded.events if e.event.event_id not in known_ids]
         signals: list[Signal] = []
         failures: list[str] = []
+        redactions: dict[str, dict[str, str]] = {}
         for detector in self.detectors:
             try:
                 signals.extend(detector.process(fresh))
+                for event_id, fields in detector.redactions().items():
+                    redactions.setdefault(event_id, {}).update(fields)
             except Exception:  # one faulty detector must not stop the others or the events
                 log.exception("detector %s failed on a batch of %d events", detector.name, len(fresh))
                 failures.append(detector.name)
@@ -112,6 +115,7 @@ class BatchProcessor:
             findings=findings,
             dead_letters=[letter for _, letter in decoded.rejected],
             states=states,
+            redactions=redactions,
         )
         return Prepared(
             audit=audit,
