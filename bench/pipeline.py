@@ -1,13 +1,15 @@
 """Pipeline benchmark against the real local broker.
 
 Measures, in one run and on the same kind of topic:
-  * throughput: events/s draining a backlog of N text-free events;
+  * throughput: events/s draining a backlog of text-free events, and of events carrying
+    ≈30 words of input and output text (PII detection runs on those);
   * latency: p50/p99 from produce (Kafka record timestamp) to committed row, at a paced rate;
+  * the worker's peak memory (RSS of the worker and its batch process together);
 for the riskwatch worker (Kafka → decode → detectors → policies → SQLite commit → offset commit)
 and for a bare aiokafka consume loop (decode + offset commit, no detection, no database), and
 prints both and their ratio.
 
-    .venv/bin/python bench/pipeline.py [--events 50000] [--rate 3000] [--seconds 8]
+    .venv/bin/python bench/pipeline.py [--events 30000] [--text-events 5000] [--rate 2000]
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import orjson
+import psutil
 from aiokafka import AIOKafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from sqlalchemy import func, select
@@ -33,18 +38,30 @@ from audit.models import EventRecord
 from audit.store import AuditStore
 from riskwatch.demo import stop_process
 from riskwatch.local_kafka import LocalKafka
-from riskwatch.registry import load_registry
+from riskwatch.registry import Registry, load_registry
 from riskwatch.settings import Settings
 from streams.producer import make_producer, send_all
 from streams.simulator import simulate_events
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
+Messages = list[tuple[bytes, bytes]]
 
 
-def _events(n: int, run_id: str) -> list[tuple[bytes, bytes]]:
-    events = simulate_events(n, registry=load_registry(REPO / "riskwatch.yaml"), seed=3,
-                             run_id=run_id, with_text=False)
+@dataclass
+class Result:
+    events_per_s: float
+    p50_ms: float = float("nan")
+    p99_ms: float = float("nan")
+    peak_rss_mb: float = float("nan")
+
+
+def _events(n: int, run_id: str, text: bool = False) -> Messages:
+    registry = load_registry(REPO / "riskwatch.yaml")
+    if text:  # the chat model only: every event carries a customer message and a reply
+        registry = Registry(models={"support-assistant": registry.models["support-assistant"]},
+                            detectors=registry.detectors)
+    events = simulate_events(n, registry=registry, seed=3, run_id=run_id, with_text=text)
     return [(e["model"]["id"].encode(), orjson.dumps(e)) for e in events]
 
 
@@ -56,12 +73,19 @@ def _create_topics(bootstrap: str, *names: str) -> None:
         admin.close()
 
 
-def _paced(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], rate: float) -> None:
+def _produce(bootstrap: str, topic: str, messages: Messages) -> None:
+    producer = make_producer([bootstrap])
+    try:
+        send_all(producer, topic, messages)
+    finally:
+        producer.close()
+
+
+def _paced(bootstrap: str, topic: str, messages: Messages, rate: float) -> None:
     producer = make_producer([bootstrap], linger_ms=1)
     start = time.monotonic()
     for i, (key, value) in enumerate(messages):
-        due = start + i / rate
-        delay = due - time.monotonic()
+        delay = start + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
         producer.send(topic, key=key, value=value)
@@ -69,8 +93,9 @@ def _paced(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], rate
     producer.close()
 
 
-def _epoch(at: datetime) -> float:
-    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+def _start_paced(bootstrap: str, topic: str, rate: float, n: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, "--paced-child", bootstrap, topic,
+                             str(rate), str(n)])
 
 
 def _percentiles(lat_ms: list[float]) -> tuple[float, float]:
@@ -78,14 +103,18 @@ def _percentiles(lat_ms: list[float]) -> tuple[float, float]:
     return q[49], q[98]
 
 
+def _epoch(at: datetime) -> float:
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+
+
 # --- bare aiokafka loop --------------------------------------------------------------------
 
 async def _bare(bootstrap: str, topic: str, n: int) -> tuple[float, list[float]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"bare-{uuid.uuid4().hex}",
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_poll_records=2000)
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                group_id=f"bare-{uuid.uuid4().hex}", auto_offset_reset="earliest",
+                                enable_auto_commit=False, max_poll_records=2000)
     await consumer.start()
-    got, first, lat = 0, None, []
+    got, first, lat = 0, 0.0, []
     try:
         while got < n:
             batches = await consumer.getmany(timeout_ms=1000, max_records=2000)
@@ -104,76 +133,90 @@ async def _bare(bootstrap: str, topic: str, n: int) -> tuple[float, list[float]]
     return n / (time.time() - first), lat
 
 
-def bare_run(bootstrap: str, topic: str, backlog: list, paced_n: int, rate: float) -> dict:
-    send_all(make_producer([bootstrap]), topic, backlog)
-    eps, _ = asyncio.run(_bare(bootstrap, topic, len(backlog)))
-    ptopic = topic + "-paced"
-    _create_topics(bootstrap, ptopic)
-    producer = subprocess.Popen([sys.executable, __file__, "--paced-child", bootstrap, ptopic,
-                                 str(rate), str(paced_n)])
-    _, lat = asyncio.run(_bare(bootstrap, ptopic, paced_n))
+def bare_throughput(bootstrap: str, topic: str, backlog: Messages) -> Result:
+    _produce(bootstrap, topic, backlog)
+    return Result(asyncio.run(_bare(bootstrap, topic, len(backlog)))[0])
+
+
+def bare_latency(bootstrap: str, topic: str, n: int, rate: float) -> Result:
+    producer = _start_paced(bootstrap, topic, rate, n)
+    _, lat = asyncio.run(_bare(bootstrap, topic, n))
     producer.wait()
-    p50, p99 = _percentiles(lat)
-    return {"events_per_s": eps, "p50_ms": p50, "p99_ms": p99}
+    return Result(float("nan"), *_percentiles(lat))
 
 
 # --- riskwatch worker --------------------------------------------------------------------------
 
-def worker_run(bootstrap: str, topic: str, backlog: list, paced_n: int, rate: float,
-               workdir: Path) -> dict:
-    def run(events_topic: str, n: int, feed) -> tuple[float, list[float]]:  # type: ignore[no-untyped-def]
-        tag = uuid.uuid4().hex[:8]
-        db = workdir / f"{tag}.db"
-        env = {**os.environ, **{
-            "RISKWATCH_KAFKA_BOOTSTRAP": bootstrap, "RISKWATCH_DATABASE_URL": f"sqlite:///{db}",
-            "RISKWATCH_EVENTS_TOPIC": events_topic, "RISKWATCH_FINDINGS_TOPIC": f"{events_topic}-f",
-            "RISKWATCH_DLQ_TOPIC": f"{events_topic}-dlq", "RISKWATCH_APP_ID": f"bench-{tag}",
-            "RISKWATCH_HOME": str(workdir / tag), "RISKWATCH_CONFIG": str(REPO / "riskwatch.yaml"),
-            "RISKWATCH_LOG_LEVEL": "warning",
-        }}
-        store = AuditStore.from_url(f"sqlite:///{db}")
-        log = (workdir / f"{tag}.log").open("wb")
+def _rss_mb(proc: subprocess.Popen[bytes]) -> float:
+    try:
+        root = psutil.Process(proc.pid)
+        procs = [root, *root.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs if p.is_running()) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+def _worker(bootstrap: str, topic: str, n: int, workdir: Path,
+            feed: Callable[[], subprocess.Popen[bytes] | None]) -> Result:
+    tag = uuid.uuid4().hex[:8]
+    db = workdir / f"{tag}.db"
+    env = {**os.environ,
+           "RISKWATCH_KAFKA_BOOTSTRAP": bootstrap, "RISKWATCH_DATABASE_URL": f"sqlite:///{db}",
+           "RISKWATCH_EVENTS_TOPIC": topic, "RISKWATCH_FINDINGS_TOPIC": f"{topic}-f",
+           "RISKWATCH_DLQ_TOPIC": f"{topic}-dlq", "RISKWATCH_APP_ID": f"bench-{tag}",
+           "RISKWATCH_HOME": str(workdir / tag), "RISKWATCH_CONFIG": str(REPO / "riskwatch.yaml"),
+           "RISKWATCH_LOG_LEVEL": "warning"}
+    store = AuditStore.from_url(f"sqlite:///{db}")
+    log_path = workdir / f"{tag}.log"
+    with log_path.open("wb") as log:
         proc = subprocess.Popen([sys.executable, "-m", "riskwatch.cli", "worker"], env=env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        t = EventRecord.__table__
-        try:
-            feeder = feed()
-            deadline = time.monotonic() + 600
-            while True:
-                with store.engine.connect() as conn:
-                    if conn.execute(select(func.count()).select_from(t)).scalar_one() >= n:
-                        break
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"worker did not finish; see {workdir / (tag + '.log')}")
-                time.sleep(0.2)
-            if feeder is not None:
-                feeder.wait()
-        finally:
-            stop_process(proc)
-        with store.engine.connect() as conn:
-            rows = conn.execute(select(t.c.stored_at, t.c.kafka_timestamp_ms)).all()
-        stored = [_epoch(r[0]) for r in rows]
-        lat = [s * 1000 - k for s, (_, k) in zip(stored, rows)]
-        # Throughput between the first and last commit: excludes the worker's start-up and
-        # counts the first batch as taking as long as an average one.
-        span = max(stored) - min(stored)
-        batches = len(set(stored))
-        eps = n / (span * batches / max(batches - 1, 1)) if span > 0 else float("nan")
-        return eps, lat
+    t = EventRecord.__table__
+    peak = 0.0
+    try:
+        feeder = feed()
+        deadline = time.monotonic() + 900
+        while True:
+            peak = max(peak, _rss_mb(proc))
+            with store.engine.connect() as conn:
+                if conn.execute(select(func.count()).select_from(t)).scalar_one() >= n:
+                    break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"worker did not finish; see {log_path}")
+            time.sleep(0.2)
+        if feeder is not None:
+            feeder.wait()
+    finally:
+        stop_process(proc)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(t.c.stored_at, t.c.kafka_timestamp_ms)).all()
+    stored = [_epoch(r[0]) for r in rows]
+    lat = [s * 1000 - k for s, (_, k) in zip(stored, rows)]
+    # Throughput between the first and last commit: excludes the worker's start-up and
+    # counts the first batch as taking as long as an average one.
+    span, batches = max(stored) - min(stored), len(set(stored))
+    eps = n / (span * batches / max(batches - 1, 1)) if span > 0 else float("nan")
+    return Result(eps, *_percentiles(lat), peak_rss_mb=peak)
 
-    send_all(make_producer([bootstrap]), topic, backlog)
-    eps, _ = run(topic, len(backlog), lambda: None)
-    ptopic = topic + "-paced"
-    _create_topics(bootstrap, ptopic)
 
-    def feed():  # type: ignore[no-untyped-def]
-        time.sleep(8)  # let the worker join its group first
-        return subprocess.Popen([sys.executable, __file__, "--paced-child", bootstrap, ptopic,
-                                 str(rate), str(paced_n)])
+def worker_throughput(bootstrap: str, topic: str, backlog: Messages, workdir: Path) -> Result:
+    _produce(bootstrap, topic, backlog)
+    r = _worker(bootstrap, topic, len(backlog), workdir, lambda: None)
+    return Result(r.events_per_s, peak_rss_mb=r.peak_rss_mb)  # backlog waits are not latency
 
-    _, lat = run(ptopic, paced_n, feed)
-    p50, p99 = _percentiles(lat)
-    return {"events_per_s": eps, "p50_ms": p50, "p99_ms": p99}
+
+def worker_latency(bootstrap: str, topic: str, n: int, rate: float, workdir: Path) -> Result:
+    def feed() -> subprocess.Popen[bytes]:
+        time.sleep(10)  # let the worker load its detectors and join its group first
+        return _start_paced(bootstrap, topic, rate, n)
+
+    r = _worker(bootstrap, topic, n, workdir, feed)
+    return Result(float("nan"), r.p50_ms, r.p99_ms, r.peak_rss_mb)
+
+
+def _row(name: str, r: Result) -> str:
+    return (f"{name:34}{r.events_per_s:>10.0f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}"
+            f"{r.peak_rss_mb:>12.0f}")
 
 
 def main() -> None:
@@ -181,8 +224,10 @@ def main() -> None:
         bootstrap, topic, rate, n = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
         _paced(bootstrap, topic, _events(n, "paced-" + uuid.uuid4().hex[:6]), rate)
         return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--events", type=int, default=50000, help="backlog size for throughput")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=30000, help="text-free backlog size")
+    parser.add_argument("--text-events", type=int, default=5000, help="text-bearing backlog size")
     parser.add_argument("--rate", type=float, default=2000.0, help="paced events/s for latency")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the paced run")
     args = parser.parse_args()
@@ -191,25 +236,44 @@ def main() -> None:
     broker = LocalKafka.from_bootstrap(settings.kafka_bootstrap, settings.home)
     started = not broker.is_up()
     bootstrap = broker.up()
+    tag = uuid.uuid4().hex[:8]
+    topics = {k: f"bench-{tag}-{k}" for k in
+              ("bare", "worker", "bare-text", "worker-text", "bare-paced", "worker-paced")}
+    paced_n = int(args.rate * args.seconds)
     try:
-        tag = uuid.uuid4().hex[:8]
-        backlog = _events(args.events, f"bench-{tag}")
-        paced_n = int(args.rate * args.seconds)
-        bare_topic, worker_topic = f"bench-{tag}-bare", f"bench-{tag}-worker"
-        _create_topics(bootstrap, bare_topic, worker_topic)
-        bare = bare_run(bootstrap, bare_topic, backlog, paced_n, args.rate)
+        _create_topics(bootstrap, *topics.values())
+        plain = _events(args.events, f"bench-{tag}")
+        text = _events(args.text_events, f"bench-{tag}-t", text=True)
         with tempfile.TemporaryDirectory() as tmp:
-            worker = worker_run(bootstrap, worker_topic, backlog, paced_n, args.rate, Path(tmp))
+            work = Path(tmp)
+            bare = bare_throughput(bootstrap, topics["bare"], plain)
+            worker = worker_throughput(bootstrap, topics["worker"], plain, work)
+            bare_t = bare_throughput(bootstrap, topics["bare-text"], text)
+            worker_t = worker_throughput(bootstrap, topics["worker-text"], text, work)
+            bare_l = bare_latency(bootstrap, topics["bare-paced"], paced_n, args.rate)
+            worker_l = worker_latency(bootstrap, topics["worker-paced"], paced_n, args.rate, work)
     finally:
         if started:
             broker.down()
-    print(f"pipeline benchmark: {args.events} text-free events backlog; latency at {args.rate:.0f} events/s "
-          f"for {args.seconds:.0f} s; {PARTITIONS} partitions; SQLite audit store")
-    print(f"{'':24}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
-    for name, r in (("bare aiokafka loop", bare), ("riskwatch worker", worker)):
-        print(f"{name:24}{r['events_per_s']:>12.0f}{r['p50_ms']:>10.1f}{r['p99_ms']:>10.1f}")
-    print(f"{'worker / bare':24}{worker['events_per_s'] / bare['events_per_s']:>12.2f}"
-          f"{worker['p50_ms'] / bare['p50_ms']:>10.2f}{worker['p99_ms'] / bare['p99_ms']:>10.2f}")
+    words = statistics.mean(
+        len(d["input"]["text"].split()) + len(d.get("output", {}).get("text", "").split())
+        for d in (orjson.loads(v) for _, v in text[:500]))
+    print(f"pipeline benchmark: {PARTITIONS} partitions, one worker, SQLite audit store, "
+          f"all detectors loaded")
+    print(f"{'':34}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'peak RSS MB':>12}")
+    print(f"throughput, {args.events} text-free events")
+    print(_row("  bare aiokafka loop", bare))
+    print(_row("  riskwatch worker", worker))
+    print(f"  worker / bare {worker.events_per_s / bare.events_per_s:>29.3f}")
+    print(f"throughput, {args.text_events} events with text (~{words:.0f} words each)")
+    print(_row("  bare aiokafka loop", bare_t))
+    print(_row("  riskwatch worker", worker_t))
+    print(f"  worker / bare {worker_t.events_per_s / bare_t.events_per_s:>29.3f}")
+    print(f"latency, paced at {args.rate:.0f} events/s for {args.seconds:.0f} s (text-free)")
+    print(_row("  bare aiokafka loop", bare_l))
+    print(_row("  riskwatch worker", worker_l))
+    print(f"{'  worker / bare':34}{'':>10}{worker_l.p50_ms / bare_l.p50_ms:>10.2f}"
+          f"{worker_l.p99_ms / bare_l.p99_ms:>10.2f}")
 
 
 if __name__ == "__main__":
