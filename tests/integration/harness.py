@@ -36,6 +36,7 @@ class Pipeline:
     bootstrap: str
     workdir: Path
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+    config: Path = REPO / "riskwatch.yaml"
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -64,7 +65,7 @@ class Pipeline:
             "RISKWATCH_DLQ_TOPIC": self.dlq_topic,
             "RISKWATCH_APP_ID": f"rw-it-{self.tag}",
             "RISKWATCH_HOME": str(self.workdir / "home"),
-            "RISKWATCH_CONFIG": str(REPO / "riskwatch.yaml"),
+            "RISKWATCH_CONFIG": str(self.config),
             "RISKWATCH_PARTITIONS": "3",
         }
 
