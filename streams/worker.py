@@ -8,7 +8,6 @@ import time
 import faust
 
 from audit.store import AuditStore
-from detectors.registry import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from riskwatch.registry import load_registry
@@ -41,6 +40,10 @@ def open_store(settings: Settings, *, wait_s: float = 3600.0) -> AuditStore:
 
 
 def build_handler(settings: Settings) -> BatchHandler:
+    # Imported here: detector modules load torch, spaCy and Evidently, which only the process
+    # that runs the batches needs.
+    from detectors.registry import build_detectors
+
     registry = load_registry(settings.config)
     processor = BatchProcessor(build_detectors(registry), PolicyEngine(load_packs(), registry))
     return BatchHandler(open_store(settings), processor,
