@@ -97,3 +97,55 @@ class DetectorStateRecord(SQLModel, table=True):
     version: str
     state: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     updated_at: datetime = _utc_column()
+
+
+class ChainEntry(SQLModel, table=True):
+    """One link of the tamper-evident hash chain (audit/chain.py): append-only."""
+
+    __tablename__ = "audit_chain"
+    __table_args__ = (Index("ix_audit_chain_subject", "kind", "subject"),)
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    kind: str = Field(max_length=16)  # finding | lifecycle | erasure | …
+    subject: str = Field(max_length=128)  # finding_id, or the finding_actions id
+    content_hash: str = Field(max_length=64)
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64)
+    at: datetime = _utc_column()
+
+
+class ChainHead(SQLModel, table=True):
+    """The chain's last link, one row (id = 1): the lock appenders take, and a truncation check."""
+
+    __tablename__ = "audit_chain_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    entry_hash: str = Field(max_length=64)
+
+
+class FindingAction(SQLModel, table=True):
+    """A lifecycle action on a finding; a finding's status is its last action (open if none)."""
+
+    __tablename__ = "finding_actions"
+    __table_args__ = (Index("ix_finding_actions_finding", "finding_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    finding_id: str = Field(max_length=36)
+    action: str = Field(max_length=16)  # acknowledge | resolve | false_positive | reopen
+    actor: str = Field(max_length=128)
+    reason: str
+    at: datetime = _utc_column(index=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """An API bearer token. Only the SHA-256 of the token is stored, never the token."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    role: str = Field(max_length=16)  # auditor | operator | admin
+    token_hash: str = Field(max_length=64, unique=True)
+    created_at: datetime = _utc_column()
+    revoked_at: datetime | None = _utc_column(nullable=True)

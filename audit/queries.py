@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+import orjson
+from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.engine import Engine
 
+from audit.lifecycle import Status, status_expr
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
+from policies.taxonomy import Severity
+
+FINDINGS = FindingRecord.__table__
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -31,6 +38,10 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+SORTS = ("-detected_at", "detected_at", "-severity", "severity")
+SEVERITIES = tuple(s.value for s in Severity)
+
+
 @dataclass(frozen=True)
 class FindingFilter:
     model: str | None = None
@@ -39,6 +50,17 @@ class FindingFilter:
     severity: str | None = None
     since: datetime | None = None
     limit: int | None = 1000
+    version: str | None = None
+    detector: str | None = None
+    status: str | None = None
+    until: datetime | None = None
+    #: case-insensitive substring of one of the finding's regulation references
+    regulation: str | None = None
+    min_severity: str | None = None
+    offset: int = 0
+    sort: str = "-detected_at"
+    #: from a previous page's next_cursor (keyset pagination); replaces offset
+    cursor: str | None = None
 
 
 FINDING_COLUMNS = (
@@ -49,25 +71,96 @@ FINDING_COLUMNS = (
 )
 
 
-def find_findings(engine: Engine, flt: FindingFilter) -> list[dict[str, Any]]:
-    t = FindingRecord.__table__
-    query = select(*[t.c[c] for c in FINDING_COLUMNS]).order_by(
-        t.c.detected_at.desc(), t.c.finding_id
-    )
-    for column, value in (
-        ("model_id", flt.model),
-        ("category", flt.category),
-        ("subcategory", flt.subcategory),
-        ("severity", flt.severity),
-    ):
+def as_utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _like_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _severity_rank() -> Any:
+    return case({s.value: s.rank for s in Severity}, value=FINDINGS.c.severity, else_=-1)
+
+
+def _sort_keys(sort: str) -> list[Any]:
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+    keys = [FINDINGS.c.detected_at, FINDINGS.c.finding_id]
+    return [_severity_rank(), *keys] if sort.endswith("severity") else keys
+
+
+def _conditions(flt: FindingFilter) -> list[Any]:
+    t, where = FINDINGS, []
+    for column, value in (("model_id", flt.model), ("model_version", flt.version),
+                          ("category", flt.category), ("subcategory", flt.subcategory),
+                          ("severity", flt.severity), ("detector", flt.detector)):
         if value is not None:
-            query = query.where(t.c[column] == value)
+            where.append(t.c[column] == value)
+    if flt.min_severity is not None:
+        floor = Severity(flt.min_severity)
+        where.append(t.c.severity.in_([s.value for s in Severity if s.rank >= floor.rank]))
     if flt.since is not None:
-        query = query.where(t.c.detected_at >= flt.since)
+        where.append(t.c.detected_at >= as_utc(flt.since))
+    if flt.until is not None:
+        where.append(t.c.detected_at < as_utc(flt.until))
+    if flt.status is not None:
+        where.append(status_expr() == Status(flt.status).value)
+    if flt.regulation:
+        pattern = "%" + _like_escape(flt.regulation) + "%"
+        where.append(cast(t.c.regulation_refs, String).ilike(pattern, escape="\\"))
+    return where
+
+
+def encode_cursor(sort: str, row: dict[str, Any]) -> str:
+    values: list[Any] = [sort, row["detected_at"].isoformat(), row["finding_id"]]
+    if sort.endswith("severity"):
+        values.insert(1, Severity(row["severity"]).rank)
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def _after_cursor(flt: FindingFilter) -> Any:
+    """Rows after the cursor in the sort order, as (k1 > v1) OR (k1 = v1 AND k2 > v2) OR …"""
+    assert flt.cursor is not None
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(flt.cursor + "=" * (-len(flt.cursor) % 4)))
+        sort, *keys = values
+        if sort != flt.sort:
+            raise ValueError("the cursor belongs to another sort order")
+        keys[-2] = as_utc(datetime.fromisoformat(keys[-2]))
+        if len(keys) != len(_sort_keys(sort)) or not isinstance(keys[-1], str):
+            raise ValueError("malformed cursor")
+    except (ValueError, TypeError, IndexError, orjson.JSONDecodeError, binascii.Error) as exc:
+        raise ValueError(f"invalid cursor: {exc}") from None
+    columns, desc = _sort_keys(sort), sort.startswith("-")
+    clauses = []
+    for i, (col, value) in enumerate(zip(columns, keys)):
+        step = col < value if desc else col > value
+        clauses.append(and_(*[c == v for c, v in zip(columns[:i], keys[:i])], step))
+    return or_(*clauses)
+
+
+def find_findings(engine: Engine, flt: FindingFilter) -> list[dict[str, Any]]:
+    """Findings matching the filter, each with its lifecycle status, in the filter's sort order."""
+    t = FINDINGS
+    keys = _sort_keys(flt.sort)
+    order = [k.desc() if flt.sort.startswith("-") else k.asc() for k in keys]
+    query = select(*[t.c[c] for c in FINDING_COLUMNS], status_expr().label("status"))
+    query = query.where(*_conditions(flt)).order_by(*order)
+    if flt.cursor:
+        query = query.where(_after_cursor(flt))
+    elif flt.offset:
+        query = query.offset(flt.offset)
     if flt.limit is not None:
         query = query.limit(flt.limit)
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def count_findings(engine: Engine, flt: FindingFilter) -> int:
+    query = select(func.count()).select_from(FINDINGS).where(*_conditions(flt))
+    with engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
 
 
 def _grouped(engine: Engine, column: Any) -> dict[str, int]:

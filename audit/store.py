@@ -11,6 +11,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from audit import chain
 from audit.db import create_schema, make_engine
 from audit.models import DeadLetterRecord, DetectorStateRecord, EventRecord, FindingRecord
 from detectors.base import ObservedEvent
@@ -85,7 +86,7 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
     return {
         "event_id": event.event_id,
         "schema_name": event.schema_,
-        "timestamp": event.timestamp,
+        "timestamp": _utc(event.timestamp),
         "model_id": event.model.id,
         "model_version": event.model.version,
         "service": event.service,
@@ -106,6 +107,11 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
     }
 
 
+def _utc(value: datetime) -> datetime:
+    """Aware times are stored in UTC (SQLite keeps the wall clock, not the offset)."""
+    return value.astimezone(timezone.utc) if value.tzinfo is not None else value
+
+
 def _finding_row(f: Finding) -> dict[str, Any]:
     row = f.to_dict()
     row.pop("source")
@@ -113,7 +119,7 @@ def _finding_row(f: Finding) -> dict[str, Any]:
         source_topic=f.source_topic,
         source_partition=f.source_partition,
         source_offset=f.source_offset,
-        detected_at=f.detected_at,
+        detected_at=_utc(f.detected_at),
     )
     return row
 
@@ -159,10 +165,13 @@ class AuditStore:
                 [_event_row(e, now, batch.redactions.get(e.event.event_id)) for e in batch.events],
             )
         if batch.findings:
-            conn.execute(
-                self._insert_ignore(FindingRecord.__table__, ["finding_id"]),
-                [_finding_row(f) for f in batch.findings],
-            )
+            table = FindingRecord.__table__
+            rows = [_finding_row(f) for f in batch.findings]
+            # RETURNING names only the rows inserted now: a replayed finding is not chained twice.
+            inserted = conn.execute(
+                self._insert_ignore(table, ["finding_id"]).returning(table.c.finding_id), rows
+            ).scalars().all()
+            chain.append(conn, chain.finding_links(rows, inserted), now)
         if batch.dead_letters:
             conn.execute(
                 self._insert_ignore(

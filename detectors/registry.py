@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from detectors.anomaly import AnomalyDetector
 from detectors.base import Detector
+from detectors.drift import DriftDetector
+from detectors.pii import PIIDetector
 from detectors.usage_slo import UsageSLODetector
 from riskwatch.registry import Registry
 
 #: Every shipped detector class by name; the contract tests run on each of these.
 DETECTOR_CLASSES: dict[str, type[Detector]] = {
+    AnomalyDetector.name: AnomalyDetector,
+    DriftDetector.name: DriftDetector,
+    PIIDetector.name: PIIDetector,
     UsageSLODetector.name: UsageSLODetector,
 }
 

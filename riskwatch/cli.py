@@ -8,15 +8,9 @@ from pathlib import Path
 
 import click
 
+from riskwatch.cli_audit import audit, tokens
+from riskwatch.cli_common import fail as _fail
 from riskwatch.settings import get_settings
-
-TABLE_COLUMNS = ("detected_at", "severity", "category", "subcategory", "model_id", "rule_id",
-                 "title", "event_id")
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 @click.group()
@@ -123,59 +117,23 @@ def demo(n: int, timeout: float) -> None:
     sys.exit(run_demo(get_settings(), n, timeout=timeout))
 
 
-# --- audit ------------------------------------------------------------------------------------
+# --- audit, tokens, API ------------------------------------------------------------------------
 
-@main.group()
-def audit() -> None:
-    """Query the audit store (RISKWATCH_DATABASE_URL)."""
-
-
-def _engine():  # type: ignore[no-untyped-def]
-    from audit.db import make_engine
-
-    return make_engine(get_settings().database_url)
+main.add_command(audit)
+main.add_command(tokens)
 
 
-@audit.command("findings")
-@click.option("--model", help="Model id.")
-@click.option("--category", type=click.Choice(["technical", "commercial", "legal"]))
-@click.option("--subcategory", help="e.g. model_reliability, data_privacy, cost_control.")
-@click.option("--severity", type=click.Choice(["info", "low", "medium", "high", "critical"]))
-@click.option("--since", help="30m, 24h, 7d, or an RFC 3339 time.")
-@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
-def audit_findings(model: str | None, category: str | None, subcategory: str | None,
-                   severity: str | None, since: str | None, limit: int, fmt: str) -> None:
-    """List findings, newest first."""
-    from audit.queries import FINDING_COLUMNS, FindingFilter, find_findings, parse_since
-    from policies.taxonomy import Subcategory
-    from riskwatch.output import to_csv, to_json, to_table
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+def api(host: str, port: int) -> None:
+    """Serve the audit API (findings, lifecycle, summary, tokens) with uvicorn."""
+    import uvicorn
 
-    if subcategory is not None and subcategory not in {s.value for s in Subcategory}:
-        _fail(f"unknown subcategory {subcategory!r}; one of: {', '.join(s.value for s in Subcategory)}")
-    try:
-        since_at = parse_since(since) if since else None
-    except ValueError as exc:
-        _fail(str(exc))
-    rows = find_findings(_engine(), FindingFilter(model, category, subcategory, severity, since_at, limit))
-    if fmt == "json":
-        click.echo(to_json(rows))
-    elif fmt == "csv":
-        click.echo(to_csv(rows, FINDING_COLUMNS), nl=False)
-    else:
-        click.echo(to_table(rows, TABLE_COLUMNS))
+    from audit.api import create_app
 
-
-@audit.command("summary")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def audit_summary(fmt: str) -> None:
-    """Events stored, findings by category/subcategory/severity, dead letters by reason."""
-    from audit.queries import summary
-    from riskwatch.output import summary_table, to_json
-
-    data = summary(_engine())
-    click.echo(to_json(data) if fmt == "json" else summary_table(data))
+    uvicorn.run(create_app(get_settings()), host=host, port=port,
+                log_level=get_settings().log_level.lower())
 
 
 if __name__ == "__main__":

@@ -1,83 +1,247 @@
-"""Audit store: idempotent batches, no raw text at rest, detector state, summary."""
+"""Audit store on SQLite: idempotent batches, no raw text at rest, detector state, queries."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
-from sqlalchemy import text
+import pytest
+from sqlalchemy import inspect, text
 
-from audit.queries import FindingFilter, find_findings, summary
-from audit.store import AuditStore
-from detectors.registry import build_detectors
-from policies.engine import PolicyEngine
-from policies.pack import load_packs
-from riskwatch.registry import load_registry
-from streams.codec import EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor, RawMessage
-from streams.simulator import demo_traffic
-from tests.unit.paths import REPO
+from audit.queries import FindingFilter, find_findings, parse_since, summary
+from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
+from detectors.base import ObservedEvent, SourceRef
+from policies.findings import Finding, finding_id_for
+from policies.taxonomy import Category, Severity, Subcategory
+from streams.codec import EventPolicy, decode_document
+from streams.processor import RawMessage, decode_batch
 
-REGISTRY = load_registry(REPO / "riskwatch.yaml")
-
-
-def _handler(db: Path) -> BatchHandler:
-    proc = BatchProcessor(build_detectors(REGISTRY), PolicyEngine(load_packs(), REGISTRY))
-    return BatchHandler(AuditStore.from_url(f"sqlite:///{db}"), proc, EventPolicy())
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+SECRET_IN = "My IBAN is DE89 3704 0044 0532 0130 00, call me at +49 30 1234567"
+SECRET_OUT = "Dear Ms Jane O'Hara, your loan was declined."
 
 
-def _messages(n: int = 400) -> tuple[list[RawMessage], object]:
-    traffic = demo_traffic(n, registry=REGISTRY, seed=4, run_id="s")
-    return [RawMessage("ev", 0, i, m.key, m.value) for i, m in enumerate(traffic.messages)], traffic
+@pytest.fixture
+def store(tmp_path: Path) -> AuditStore:
+    return AuditStore.from_url(f"sqlite:///{tmp_path}/a.db")
 
 
-def test_replayed_batches_store_everything_once(tmp_path: Path) -> None:
-    messages, traffic = _messages()
-    handler = _handler(tmp_path / "a.db")
-    first = handler.handle(messages[:250])
-    handler.handle(messages[150:])           # overlaps the first batch
-    replay = handler.handle(messages)        # a full redelivery
-    assert replay.stored == 0 and replay.findings == []
-    s = summary(handler.store.engine)
-    assert s["events"] == len(traffic.valid_event_ids)
-    assert s["dead_letters"] == sum(traffic.malformed.values())
-    assert s["dead_letters_by_reason"] == dict(sorted(traffic.malformed.items()))
-    assert first.stored > 0 and sum(s["findings"].values()) > 0
+def _observed(i: int, offset: int | None = None, **extra: Any) -> ObservedEvent:
+    doc = {"event_id": f"e{i}", "timestamp": "2026-11-28T12:00:00Z",
+           "model": {"id": "credit-scoring", "version": "1"},
+           "usage": {"latency_ms": 10.0 + i, "error": None}} | extra
+    event, parsed = decode_document(orjson.dumps(doc))
+    return ObservedEvent(event, SourceRef("ev", 0, i if offset is None else offset, 1_700_000), parsed)
 
 
-def test_no_raw_text_reaches_the_database(tmp_path: Path) -> None:
-    messages, traffic = _messages()
-    handler = _handler(tmp_path / "a.db")
-    handler.handle(messages)
-    texts = [orjson.loads(m.value)["input"]["text"] for m in traffic.messages
-             if m.kind == "valid" and b'"text"' in m.value]
-    assert texts
-    dump = "\n".join(handler.store.engine.raw_connection().driver_connection.iterdump())
-    assert '"sha256"' in dump
-    for t in texts:
-        assert t.replace("'", "''") not in dump
+def _finding(n: int, *, model: str = "credit-scoring", sub: Subcategory = Subcategory.MODEL_RELIABILITY,
+             severity: Severity = Severity.LOW, at: datetime = T0) -> Finding:
+    category = Category.LEGAL if sub == Subcategory.DATA_PRIVACY else Category.TECHNICAL
+    return Finding(
+        finding_id=finding_id_for("R", "d", "k", f"f{n}"), event_id=f"e{n}", model_id=model,
+        model_version="1", detector="d", rule_id="R", category=category, subcategory=sub,
+        severity=severity, title=f"finding {n}", evidence={"n": n}, regulation_refs=["Art. 1"],
+        remediation="", pack="core", pack_version="1", source_topic="ev", source_partition=0,
+        source_offset=n, detected_at=at)
 
 
-def test_detector_state_is_saved_with_the_batch_and_restored(tmp_path: Path) -> None:
-    messages, _ = _messages()
-    handler = _handler(tmp_path / "a.db")
-    handler.handle(messages)
-    again = _handler(tmp_path / "a.db")
-    again.restore()
-    assert again.processor.detectors[0].state_dict() == handler.processor.detectors[0].state_dict()
-    assert again.processor.detectors[0].state_dict()
+def _dead(offset: int, reason: str = "invalid_json") -> DeadLetter:
+    return DeadLetter.of(b"{oops", topic="ev", partition=0, offset=offset, reason=reason, detail="d")
 
 
-def test_findings_filters(tmp_path: Path) -> None:
-    handler = _handler(tmp_path / "a.db")
-    handler.handle(_messages()[0])
-    engine = handler.store.engine
-    every = find_findings(engine, FindingFilter(limit=None))
-    credit = find_findings(engine, FindingFilter(model="credit-scoring", limit=None))
-    assert credit and len(credit) < len(every)
-    assert all(f["model_id"] == "credit-scoring" for f in credit)
-    high = find_findings(engine, FindingFilter(severity="high", limit=None))
-    assert all(f["severity"] == "high" for f in high)
-    with engine.connect() as conn:
-        assert conn.execute(text("select count(*) from findings")).scalar_one() == len(every)
+def _count(store: AuditStore, table: str) -> int:
+    with store.engine.connect() as conn:
+        return conn.execute(text(f"select count(*) from {table}")).scalar_one()
+
+
+def test_writing_the_same_batch_twice_stores_everything_once(store: AuditStore) -> None:
+    batch = AuditBatch(events=[_observed(i) for i in range(5)],
+                       findings=[_finding(i) for i in range(3)],
+                       dead_letters=[_dead(100), _dead(101, "empty_message")],
+                       states=[DetectorState("usage_slo", "1", {"m": 1})])
+    store.write(batch)
+    store.write(batch)
+    # a redelivery at other offsets still is the same events and findings
+    store.write(AuditBatch(events=[_observed(i, offset=50 + i) for i in range(5)],
+                           findings=[_finding(i) for i in range(3)]))
+    assert (_count(store, "events"), _count(store, "findings"), _count(store, "dead_letters")) == (5, 3, 2)
+    assert _count(store, "detector_state") == 1
+    assert _count(store, "audit_chain") == 3, "a replayed finding must not be chained twice"
+    with store.engine.connect() as conn:
+        offsets = conn.execute(text("select source_offset from events order by event_id")).scalars().all()
+    assert offsets == [0, 1, 2, 3, 4]  # the first delivery is kept
+
+
+def test_known_event_ids_with_more_than_a_thousand_ids(store: AuditStore) -> None:
+    store.write(AuditBatch(events=[_observed(i) for i in range(1200)]))
+    asked = [f"e{i}" for i in range(0, 2500)] + ["e5", "e5", "zzz"]
+    assert store.known_event_ids(asked) == {f"e{i}" for i in range(1200)}
+    assert store.known_event_ids(iter(["e1199", "e1200"])) == {"e1199"}
+    assert store.known_event_ids([]) == set()
+
+
+def _all_text_values(store: AuditStore) -> list[str]:
+    values: list[str] = []
+    with store.engine.connect() as conn:
+        for table in inspect(store.engine).get_table_names():
+            for row in conn.execute(text(f"select * from {table}")):
+                values += [str(v) for v in row if v is not None]
+    return values
+
+
+def test_payload_keeps_extras_and_replaces_texts_with_length_and_hash(store: AuditStore) -> None:
+    ev = _observed(1, trace_id="t-1", input={"features": {"a": 1}, "text": SECRET_IN, "lang": "en"},
+                   output={"score": 0.2, "text": SECRET_OUT})
+    plain = _observed(2, output={"score": 0.9})
+    bad = [orjson.dumps({"event_id": "b", "timestamp": SECRET_IN, "model": {"id": "m", "version": "1"},
+                         "input": {"text": SECRET_IN}}),
+           orjson.dumps({"schema": "x/v9", "input": {"text": SECRET_OUT}}), SECRET_IN.encode()]
+    letters = decode_batch([RawMessage("ev", 1, i, None, b) for i, b in enumerate(bad)], EventPolicy())
+    assert len(letters.rejected) == 3
+    store.write(AuditBatch(events=[ev, plain], findings=[_finding(1)],
+                           dead_letters=[d for _, d in letters.rejected]))
+    with store.engine.connect() as conn:
+        rows = dict(conn.execute(text("select event_id, payload from events")).all())
+    payload = orjson.loads(rows["e1"])
+    assert payload["trace_id"] == "t-1" and payload["input"]["lang"] == "en"
+    assert payload["input"]["features"] == {"a": 1} and payload["output"]["score"] == 0.2
+    for part, secret in (("input", SECRET_IN), ("output", SECRET_OUT)):
+        assert payload[part]["text"] == {"length": len(secret),
+                                         "sha256": hashlib.sha256(secret.encode()).hexdigest()}
+    assert orjson.loads(rows["e2"])["output"] == {"score": 0.9}
+    dump = "\n".join(_all_text_values(store))
+    assert hashlib.sha256(bad[2]).hexdigest() in dump  # dead letters keep only hash and size
+    for secret in (SECRET_IN, SECRET_OUT, "DE89 3704", "Jane O'Hara"):
+        assert secret not in dump
+    assert ev.document is not None and ev.document["input"]["text"] == SECRET_IN, \
+        "the received document must not be mutated"
+
+
+def test_redacted_text_is_stored_instead_of_the_hash(store: AuditStore) -> None:
+    ev = _observed(1, input={"text": SECRET_IN})
+    store.write(AuditBatch(events=[ev], redactions={"e1": {"input.text": "My IBAN is <IBAN_CODE>"}}))
+    with store.engine.connect() as conn:
+        payload = orjson.loads(conn.execute(text("select payload from events")).scalar_one())
+    assert payload["input"]["text"] == {"redacted": "My IBAN is <IBAN_CODE>", "length": len(SECRET_IN)}
+    assert SECRET_IN not in "\n".join(_all_text_values(store))
+
+
+def test_detector_state_upsert_and_load_by_scope(store: AuditStore) -> None:
+    store.write(AuditBatch(states=[DetectorState("a", "1", {"n": 1}),
+                                   DetectorState("b", "1", {"n": [1, 2]}),
+                                   DetectorState("a", "1", {"n": 99}, scope="p3")]))
+    store.write(AuditBatch(states=[DetectorState("a", "2", {"n": 2, "k": {"x": 0.5}})]))
+    assert _count(store, "detector_state") == 3
+    assert store.load_states() == {"a": DetectorState("a", "2", {"n": 2, "k": {"x": 0.5}}),
+                                   "b": DetectorState("b", "1", {"n": [1, 2]})}
+    assert store.load_states("p3") == {"a": DetectorState("a", "1", {"n": 99}, "p3")}
+    assert store.load_states("nowhere") == {}
+
+
+def test_summary_shape_and_counts(store: AuditStore) -> None:
+    assert summary(store.engine) == {"events": 0, "findings": {}, "findings_by_subcategory": {},
+                                     "findings_by_severity": {}, "dead_letters": 0,
+                                     "dead_letters_by_reason": {}}
+    store.write(AuditBatch(
+        events=[_observed(i) for i in range(4)],
+        findings=[_finding(1), _finding(2, severity=Severity.HIGH),
+                  _finding(3, sub=Subcategory.DATA_PRIVACY, severity=Severity.HIGH)],
+        dead_letters=[_dead(7), _dead(8), _dead(9, "too_large")]))
+    assert summary(store.engine) == {
+        "events": 4, "findings": {"legal": 1, "technical": 2},
+        "findings_by_subcategory": {"data_privacy": 1, "model_reliability": 2},
+        "findings_by_severity": {"high": 2, "low": 1}, "dead_letters": 3,
+        "dead_letters_by_reason": {"invalid_json": 2, "too_large": 1}}
+
+
+def test_find_findings_filters_and_order(store: AuditStore) -> None:
+    findings = [
+        _finding(1, at=T0),
+        _finding(2, at=T0 + timedelta(minutes=10), severity=Severity.HIGH),
+        _finding(3, at=T0 + timedelta(minutes=20), model="support-assistant"),
+        _finding(4, at=T0 + timedelta(minutes=5), sub=Subcategory.DATA_PRIVACY),
+        _finding(5, at=T0 + timedelta(minutes=10)),  # same time as 2: ties by finding_id
+    ]
+    store.write(AuditBatch(findings=findings))
+    by_id = {f.finding_id: f.event_id for f in findings}
+
+    def ids(**kw: Any) -> list[str | None]:
+        return [by_id[r["finding_id"]] for r in find_findings(store.engine, FindingFilter(**kw))]
+
+    everything = ids()
+    assert [everything[0], *sorted(everything[1:3]), *everything[3:]] == ["e3", "e2", "e5", "e4", "e1"]
+    tied = [f.finding_id for f in findings if f.event_id in everything[1:3]]
+    tie_order = [by_id[i] for i in sorted(tied)]
+    assert everything[1:3] in (tie_order, tie_order[::-1]), "ties must be ordered by finding_id"
+    assert ids() == everything
+    assert ids(model="support-assistant") == ["e3"]
+    assert ids(category="legal") == ["e4"] and ids(subcategory="data_privacy") == ["e4"]
+    assert set(ids(category="technical")) == {"e1", "e2", "e3", "e5"}
+    assert ids(severity="high") == ["e2"]
+    assert set(ids(since=T0 + timedelta(minutes=10))) == {"e2", "e3", "e5"}  # inclusive
+    assert set(ids(since=T0 + timedelta(minutes=10), severity="low")) == {"e3", "e5"}
+    assert ids(limit=2) == ids()[:2] and ids(model="nobody") == []
+    row = find_findings(store.engine, FindingFilter(model="support-assistant"))[0]
+    assert row["evidence"] == {"n": 3} and row["regulation_refs"] == ["Art. 1"]
+    assert row["detected_at"].replace(tzinfo=None) == (T0 + timedelta(minutes=20)).replace(tzinfo=None)
+
+
+def test_since_with_a_non_utc_offset_means_the_same_instant(store: AuditStore) -> None:
+    store.write(AuditBatch(findings=[_finding(1, at=T0 + timedelta(minutes=30))]))  # 12:30Z
+    since = parse_since("2026-11-28T14:00:00+02:00")  # = 12:00Z
+    assert len(find_findings(store.engine, FindingFilter(since=since))) == 1
+    assert find_findings(store.engine, FindingFilter(since=parse_since("2026-11-28T14:45:00+02:00"))) == []
+
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("30m", NOW - timedelta(minutes=30)), ("2d", NOW - timedelta(days=2)),
+    ("45s", NOW - timedelta(seconds=45)), ("24h", NOW - timedelta(hours=24)),
+    ("1w", NOW - timedelta(weeks=1)), (" 15 m ", NOW - timedelta(minutes=15)),
+    ("2026-11-27T08:00:00Z", datetime(2026, 11, 27, 8, tzinfo=timezone.utc)),
+    ("2026-11-27T10:00:00+02:00", datetime(2026, 11, 27, 8, tzinfo=timezone.utc)),
+    ("2026-11-27T08:00:00", datetime(2026, 11, 27, 8, tzinfo=timezone.utc)),  # naive: UTC
+])
+def test_parse_since(value: str, expected: datetime) -> None:
+    parsed = parse_since(value, now=NOW)
+    assert parsed == expected and parsed.tzinfo is not None
+
+
+@pytest.mark.parametrize("value", ["yesterday", "30x", "-5m", "", "2026-13-01T00:00:00Z", "m30"])
+def test_parse_since_rejects_bad_input_helpfully(value: str) -> None:
+    with pytest.raises(ValueError) as info:
+        parse_since(value, now=NOW)
+    msg = str(info.value)
+    assert repr(value) in msg and "30m" in msg and "2026-11-28T12:00:00Z" in msg
+
+
+def test_event_timestamps_with_an_offset_are_stored_in_utc(store: AuditStore) -> None:
+    ev = _observed(1, timestamp="2026-11-28T14:00:00+02:00")  # 12:00Z
+    store.write(AuditBatch(events=[ev]))
+    with store.engine.connect() as conn:
+        stored = conn.execute(text("select timestamp from events")).scalar_one()
+    assert str(stored).startswith("2026-11-28 12:00:00"), (
+        f"events.timestamp stored as {stored!r}, the local wall clock of a +02:00 event: SQLite "
+        "drops the offset, so audit/store.py _event_row must convert it to UTC first")
+
+
+# ------------------------------------------------------------- bug found (fails on purpose)
+def test_every_event_the_codec_accepts_can_be_stored(store: AuditStore) -> None:
+    depth = 300  # orjson.loads accepts up to 1024 levels, orjson.dumps (the JSON column) 254
+    deep = b'{"x":' * depth + b"1" + b"}" * depth
+    raw = orjson.dumps({"event_id": "deep", "timestamp": "2026-11-28T12:00:00Z",
+                        "model": {"id": "m", "version": "1"}})[:-1] + b',"extra":' + deep + b"}"
+    event, doc = decode_document(raw)  # accepted: no dead letter
+    try:
+        store.write(AuditBatch(events=[ObservedEvent(event, SourceRef("ev", 0, 0), doc)]))
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(
+            "BUG streams/codec.py decode_document accepts an event nested 300 levels deep, but "
+            f"AuditStore.write cannot encode it ({type(exc).__name__}: {str(exc)[:60]}); the "
+            "handler's retry_sync retries it forever and the partition stalls. It should be "
+            "dead-lettered (invalid_event) instead.")

@@ -1,0 +1,42 @@
+"""The FastAPI application: ``create_app(settings)``; ``riskwatch api`` serves it with uvicorn."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, status
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from audit.api.routes import chain, findings, summary, tokens
+from audit.db import create_schema, make_engine
+from riskwatch.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(settings.database_url)
+    create_schema(engine)
+    app = FastAPI(
+        title="riskwatch audit API",
+        version="1",
+        description="Findings with their audit trail, lifecycle actions and summaries. "
+        "Authenticate with `Authorization: Bearer <token>`; roles: auditor (read), "
+        "operator (+ lifecycle actions), admin (+ tokens).",
+    )
+    app.state.engine = engine
+    for module in (findings, summary, chain, tokens):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, Any]:
+        """Liveness and database reachability; no authentication."""
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unreachable") from None
+        return {"status": "ok", "database": engine.dialect.name}
+
+    return app

@@ -1,0 +1,19 @@
+"""GET /chain/verify: walk the hash chain and report the first break (auditor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from audit import chain
+from audit.api.deps import AuditorToken, EngineDep
+from audit.api.schemas import ChainReportPublic
+
+router = APIRouter(prefix="/chain", tags=["chain"])
+
+
+@router.get("/verify", response_model=ChainReportPublic)
+def verify(engine: EngineDep, _token: AuditorToken) -> dict[str, Any]:
+    """Recomputes every link from the current rows; reads the whole chain."""
+    return chain.verify(engine).to_dict()

@@ -1,0 +1,75 @@
+"""Export a period of the audit store as files an auditor can check offline.
+
+The period selects the chain links appended in ``[since, until)`` (a contiguous run of seq);
+``findings.jsonl`` and ``actions.jsonl`` hold the rows those links cover, one canonical JSON
+document per line, so ``sha256(line)`` equals the link's ``content_hash``; ``chain.jsonl`` holds the
+links. ``manifest.json`` gives each file's SHA-256 and row count, the period, the segment's first
+``prev_hash`` and last ``entry_hash``, and the store's chain head at export time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+
+from audit import chain
+from audit.queries import as_utc
+
+FORMAT = "riskwatch.audit-export/v1"
+CHAIN_FIELDS = ("seq", "kind", "subject", "content_hash", "prev_hash", "entry_hash", "at")
+
+
+def _write_lines(path: Path, lines: Iterable[bytes]) -> dict[str, Any]:
+    digest, rows = hashlib.sha256(), 0
+    with path.open("wb") as fh:
+        for line in lines:
+            data = line + b"\n"
+            fh.write(data)
+            digest.update(data)
+            rows += 1
+    return {"sha256": digest.hexdigest(), "rows": rows}
+
+
+def export(engine: Engine, *, since: datetime, until: datetime, out: Path) -> dict[str, Any]:
+    """Write the four files under ``out`` (created if needed); returns the manifest."""
+    since, until = as_utc(since), as_utc(until)
+    out.mkdir(parents=True, exist_ok=True)
+    c = chain.CHAIN
+    with engine.connect() as conn:
+        links = conn.execute(select(c).where(c.c.at >= since, c.c.at < until)
+                             .order_by(c.c.seq)).mappings().all()
+        finding_ids = [r["subject"] for r in links if r["kind"] == "finding"]
+        action_ids = [int(r["subject"]) for r in links if r["kind"] == "lifecycle"]
+        findings = chain.rows_by_id(conn, chain.FINDINGS, "finding_id", finding_ids)
+        actions = chain.rows_by_id(conn, chain.ACTIONS, "id", action_ids)
+        head = chain.read_head(conn)
+    files = {
+        "findings.jsonl": _write_lines(out / "findings.jsonl", (
+            chain.canonical_json(findings[i], chain.FINDING_FIELDS)
+            for i in finding_ids if i in findings)),
+        "actions.jsonl": _write_lines(out / "actions.jsonl", (
+            chain.canonical_json(actions[str(i)], chain.ACTION_FIELDS)
+            for i in action_ids if str(i) in actions)),
+        "chain.jsonl": _write_lines(out / "chain.jsonl", (
+            chain.canonical_json(r, CHAIN_FIELDS) for r in links)),
+    }
+    manifest = {
+        "format": FORMAT,
+        "exported_at": chain.canonical_time(datetime.now(timezone.utc)),
+        "period": {"since": chain.canonical_time(since), "until": chain.canonical_time(until)},
+        "files": files,
+        "segment": None if not links else {
+            "first_seq": links[0]["seq"], "last_seq": links[-1]["seq"],
+            "prev_hash": links[0]["prev_hash"], "last_entry_hash": links[-1]["entry_hash"]},
+        "chain_head": {"seq": head.seq, "entry_hash": head.entry_hash},
+        "hashes": "content_hash = sha256(findings/actions line without its newline); "
+                  "entry_hash = sha256(prev_hash|content_hash|kind|subject|seq)",
+    }
+    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return manifest

@@ -1,0 +1,249 @@
+"""NAB benchmark of the anomaly detector's series scorer (detectors/series.py), realKnownCause.
+
+Each series streams, in order, through the same SeriesScorer the detector uses for a model's
+metric. It learns only on NAB's probationary period (min(floor(0.15 n), 750) points, NAB's own
+rule) with the detector's defaults: no per-series tuning. Side by side, on the same data and with
+the same threshold rule (the (1 - false_alarm_rate) tail quantile on the held-back last 25% of
+the probationary period) and the same alarm logic (rising edge, at most one per refractory
+period): a rolling z-score and an IsolationForest over sliding windows.
+
+Scoring follows NAB's sweeper.py (standard profile A_TP=1, A_FP=-0.11, A_FN=-1): an alarm inside
+a window earns scaledSigmoid(position) / scaledSigmoid(-1) (only the best, i.e. earliest, counts
+per window); an alarm outside earns A_FP * scaledSigmoid(distance past the preceding window /
+(its width - 1)), or A_FP * -1 with no preceding window; a window without an alarm costs A_FN;
+points of the probationary period are ignored. Normalised score = 100 (raw - null) / (perfect -
+null) over the sum of all series (null: never alarm; perfect: every window hit at its start).
+
+Reported: (1) each detector with its own calibrated threshold; (2) NAB-style, one global threshold
+per detector chosen to maximise the corpus score (same sweep for every detector), both with the
+alarm logic and on raw per-point scores as NAB's sweeper does. Window-level precision/recall: a
+window is detected if any alarm falls inside it; alarms outside windows closer than the
+refractory period to each other form one false-positive group.
+
+    .venv/bin/python bench/anomaly_nab.py [--data ../shared/data/nab] [--far 0.005]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.ensemble import IsolationForest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from detectors.anomaly_models import pick_device, tail_quantile  # noqa: E402
+from detectors.series import SeriesScorer, alarm_mask  # noqa: E402
+
+A_TP, A_FP, A_FN = 1.0, 0.11, 1.0  # NAB standard profile cost matrix (fpWeight is applied positive)
+HOLDOUT = 0.25
+
+
+def scaled_sigmoid(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return np.where(x >= 3.0, -1.0, 2.0 / (1.0 + np.exp(5.0 * x)) - 1.0)
+
+
+def probationary(n: int) -> int:
+    return int(min(math.floor(0.15 * n), 0.15 * 5000))
+
+
+class Series:
+    def __init__(self, path: Path, windows: list[list[str]]) -> None:
+        df = pd.read_csv(path)
+        self.name = path.stem
+        self.ts = pd.DatetimeIndex(pd.to_datetime(df["timestamp"]))
+        self.values = df["value"].to_numpy(dtype=np.float64)
+        self.n = len(df)
+        self.prob = probationary(self.n)
+        self.windows = [(self.ts.get_loc(pd.Timestamp(a)), self.ts.get_loc(pd.Timestamp(b)))
+                        for a, b in windows]
+        # per-point sweep scores as in NAB's Sweeper.calcSweepScore
+        self.window_of = np.full(self.n, -1)
+        self.sweep = np.empty(self.n)
+        prev_right, prev_width = None, None
+        bounds = sorted(self.windows)
+        w_i = 0
+        i = 0
+        while i < self.n:
+            if w_i < len(bounds) and i == bounds[w_i][0]:
+                left, right = bounds[w_i]
+                width = right - left + 1
+                pos = -(right - np.arange(left, right + 1) + 1) / width
+                self.sweep[left:right + 1] = scaled_sigmoid(pos) * A_TP / scaled_sigmoid(-1.0)
+                self.window_of[left:right + 1] = w_i
+                prev_right, prev_width = right, width
+                w_i += 1
+                i = right + 1
+                continue
+            past = 3.0 if prev_right is None else abs(prev_right - i) / (prev_width - 1)
+            self.sweep[i] = float(scaled_sigmoid(past)) * A_FP
+            i += 1
+        self.scorable_windows = sorted({int(w) for w in self.window_of[self.prob:] if w >= 0})
+
+    def nab(self, alarms: np.ndarray) -> tuple[float, int, int]:
+        """(raw score, detected windows, false-positive alarm points) for a boolean alarm array."""
+        hit = np.flatnonzero(alarms[self.prob:]) + self.prob
+        score = 0.0
+        detected = 0
+        for w in self.scorable_windows:
+            inside = hit[self.window_of[hit] == w]
+            if inside.size:
+                score += float(self.sweep[inside].max())
+                detected += 1
+            else:
+                score -= A_FN
+        fp = hit[self.window_of[hit] < 0]
+        return score + float(self.sweep[fp].sum()), detected, int(fp.size)
+
+    def fp_groups(self, alarms: np.ndarray, gap: int) -> int:
+        hit = np.flatnonzero(alarms[self.prob:]) + self.prob
+        fp = hit[self.window_of[hit] < 0]
+        return int(fp.size and 1 + np.sum(np.diff(fp) > gap))
+
+
+# ------------------------------------------------------------------------- detectors
+SCORER_ARGS: dict = {}  # --scorer-args: SeriesScorer overrides (global, never per series)
+
+
+def riskwatch(s: Series, far: float, device: torch.device) -> tuple[np.ndarray, float, int, float]:
+    scorer = SeriesScorer(false_alarm_rate=far, holdout_fraction=HOLDOUT, device=device,
+                          **SCORER_ARGS)
+    scorer.fit(s.values[:s.prob])
+    t0 = time.perf_counter()
+    z = scorer.score(s.values[s.prob:])
+    dt = time.perf_counter() - t0
+    return np.concatenate([np.zeros(s.prob), z]), scorer.threshold, scorer.cfg["refractory"], dt
+
+
+def _baseline_windows(v: np.ndarray, w: int) -> np.ndarray:
+    idx = np.arange(w - 1, len(v))[:, None] + np.arange(-w + 1, 1)[None, :]
+    return v[idx]
+
+
+def rolling_z(s: Series, far: float, w: int = 24) -> tuple[np.ndarray, float, int, float]:
+    """|x_t - mean| / std over the previous ``long`` points (NAB's windowed Gaussian idea)."""
+    long = max(2 * w, s.prob // 2)
+    ser = pd.Series(s.values)
+    mu = ser.shift(1).rolling(long, min_periods=w).mean().to_numpy()
+    sd = ser.shift(1).rolling(long, min_periods=w).std().to_numpy()
+    t0 = time.perf_counter()
+    z = np.nan_to_num(np.abs(s.values - mu) / np.maximum(sd, 1e-9))
+    dt = time.perf_counter() - t0
+    n_train = s.prob - int(round(s.prob * HOLDOUT))
+    thr = tail_quantile(z[n_train:s.prob], far)
+    return np.where(np.arange(s.n) < s.prob, 0.0, z), thr, w, dt
+
+
+def iforest(s: Series, far: float, w: int = 24) -> tuple[np.ndarray, float, int, float]:
+    n_train = s.prob - int(round(s.prob * HOLDOUT))
+    ref = s.values[:n_train]
+    center, scale = np.median(ref), max(np.std(ref), 1e-9)
+    win = _baseline_windows((s.values - center) / scale, w)  # row k ends at point k + w - 1
+    forest = IsolationForest(n_estimators=100, random_state=0).fit(win[: n_train - w + 1])
+    t0 = time.perf_counter()
+    score = -forest.score_samples(win)
+    dt = time.perf_counter() - t0
+    full = np.concatenate([np.full(w - 1, score.min()), score])
+    thr = tail_quantile(full[n_train:s.prob], far)
+    return np.where(np.arange(s.n) < s.prob, full.min(), full), thr, w, dt
+
+
+DETECTORS = {"riskwatch": riskwatch, "rolling-z": rolling_z, "iforest": iforest}
+
+
+# ------------------------------------------------------------------------- report
+def normalised(raw: float, windows: int) -> float:
+    null, perfect = -A_FN * windows, A_TP * windows
+    return 100.0 * (raw - null) / (perfect - null)
+
+
+def sweep(series: list[Series], runs: dict[str, tuple], use_alarm_logic: bool
+          ) -> tuple[float, float]:
+    """The global threshold (one per detector, all series) that maximises the corpus raw score."""
+    pooled = np.concatenate([runs[s.name][0][s.prob:] for s in series])
+    cands = np.unique(np.quantile(pooled, np.concatenate([np.linspace(0.5, 0.99, 50),
+                                                          1 - np.logspace(-2, -5, 80)])))
+    best = (-math.inf, math.inf)
+    for thr in cands:
+        raw = 0.0
+        for s in series:
+            scores, _, refr, _ = runs[s.name]
+            alarms = alarm_mask(scores, thr, refr) if use_alarm_logic else scores >= thr
+            raw += s.nab(alarms)[0]
+        best = max(best, (raw, thr))
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/nab"))
+    ap.add_argument("--far", type=float, default=0.005, help="false-alarm rate for calibration")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--scorer-args", default="{}", help="JSON overrides of SeriesScorer defaults")
+    args = ap.parse_args()
+    SCORER_ARGS.update(json.loads(args.scorer_args))
+    torch.set_num_threads(1)
+    data = Path(args.data)
+    labels = json.loads((data / "labels/combined_windows.json").read_text())
+    series = [Series(p, labels[f"realKnownCause/{p.name}"])
+              for p in sorted((data / "realKnownCause").glob("*.csv"))]
+    device = pick_device(args.device)
+    n_windows = sum(len(s.scorable_windows) for s in series)
+    results: dict[str, dict] = {}
+    print(f"NAB realKnownCause: {len(series)} series, {sum(s.n for s in series)} points, "
+          f"{n_windows} scorable windows; false_alarm_rate={args.far}; riskwatch on {device}\n")
+    header = f"{'series':40s} {'n':>6s} {'win':>3s} " + " ".join(f"{d:>22s}" for d in DETECTORS)
+    print("own calibrated thresholds: NAB raw score (windows hit/total, FP alarms)")
+    print(header)
+    runs: dict[str, dict[str, tuple]] = {d: {} for d in DETECTORS}
+    totals = {d: [0.0, 0, 0, 0, 0.0, 0] for d in DETECTORS}  # raw, hit, fp pts, fp groups, s, pts
+    for s in series:
+        cells = []
+        for d, fn in DETECTORS.items():
+            t0 = time.perf_counter()
+            scores, thr, refr, dt = fn(s, args.far, device) if d == "riskwatch" else fn(s, args.far)
+            runs[d][s.name] = (scores, thr, refr, time.perf_counter() - t0)
+            alarms = alarm_mask(scores, thr, refr)
+            raw, hit, fp = s.nab(alarms)
+            tot = totals[d]
+            tot[0] += raw; tot[1] += hit; tot[2] += fp; tot[3] += s.fp_groups(alarms, refr)
+            tot[4] += dt; tot[5] += s.n - s.prob
+            cells.append(f"{raw:+7.3f} ({hit}/{len(s.scorable_windows)}, {fp:3d})")
+        print(f"{s.name:40s} {s.n:6d} {len(s.scorable_windows):3d} "
+              + " ".join(f"{c:>22s}" for c in cells))
+    print()
+    print(f"{'detector':12s} {'NAB(own thr)':>12s} {'NAB(best thr)':>13s} {'NAB(best,raw)':>13s} "
+          f"{'win recall':>10s} {'win prec':>8s} {'FP groups':>9s} {'score ev/s':>11s}")
+    for d in DETECTORS:
+        raw, hit, fp, groups, dt, pts = totals[d]
+        best_raw, best_thr = sweep(series, runs[d], True)
+        best_raw2, best_thr2 = sweep(series, runs[d], False)
+        results[d] = {"nab_own_threshold": normalised(raw, n_windows),
+                      "nab_best_threshold": normalised(best_raw, n_windows),
+                      "best_threshold": best_thr,
+                      "nab_best_threshold_raw_points": normalised(best_raw2, n_windows),
+                      "window_recall": hit / n_windows,
+                      "window_precision": hit / max(hit + groups, 1), "fp_groups": groups,
+                      "fp_points": fp, "score_events_per_s": pts / max(dt, 1e-9),
+                      "per_series": {s.name: s.nab(alarm_mask(*runs[d][s.name][:3]))[0]
+                                     for s in series}}
+        r = results[d]
+        print(f"{d:12s} {r['nab_own_threshold']:12.1f} {r['nab_best_threshold']:13.1f} "
+              f"{r['nab_best_threshold_raw_points']:13.1f} {r['window_recall']:10.2f} "
+              f"{r['window_precision']:8.2f} {groups:9d} {r['score_events_per_s']:11.0f}")
+    print("\nAnchors (NAB scoreboard, standard profile, ALL 58 series): HTM 70.5, "
+          "Random Cut Forest 51.7, windowed Gaussian 39.6.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

