@@ -37,6 +37,25 @@ class InvalidMessage(ValueError):
 @dataclass(frozen=True)
 class EventPolicy:
     max_bytes: int = 512 * 1024
+    # The audit store re-encodes events as JSON; orjson refuses more than 254 levels, so deeper
+    # events would fail at write time, after they were accepted. Real events are shallow.
+    max_depth: int = 64
+
+
+def nesting_depth(doc: Any) -> int:
+    """Deepest level of objects and arrays in a parsed JSON value (a scalar is 0)."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _describe(exc: ValidationError, limit: int = 5) -> str:
@@ -77,6 +96,14 @@ def decode_document(
         raise InvalidMessage(
             DeadLetterReason.NOT_OBJECT, f"top level is a JSON {type(doc).__name__}, not an object"
         )
+    # Counting brackets bounds the depth cheaply; only suspicious documents are walked.
+    if raw.count(b"{") + raw.count(b"[") > policy.max_depth:
+        depth = nesting_depth(doc)
+        if depth > policy.max_depth:
+            raise InvalidMessage(
+                DeadLetterReason.INVALID_EVENT,
+                f"nested {depth} levels deep; the limit is {policy.max_depth}",
+            )
     schema = doc.get("schema", INFERENCE_V1)
     if schema != INFERENCE_V1:
         hint = " (feedback events are not handled yet)" if schema == FEEDBACK_V1 else ""

@@ -16,7 +16,7 @@ from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
 from detectors.base import ObservedEvent, SourceRef
 from policies.findings import Finding, finding_id_for
 from policies.taxonomy import Category, Severity, Subcategory
-from streams.codec import EventPolicy, decode_document
+from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
 from streams.processor import RawMessage, decode_batch
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -231,17 +231,21 @@ def test_event_timestamps_with_an_offset_are_stored_in_utc(store: AuditStore) ->
 
 
 # ------------------------------------------------------------- bug found (fails on purpose)
-def test_every_event_the_codec_accepts_can_be_stored(store: AuditStore) -> None:
-    depth = 300  # orjson.loads accepts up to 1024 levels, orjson.dumps (the JSON column) 254
+def _nested_event(depth: int) -> bytes:
     deep = b'{"x":' * depth + b"1" + b"}" * depth
-    raw = orjson.dumps({"event_id": "deep", "timestamp": "2026-11-28T12:00:00Z",
-                        "model": {"id": "m", "version": "1"}})[:-1] + b',"extra":' + deep + b"}"
-    event, doc = decode_document(raw)  # accepted: no dead letter
-    try:
-        store.write(AuditBatch(events=[ObservedEvent(event, SourceRef("ev", 0, 0), doc)]))
-    except Exception as exc:  # noqa: BLE001
-        pytest.fail(
-            "BUG streams/codec.py decode_document accepts an event nested 300 levels deep, but "
-            f"AuditStore.write cannot encode it ({type(exc).__name__}: {str(exc)[:60]}); the "
-            "handler's retry_sync retries it forever and the partition stalls. It should be "
-            "dead-lettered (invalid_event) instead.")
+    return orjson.dumps({"event_id": f"deep-{depth}", "timestamp": "2026-11-28T12:00:00Z",
+                         "model": {"id": "m", "version": "1"}})[:-1] + b',"extra":' + deep + b"}"
+
+
+def test_every_event_the_codec_accepts_can_be_stored(store: AuditStore) -> None:
+    limit = EventPolicy().max_depth
+    # orjson.loads accepts 1024 levels but the JSON column's encoder only 254: the codec must
+    # refuse what the store cannot write, or the handler would retry that batch forever.
+    event, doc = decode_document(_nested_event(limit - 1))  # top level + extra = limit
+    store.write(AuditBatch(events=[ObservedEvent(event, SourceRef("ev", 0, 0), doc)]))
+    assert store.known_event_ids([event.event_id]) == {event.event_id}
+    for depth in (limit, 300, 1000):
+        with pytest.raises(InvalidMessage) as info:
+            decode_document(_nested_event(depth))
+        assert info.value.reason == DeadLetterReason.INVALID_EVENT
+        assert "levels deep" in info.value.detail
