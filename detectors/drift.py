@@ -15,8 +15,11 @@ the share of drifted columns is >= ``drift_share`` (Evidently's rule).
 Signals: key ``{model}:{column}:{offset of the window's last call}`` (``{model}:dataset:...``
 for dataset drift), source = that call's Kafka position, evidence = the test, its score and
 threshold, and both windows' bounds (first/last timestamp, topic, partition, first/last offset).
-A column that drifts in consecutive windows is raised once per window; ``consecutive_windows``
-in the evidence counts them, for policies that want to alert on onsets only.
+A column (or the dataset) is raised only once it has drifted in ``confirm_windows`` consecutive
+windows (default 2), then once per window while it stays drifted; ``consecutive_windows`` in the
+evidence counts them. Each window's verdict is Evidently's; the confirmation exists because one
+test per column per window at p < 0.05 would otherwise file a false finding every few windows on
+clean traffic (set ``confirm_windows: 1`` for Evidently's per-window alerts).
 
 Cost on the event path: ~6 us per call (one small row into a ring buffer). A window's tests
 (~2-3 ms per column, ~40x cheaper than an Evidently Report, bench/drift.py) run inline when the
@@ -43,12 +46,13 @@ from streams.schema import InferenceEvent
 
 DEFAULTS: dict[str, Any] = {
     "reference_size": 1000, "window_size": 500, "step": 250, "stattest": None,
-    "stattest_threshold": None, "drift_share": 0.5,
+    "stattest_threshold": None, "drift_share": 0.5, "confirm_windows": 2,
     "background": False,  # not in riskwatch.yaml: run window tests in a worker thread
 }
 USAGE = ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
 MAX_STR = 200  # longer categorical values are cut (bounds state size; such columns are text)
 Meta = list[Any]  # [iso timestamp, topic, partition, offset]
+DATASET = "(dataset)"  # streak key of the dataset-drift verdict; no column is named so
 
 
 def extract_row(event: InferenceEvent) -> dict[str, Any] | None:
@@ -144,7 +148,7 @@ class DriftDetector(Detector):
         unknown = set(cfg) - set(DEFAULTS)
         if unknown:
             raise ConfigError(f"detectors.drift: unknown setting(s) {sorted(unknown)}")
-        ints = (cfg["reference_size"], cfg["window_size"], cfg["step"])
+        ints = (cfg["reference_size"], cfg["window_size"], cfg["step"], cfg["confirm_windows"])
         thr = cfg["stattest_threshold"]
         if not (all(type(v) is int and v > 0 for v in ints)
                 and isinstance(cfg["drift_share"], (int, float)) and 0 <= cfg["drift_share"] <= 1
@@ -248,8 +252,9 @@ class DriftDetector(Detector):
         signals: list[Signal] = []
         for c in result.columns:
             m.streaks[c.column] = m.streaks.get(c.column, 0) + 1 if c.drifted else 0
+        confirm = self.cfg["confirm_windows"]
         for c in sorted(result.columns, key=lambda c: c.column):
-            if not c.drifted:
+            if not c.drifted or m.streaks[c.column] < confirm:
                 continue
             shown = "n/a" if c.score is None else f"{c.score:.3g}"
             evidence = {
@@ -264,12 +269,15 @@ class DriftDetector(Detector):
                 f"Drift in {c.column} of {p.model}: {c.stattest_display} {shown} "
                 f"(threshold {c.threshold:g})", evidence))
         share = self.cfg["drift_share"]
-        if result.dataset_drift(share):
+        dataset_drift = result.dataset_drift(share)
+        m.streaks[DATASET] = m.streaks.get(DATASET, 0) + 1 if dataset_drift else 0
+        if dataset_drift and m.streaks[DATASET] >= confirm:
             drifted = sorted(result.drifted)
             evidence = {
                 "drifted_columns": drifted, "number_of_drifted_columns": len(drifted),
                 "number_of_columns": len(result.columns), "share": round(result.share, 6),
                 "drift_share": share, "skipped_columns": list(result.skipped),
+                "consecutive_windows": m.streaks[DATASET],
                 "reference_window": m.reference_bounds, "current_window": current}
             signals.append(self._signal(
                 p, "dataset_drift", Severity.HIGH, f"{p.model}:dataset:{end}", source,

@@ -192,7 +192,8 @@ def _expected_alarms() -> dict[str, list[int]]:
 
 
 def test_alarms_fire_exactly_where_the_setup_says() -> None:
-    det = DriftDetector(REGISTRY, reference_size=REF, window_size=WIN, step=STEP)
+    det = DriftDetector(REGISTRY, reference_size=REF, window_size=WIN, step=STEP,
+                        confirm_windows=1)
     signals = _run(det, _stream())
     got: dict[str, list[int]] = {"features.u": [], "features.mode": [], "dataset": []}
     for s in signals:
@@ -207,6 +208,23 @@ def test_alarms_fire_exactly_where_the_setup_says() -> None:
     first = [s for s in signals if s.evidence.get("column") == "features.mode"][0]
     assert first.key == f"m:features.mode:{OFFSET0 + 1004}" and first.severity == "medium"
     assert first.evidence["stattest"] == "z" and first.evidence["p_value"] < 0.05
+
+
+@pytest.mark.parametrize("confirm", [2, 3])
+def test_confirmed_alarms_need_that_many_drifted_windows_in_a_row(confirm: int) -> None:
+    det = DriftDetector(REGISTRY, reference_size=REF, window_size=WIN, step=STEP,
+                        confirm_windows=confirm)
+    got: dict[str, list[int]] = {"features.u": [], "features.mode": [], "dataset": []}
+    streaks: dict[str, list[int]] = {"features.u": [], "features.mode": [], "dataset": []}
+    for s in _run(det, _stream()):
+        name = s.evidence["column"] if s.kind == "column_drift" else "dataset"
+        got[name].append(s.source.offset - OFFSET0)
+        streaks[name].append(s.evidence["consecutive_windows"])
+    for name, ends in _expected_alarms().items():
+        want = [e for e in ends if all(e - k * STEP in ends for k in range(1, confirm))]
+        assert got[name] == want, name
+        assert all(n >= confirm for n in streaks[name])
+    assert got["features.mode"]  # the shift lasts long enough to be confirmed
 
 
 def test_dataset_drift_share_rule_is_greater_or_equal() -> None:
