@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 RW     := $(BIN)/riskwatch
 KAFKA_LIB := deploy/kafka/lib
-DEMO_EVENTS ?= 3000
+DEMO_EVENTS ?= 8000
 
 .PHONY: install kafka-jars demo test unit integration bench clean kafka-up kafka-down
 

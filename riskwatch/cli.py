@@ -89,8 +89,10 @@ def worker() -> None:
 @click.option("--no-text", is_flag=True, help="Simulate events without input/output text.")
 @click.option("--malformed", default=0.02, show_default=True, help="Share of malformed messages.")
 @click.option("--duplicates", default=0.02, show_default=True, help="Share of re-sent events.")
+@click.option("--drift-from", type=click.FloatRange(0, 1), default=None,
+              help="Shift the chat channel mix from this share of the run on (data drift).")
 def produce(demo_n: int | None, path: Path | None, seed: int, run_id: str | None, no_text: bool,
-            malformed: float, duplicates: float) -> None:
+            malformed: float, duplicates: float, drift_from: float | None) -> None:
     """Send events to RISKWATCH_EVENTS_TOPIC; prints a JSON account of what was sent."""
     from riskwatch.demo import produce_demo, produce_file
     from riskwatch.output import to_json
@@ -103,12 +105,12 @@ def produce(demo_n: int | None, path: Path | None, seed: int, run_id: str | None
         return
     assert demo_n is not None
     report = produce_demo(settings, demo_n, seed=seed, run_id=run_id, with_text=not no_text,
-                          malformed=malformed, duplicates=duplicates)
+                          malformed=malformed, duplicates=duplicates, drift_from=drift_from)
     click.echo(to_json(report))
 
 
 @main.command()
-@click.option("--events", "n", default=3000, show_default=True, help="Valid events to simulate.")
+@click.option("--events", "n", default=8000, show_default=True, help="Valid events to simulate.")
 @click.option("--timeout", default=300.0, show_default=True, help="Seconds to wait for processing.")
 def demo(n: int, timeout: float) -> None:
     """Start a local broker and a worker, play simulated traffic, print the audit summary, stop."""

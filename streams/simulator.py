@@ -158,8 +158,10 @@ def _person(rng: random.Random) -> dict[str, str]:
             "address": f"{rng.choice(_STREETS)} {rng.randint(1, 180)}, {rng.choice(_CITIES)}"}
 
 
-def _chat(rng: random.Random, with_text: bool) -> Parts:
-    inp: Event = {"features": {"channel": rng.choices(("web", "app", "email"), (6, 3, 1))[0],
+def _chat(rng: random.Random, with_text: bool, shifted: bool = False) -> Parts:
+    # the drift the demo injects: a mobile-app outage sends customers to e-mail instead
+    mix = (3, 1, 6) if shifted else (6, 3, 1)
+    inp: Event = {"features": {"channel": rng.choices(("web", "app", "email"), mix)[0],
                                "turn": rng.randint(1, 6)}}
     if with_text:
         inp["text"], text = _conversation(rng)
@@ -188,12 +190,13 @@ def _conversation(rng: random.Random) -> tuple[str, str]:
 
 
 def _event(rng: random.Random, event_id: str, ts: str, mid: str, entry: ModelEntry,
-           prof: _Profile, slow: float, with_text: bool) -> Event:
+           prof: _Profile, slow: float, with_text: bool, shifted: bool = False) -> Event:
     attrs = entry.protected_attributes
     prot = {a: rng.choices(*_PROTECTED.get(a, (("a", "b", "c"), (1, 1, 1))))[0] for a in attrs}
     slo = entry.latency_slo_ms or 500.0
     chat = prof.kind == "chat"
-    inp, out, usage = _chat(rng, with_text) if chat else _tabular(rng, prof.kind, prot, slo)
+    inp, out, usage = (_chat(rng, with_text, shifted) if chat
+                       else _tabular(rng, prof.kind, prot, slo))
     if rng.random() < 0.015:  # a timeout waits out the client deadline; the others fail fast
         error = rng.choices(("timeout", "upstream_503", "oom"), (5, 3, 1))[0]
         wait = slo * rng.uniform(3.0, 4.0) if error == "timeout" else rng.uniform(2.0, 40.0)
@@ -216,9 +219,12 @@ def _event(rng: random.Random, event_id: str, ts: str, mid: str, entry: ModelEnt
 
 
 def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = "demo",
-                    start: datetime | None = None, with_text: bool = True) -> list[Event]:
+                    start: datetime | None = None, with_text: bool = True,
+                    drift_from: float | None = None) -> list[Event]:
     """n valid riskwatch.inference/v1 event dicts, event_id = f"{run_id}-{i:07d}", timestamps
-    ~50 ms apart from ``start`` (default: now minus n*50 ms). Deterministic for a fixed start."""
+    ~50 ms apart from ``start`` (default: now minus n*50 ms). Deterministic for a fixed start.
+    From event ``drift_from * n`` on (if given), chat traffic's channel mix shifts (data drift)."""
+    shift_at = n if drift_from is None else int(drift_from * n)
     rng = random.Random(seed)
     models = registry.models or _DEFAULT_MODELS
     ids = list(models)
@@ -235,7 +241,7 @@ def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = 
         slow = rng.uniform(2.5, 4.0) if burst_from <= i < burst_from + burst else 1.0
         ts = start.isoformat(timespec="milliseconds") + "Z"
         events.append(_event(rng, f"{run_id}-{i:07d}", ts, ids[k], models[ids[k]], profiles[k],
-                             slow, with_text))
+                             slow, with_text, i >= shift_at))
         start += timedelta(milliseconds=rng.randint(30, 70))
     return events
 
@@ -271,11 +277,11 @@ def _malformed(rng: random.Random, kind: str, ev: Event, limit: int) -> bytes:
 def demo_traffic(n: int, *, registry: Registry, seed: int = 7, run_id: str = "demo",
                  malformed_fraction: float = 0.02, duplicate_fraction: float = 0.02,
                  with_text: bool = True, max_event_bytes: int = 512 * 1024,
-                 start: datetime | None = None) -> DemoTraffic:
+                 start: datetime | None = None, drift_from: float | None = None) -> DemoTraffic:
     """simulate_events(n) plus malformed messages (each DeadLetterReason at least once when
     n >= 100) and re-sent duplicates, each after its original. Byte-identical for a fixed start."""
     events = simulate_events(n, registry=registry, seed=seed, run_id=run_id, start=start,
-                             with_text=with_text)
+                             with_text=with_text, drift_from=drift_from)
     rng = random.Random(f"{seed}/faults")  # str seeds hash with sha512: stable across processes
     keys, values = [e["model"]["id"].encode() for e in events], [orjson.dumps(e) for e in events]
     extras: defaultdict[int, list[SimulatedMessage]] = defaultdict(list)
