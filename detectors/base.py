@@ -80,5 +80,9 @@ class Detector(ABC):
     def state_dict(self) -> dict[str, Any]:
         return {}
 
+    def load(self) -> None:  # noqa: B027 - optional hook
+        """Load heavy resources (models, libraries) now, at worker start, so that the first
+        batch does not wait for them."""
+
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore what ``state_dict`` returned."""

@@ -169,6 +169,9 @@ class DriftDetector(Detector):
         self._series: dict[str, dict[str, tuple[Any, Any]]] = {}  # model -> reference series
         self._executor: ThreadPoolExecutor | None = None
 
+    def load(self) -> None:
+        ds.evidently()
+
     # ------------------------------------------------------------------ event path
 
     def process(self, batch: Sequence[ObservedEvent]) -> list[Signal]:

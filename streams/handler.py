@@ -52,6 +52,8 @@ class BatchHandler:
         self.policy = policy
 
     def restore(self) -> None:
+        """Load the detectors' resources and their saved state: the batch process's start."""
+        self.processor.load()
         scope = self.processor.state_scope
         self.processor.restore(retry_sync("loading detector state",
                                           lambda: self.store.load_states(scope)))

@@ -79,6 +79,13 @@ class BatchProcessor:
         self.policies = policies
         self.state_scope = state_scope
 
+    def load(self) -> None:
+        for detector in self.detectors:
+            try:
+                detector.load()
+            except Exception:  # it fails again, and is reported, on its first batch
+                log.exception("detector %s failed to load", detector.name)
+
     def restore(self, states: dict[str, DetectorState]) -> None:
         for detector in self.detectors:
             saved = states.get(detector.name)
