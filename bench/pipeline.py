@@ -98,6 +98,9 @@ def _start_paced(bootstrap: str, topic: str, rate: float, n: int) -> subprocess.
                              str(rate), str(n)])
 
 
+PACED_PREFIX = "paced-"
+
+
 def _percentiles(lat_ms: list[float]) -> tuple[float, float]:
     q = statistics.quantiles(lat_ms, n=100, method="inclusive")
     return q[49], q[98]
@@ -157,7 +160,10 @@ def _rss_mb(proc: subprocess.Popen[bytes]) -> float:
 
 
 def _worker(bootstrap: str, topic: str, n: int, workdir: Path,
-            feed: Callable[[], subprocess.Popen[bytes] | None]) -> Result:
+            feed: Callable[[Callable[[], int]], subprocess.Popen[bytes] | None],
+            measured: str = "") -> Result:
+    """Run a worker until ``n`` events are stored; latency over the events whose id starts
+    with ``measured``. ``feed`` gets a function that counts the stored events."""
     tag = uuid.uuid4().hex[:8]
     db = workdir / f"{tag}.db"
     env = {**os.environ,
@@ -173,14 +179,18 @@ def _worker(bootstrap: str, topic: str, n: int, workdir: Path,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     t = EventRecord.__table__
     peak = 0.0
+
+    def stored_count() -> int:
+        with store.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+
     try:
-        feeder = feed()
+        feeder = feed(stored_count)
         deadline = time.monotonic() + 900
         while True:
             peak = max(peak, _rss_mb(proc))
-            with store.engine.connect() as conn:
-                if conn.execute(select(func.count()).select_from(t)).scalar_one() >= n:
-                    break
+            if stored_count() >= n:
+                break
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError(f"worker did not finish; see {log_path}")
             time.sleep(0.2)
@@ -189,7 +199,8 @@ def _worker(bootstrap: str, topic: str, n: int, workdir: Path,
     finally:
         stop_process(proc)
     with store.engine.connect() as conn:
-        rows = conn.execute(select(t.c.stored_at, t.c.kafka_timestamp_ms)).all()
+        rows = conn.execute(select(t.c.stored_at, t.c.kafka_timestamp_ms)
+                            .where(t.c.event_id.startswith(measured))).all()
     stored = [_epoch(r[0]) for r in rows]
     lat = [s * 1000 - k for s, (_, k) in zip(stored, rows)]
     # Throughput between the first and last commit: excludes the worker's start-up and
@@ -201,16 +212,26 @@ def _worker(bootstrap: str, topic: str, n: int, workdir: Path,
 
 def worker_throughput(bootstrap: str, topic: str, backlog: Messages, workdir: Path) -> Result:
     _produce(bootstrap, topic, backlog)
-    r = _worker(bootstrap, topic, len(backlog), workdir, lambda: None)
+    r = _worker(bootstrap, topic, len(backlog), workdir, lambda _: None)
     return Result(r.events_per_s, peak_rss_mb=r.peak_rss_mb)  # backlog waits are not latency
 
 
-def worker_latency(bootstrap: str, topic: str, n: int, rate: float, workdir: Path) -> Result:
-    def feed() -> subprocess.Popen[bytes]:
-        time.sleep(10)  # let the worker load its detectors and join its group first
+def worker_latency(bootstrap: str, topic: str, n: int, rate: float, workdir: Path,
+                   warm_events: int) -> Result:
+    """Latency in steady state: a warm-up stream (untimed) first takes the worker through its
+    start (loading torch, spaCy, Evidently) and the detectors through their reference phase."""
+    warm = _events(warm_events, "warm-" + uuid.uuid4().hex[:6])
+
+    def feed(stored: Callable[[], int]) -> subprocess.Popen[bytes]:
+        _produce(bootstrap, topic, warm)
+        deadline = time.monotonic() + 600
+        while stored() < len(warm):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the warm-up events were not stored within 600 s")
+            time.sleep(0.2)
         return _start_paced(bootstrap, topic, rate, n)
 
-    r = _worker(bootstrap, topic, n, workdir, feed)
+    r = _worker(bootstrap, topic, n + len(warm), workdir, feed, measured=PACED_PREFIX)
     return Result(float("nan"), r.p50_ms, r.p99_ms, r.peak_rss_mb)
 
 
@@ -222,7 +243,7 @@ def _row(name: str, r: Result) -> str:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--paced-child":
         bootstrap, topic, rate, n = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
-        _paced(bootstrap, topic, _events(n, "paced-" + uuid.uuid4().hex[:6]), rate)
+        _paced(bootstrap, topic, _events(n, PACED_PREFIX + uuid.uuid4().hex[:6]), rate)
         return
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -230,6 +251,8 @@ def main() -> None:
     parser.add_argument("--text-events", type=int, default=5000, help="text-bearing backlog size")
     parser.add_argument("--rate", type=float, default=2000.0, help="paced events/s for latency")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the paced run")
+    parser.add_argument("--warm-events", type=int, default=3000,
+                        help="untimed events before the paced run (worker start, references)")
     args = parser.parse_args()
 
     settings = Settings()
@@ -251,7 +274,8 @@ def main() -> None:
             bare_t = bare_throughput(bootstrap, topics["bare-text"], text)
             worker_t = worker_throughput(bootstrap, topics["worker-text"], text, work)
             bare_l = bare_latency(bootstrap, topics["bare-paced"], paced_n, args.rate)
-            worker_l = worker_latency(bootstrap, topics["worker-paced"], paced_n, args.rate, work)
+            worker_l = worker_latency(bootstrap, topics["worker-paced"], paced_n, args.rate, work,
+                                      args.warm_events)
     finally:
         if started:
             broker.down()
@@ -269,7 +293,8 @@ def main() -> None:
     print(_row("  bare aiokafka loop", bare_t))
     print(_row("  riskwatch worker", worker_t))
     print(f"  worker / bare {worker_t.events_per_s / bare_t.events_per_s:>29.3f}")
-    print(f"latency, paced at {args.rate:.0f} events/s for {args.seconds:.0f} s (text-free)")
+    print(f"latency, paced at {args.rate:.0f} events/s for {args.seconds:.0f} s (text-free; "
+          f"the worker after {args.warm_events} warm-up events)")
     print(_row("  bare aiokafka loop", bare_l))
     print(_row("  riskwatch worker", worker_l))
     print(f"{'  worker / bare':34}{'':>10}{worker_l.p50_ms / bare_l.p50_ms:>10.2f}"
