@@ -86,11 +86,12 @@ class PIIDetector(Detector):
         found = self.engine.analyze([t for _, _, t in slots], self.score_threshold)
         per_event: dict[str, tuple[ObservedEvent, list[tuple[str, Span]]]] = {}
         for (observed, fld, text), spans in zip(slots, found):
-            if not spans:
-                continue
             eid = observed.event.event_id
-            per_event.setdefault(eid, (observed, []))[1].extend((fld, s) for s in spans)
-            self._redactions.setdefault(eid, {})[fld] = self.engine.redact(text, spans)
+            # every analysed text is stored in its redacted form, a clean one unchanged
+            self._redactions.setdefault(eid, {})[fld] = (self.engine.redact(text, spans)
+                                                         if spans else text)
+            if spans:
+                per_event.setdefault(eid, (observed, []))[1].extend((fld, s) for s in spans)
         signals: list[Signal] = []
         for observed, spans in per_event.values():
             signals += self._signals(observed, spans)

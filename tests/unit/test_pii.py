@@ -196,7 +196,8 @@ def test_eu_without_consent_is_carried_and_escalates(detector: PIIDetector) -> N
     assert findings["p4"].severity.rank == findings["p5"].severity.rank + 1
 
 
-def test_batch_signals_and_redactions_only_for_events_with_pii(detector: PIIDetector) -> None:
+def test_batch_signals_only_for_events_with_pii_and_every_text_redacted(
+        detector: PIIDetector) -> None:
     batch = [_event(10, "How do I export my data to CSV?", "Use Settings > Export."),
              _event(11, "Please call me: +33 6 12 34 56 78", "Sure, Noah Dubois."),
              _event(12, None),
@@ -206,7 +207,10 @@ def test_batch_signals_and_redactions_only_for_events_with_pii(detector: PIIDete
     assert {s.event_id for s in signals} == {"p11"}
     assert all(s.key == "" and s.detector == "pii" and s.source == batch[1].source for s in signals)
     red = detector.redactions()
-    assert set(red) == {"p11"} and set(red["p11"]) == {"input.text", "output.text"}
+    assert set(red) == {"p10", "p11", "p13", "p14"}  # p12 has no text
+    assert red["p11"] == {"input.text": "Please call me: <PHONE_NUMBER>",
+                          "output.text": "Sure, <PERSON>."}
+    assert red["p13"] == {"input.text": "Where is order A123456?", "output.text": "It ships today."}
     assert detector.process([]) == [] and detector.redactions() == {}
     assert detector.state_dict() == {}
 
