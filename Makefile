@@ -6,7 +6,8 @@ RW     := $(BIN)/riskwatch
 KAFKA_LIB := deploy/kafka/lib
 DEMO_EVENTS ?= 8000
 
-.PHONY: install kafka-jars demo test unit integration bench clean kafka-up kafka-down
+.PHONY: install kafka-jars postgres-bin demo test test-sqlite test-postgres unit integration bench \
+        clean kafka-up kafka-down
 
 install: $(VENV)/.installed
 
@@ -26,8 +27,22 @@ $(KAFKA_LIB)/.fetched: deploy/kafka/pom.xml
 demo: install kafka-jars
 	$(RW) demo --events $(DEMO_EVENTS)
 
-test: install kafka-jars
+# The whole suite runs twice: on SQLite, then with every audit store on a private PostgreSQL
+# server (tests/conftest.py starts it from Debian's binaries on 127.0.0.1:55433).
+test: test-sqlite test-postgres
+
+test-sqlite: install kafka-jars
 	$(BIN)/pytest
+
+test-postgres: install kafka-jars postgres-bin
+	RISKWATCH_TEST_DB=postgres $(BIN)/pytest
+
+# Debian's PostgreSQL server binaries, installed only when none are found.
+postgres-bin:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || \
+	  { echo "installing Debian's postgresql package"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q postgresql >/dev/null; }
 
 unit: install
 	$(BIN)/pytest tests/unit

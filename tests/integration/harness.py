@@ -18,6 +18,7 @@ from audit.models import DeadLetterRecord, EventRecord, FindingRecord
 from audit.store import AuditStore
 from riskwatch.demo import stop_process
 from streams.producer import make_producer, send_all
+from tests.dburl import db_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,7 +54,7 @@ class Pipeline:
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.workdir / 'audit.db'}"
+        return db_url(self.workdir / 'audit.db')
 
     def env(self) -> dict[str, str]:
         return {

@@ -14,13 +14,14 @@ from streams.handler import BatchHandler
 from streams.processor import BatchProcessor, RawMessage
 from streams.simulator import DemoTraffic, demo_traffic
 from tests.unit.paths import REPO
+from tests.dburl import db_url
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")
 
 
 def make_handler(db: Path) -> BatchHandler:
     proc = BatchProcessor(build_detectors(REGISTRY), PolicyEngine(load_packs(), REGISTRY))
-    return BatchHandler(AuditStore.from_url(f"sqlite:///{db}"), proc, EventPolicy())
+    return BatchHandler(AuditStore.from_url(db_url(db)), proc, EventPolicy())
 
 
 def messages(n: int = 400, seed: int = 4) -> tuple[list[RawMessage], DemoTraffic]:

@@ -17,6 +17,7 @@ from audit.tokens import create_token, revoke_token
 from policies.taxonomy import Severity
 from riskwatch.settings import Settings
 from tests.unit.audit_helpers import filled
+from tests.dburl import db_url
 
 RANK = {s.value: s.rank for s in Severity}
 
@@ -25,7 +26,7 @@ class Api:
     def __init__(self, db: Path) -> None:
         self.handler = filled(db)
         self.engine = self.handler.store.engine
-        self.client = TestClient(create_app(Settings(database_url=f"sqlite:///{db}")))
+        self.client = TestClient(create_app(Settings(database_url=db_url(db))))
         self.tokens = {role: create_token(self.engine, role=role, name=f"{role}-user")[1]
                        for role in ("auditor", "operator", "admin")}
         info, self.tokens["revoked"] = create_token(self.engine, role="admin", name="old")

@@ -16,12 +16,13 @@ from audit import chain
 from riskwatch.cli import main
 from riskwatch.settings import get_settings
 from tests.unit.audit_helpers import filled, messages
+from tests.dburl import db_url
 
 
 @pytest.fixture
 def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     def run(db: Path, *args: str) -> Result:
-        monkeypatch.setenv("RISKWATCH_DATABASE_URL", f"sqlite:///{db}")
+        monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(db))
         get_settings.cache_clear()
         try:
             return CliRunner().invoke(main, list(args))
@@ -176,7 +177,7 @@ def _synthetic(worker: int, n: int) -> Any:
 def _database_urls(tmp_path: Path) -> list[str]:
     import os
 
-    urls = [f"sqlite:///{tmp_path / 'c.db'}"]
+    urls = [db_url(tmp_path / 'c.db')]
     if os.environ.get("RISKWATCH_TEST_PG_URL"):  # e.g. postgresql://rw@127.0.0.1:55432/riskwatch
         urls.append(os.environ["RISKWATCH_TEST_PG_URL"])
     return urls

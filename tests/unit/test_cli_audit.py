@@ -20,6 +20,7 @@ from policies.taxonomy import Category, Severity, Subcategory
 from riskwatch.cli import main
 from riskwatch.settings import get_settings
 from streams.schema import InferenceEvent
+from tests.dburl import db_url
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
@@ -52,7 +53,7 @@ def _event(i: int) -> ObservedEvent:
 
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditStore]:
-    url = f"sqlite:///{tmp_path}/audit.db"
+    url = db_url(tmp_path / "audit.db")
     store = AuditStore.from_url(url)
     store.write(AuditBatch(
         events=[_event(i) for i in range(7)], findings=FINDINGS,

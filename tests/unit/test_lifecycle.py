@@ -15,6 +15,7 @@ from audit.trail import finding_trail
 from riskwatch.cli import main
 from riskwatch.settings import get_settings
 from tests.unit.audit_helpers import filled
+from tests.dburl import db_url
 
 
 def test_actions_change_status_and_land_in_the_chain(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ def test_status_filter_and_tampered_action(tmp_path: Path) -> None:
 
 def test_cli_lifecycle_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = filled(tmp_path / "a.db").store.engine
-    monkeypatch.setenv("RISKWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'a.db'}")
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(tmp_path / 'a.db'))
     get_settings.cache_clear()
     runner = CliRunner()
     fid = find_findings(engine, FindingFilter(limit=1))[0]["finding_id"]

@@ -26,6 +26,7 @@ from streams.processor import BatchProcessor, RawMessage
 from streams.runner import ThreadRunner
 from streams.sink import AuditSink
 from tests.unit.paths import REPO
+from tests.dburl import db_url
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")  # credit-scoring: 250 ms latency SLO
 
@@ -87,7 +88,7 @@ class Rig:
     def __init__(self, tmp_path: Path, failures: int = 2, publish_failures: int = 0) -> None:
         self.calls: list[Any] = []
         self.published: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
-        self.real = AuditStore.from_url(f"sqlite:///{tmp_path}/a.db")
+        self.real = AuditStore.from_url(db_url(tmp_path / "a.db"))
         self.spy = SpyDetector(REGISTRY)
         processor = BatchProcessor([self.spy, UsageSLODetector(REGISTRY)],
                                    PolicyEngine(load_packs(), REGISTRY))

@@ -18,6 +18,7 @@ from policies.findings import Finding, finding_id_for
 from policies.taxonomy import Category, Severity, Subcategory
 from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
 from streams.processor import RawMessage, decode_batch
+from tests.dburl import as_json, db_url
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 SECRET_IN = "My IBAN is DE89 3704 0044 0532 0130 00, call me at +49 30 1234567"
@@ -26,7 +27,7 @@ SECRET_OUT = "Dear Ms Jane O'Hara, your loan was declined."
 
 @pytest.fixture
 def store(tmp_path: Path) -> AuditStore:
-    return AuditStore.from_url(f"sqlite:///{tmp_path}/a.db")
+    return AuditStore.from_url(db_url(tmp_path / "a.db"))
 
 
 def _observed(i: int, offset: int | None = None, **extra: Any) -> ObservedEvent:
@@ -105,13 +106,13 @@ def test_payload_keeps_extras_and_replaces_texts_with_length_and_hash(store: Aud
                            dead_letters=[d for _, d in letters.rejected]))
     with store.engine.connect() as conn:
         rows = dict(conn.execute(text("select event_id, payload from events")).all())
-    payload = orjson.loads(rows["e1"])
+    payload = as_json(rows["e1"])
     assert payload["trace_id"] == "t-1" and payload["input"]["lang"] == "en"
     assert payload["input"]["features"] == {"a": 1} and payload["output"]["score"] == 0.2
     for part, secret in (("input", SECRET_IN), ("output", SECRET_OUT)):
         assert payload[part]["text"] == {"length": len(secret),
                                          "sha256": hashlib.sha256(secret.encode()).hexdigest()}
-    assert orjson.loads(rows["e2"])["output"] == {"score": 0.9}
+    assert as_json(rows["e2"])["output"] == {"score": 0.9}
     dump = "\n".join(_all_text_values(store))
     assert hashlib.sha256(bad[2]).hexdigest() in dump  # dead letters keep only hash and size
     for secret in (SECRET_IN, SECRET_OUT, "DE89 3704", "Jane O'Hara"):
@@ -124,7 +125,7 @@ def test_redacted_text_is_stored_instead_of_the_hash(store: AuditStore) -> None:
     ev = _observed(1, input={"text": SECRET_IN})
     store.write(AuditBatch(events=[ev], redactions={"e1": {"input.text": "My IBAN is <IBAN_CODE>"}}))
     with store.engine.connect() as conn:
-        payload = orjson.loads(conn.execute(text("select payload from events")).scalar_one())
+        payload = as_json(conn.execute(text("select payload from events")).scalar_one())
     assert payload["input"]["text"] == {"redacted": "My IBAN is <IBAN_CODE>", "length": len(SECRET_IN)}
     assert SECRET_IN not in "\n".join(_all_text_values(store))
 

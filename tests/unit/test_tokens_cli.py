@@ -14,11 +14,12 @@ from audit.db import make_engine
 from audit.tokens import Role, authenticate, hash_token
 from riskwatch.cli import main
 from riskwatch.settings import Settings, get_settings
+from tests.dburl import db_url, dump_all
 
 
 def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     db = tmp_path / "a.db"
-    monkeypatch.setenv("RISKWATCH_DATABASE_URL", f"sqlite:///{db}")
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(db))
     get_settings.cache_clear()
     runner = CliRunner()
     try:
@@ -37,14 +38,13 @@ def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         bad = runner.invoke(main, ["tokens", "create", "--role", "root"])
         assert bad.exit_code == 2
 
-        raw = db.read_bytes() + (db.with_name("a.db-wal").read_bytes()
-                                 if db.with_name("a.db-wal").exists() else b"")
-        assert token.encode() not in raw and hash_token(token).encode() in raw
+        engine = make_engine(db_url(db))
+        raw = dump_all(engine)
+        assert token not in raw and hash_token(token) in raw
 
-        engine = make_engine(f"sqlite:///{db}")
         info = authenticate(engine, token)
         assert info is not None and info.role is Role.OPERATOR and info.name == "ops-bot"
-        client = TestClient(create_app(Settings(database_url=f"sqlite:///{db}")))
+        client = TestClient(create_app(Settings(database_url=db_url(db))))
         auth = {"Authorization": f"Bearer {token}"}
         assert client.get("/findings", headers=auth).status_code == 200
 
