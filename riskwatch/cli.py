@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -10,6 +9,9 @@ import click
 
 from riskwatch.cli_audit import audit, tokens
 from riskwatch.cli_common import fail as _fail
+from riskwatch.cli_policies import policies
+from riskwatch.logs import configure_logging
+from riskwatch.cli_webhooks import alerts, webhooks
 from riskwatch.settings import get_settings
 
 
@@ -17,10 +19,8 @@ from riskwatch.settings import get_settings
 @click.version_option(package_name="riskwatch")
 def main() -> None:
     """riskwatch: risk and compliance monitoring for deployed AI models."""
-    logging.basicConfig(level=get_settings().log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("kafka", "aiokafka"):  # client chatter; our own logs say what matters
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
 
 
 # --- kafka -------------------------------------------------------------------------------
@@ -71,12 +71,13 @@ def kafka_status() -> None:
 @main.command()
 def worker() -> None:
     """Run a Faust worker: events topic → detectors → policies → audit store + findings topic."""
+    from policies.pack import PackError
     from riskwatch.registry import ConfigError
     from streams.worker import run_worker
 
     try:
         run_worker(get_settings())
-    except ConfigError as exc:
+    except (ConfigError, PackError) as exc:
         _fail(str(exc))
 
 
@@ -123,13 +124,16 @@ def demo(n: int, timeout: float) -> None:
 
 main.add_command(audit)
 main.add_command(tokens)
+main.add_command(policies)
+main.add_command(webhooks)
+main.add_command(alerts)
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def api(host: str, port: int) -> None:
-    """Serve the audit API (findings, lifecycle, summary, tokens) with uvicorn."""
+    """Serve the audit API (findings, lifecycle, summary, tokens, webhooks) with uvicorn."""
     import uvicorn
 
     from audit.api import create_app

@@ -36,12 +36,15 @@ def _raw(event: EventT) -> RawMessage:
 class InFlight:
     """Batches handed to the sink, acked strictly in order, each once its own work has finished."""
 
-    def __init__(self, sink: AuditSink, stream: StreamT, depth: int) -> None:
+    def __init__(self, sink: AuditSink, stream: StreamT, depth: int,
+                 acked: dict[tuple[str, int], int] | None = None) -> None:
         self.sink = sink
         self.stream = stream
         self._pending: asyncio.Queue[tuple[Sequence[EventT], asyncio.Future[Outcome]]] = (
             asyncio.Queue(maxsize=max(depth - 1, 1)))
         self._previous: asyncio.Future[Outcome] | None = None
+        # highest acked offset per partition, for the consumer-lag metric
+        self.acked: dict[tuple[str, int], int] = {} if acked is None else acked
         self._acker: asyncio.Future[None] | None = None
 
     async def submit(self, events: Sequence[EventT]) -> None:
@@ -68,15 +71,30 @@ class InFlight:
             for event in events:
                 event.message.acked = False
                 await self.stream.ack(event)
+                msg = event.message
+                self.acked[(msg.topic, msg.partition)] = msg.offset
 
 
 def register_agents(app: faust.App, topics: Topics, sink: AuditSink, settings: Settings) -> Any:
+    acked: dict[tuple[str, int], int] = {}
+
     # concurrency=1: with more, Faust may commit past a batch that is still being written.
     @app.agent(topics.events, name="riskwatch.events", concurrency=1)
     async def monitor(stream: StreamT) -> None:
         await sink.start()
-        inflight = InFlight(sink, stream, depth=settings.batches_in_flight)
+        inflight = InFlight(sink, stream, depth=settings.batches_in_flight, acked=acked)
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             await inflight.submit(events)
+
+    metrics = sink.metrics
+    if metrics is not None:
+        @app.timer(1.0)
+        async def report_lag() -> None:
+            lags = []
+            for tp in app.consumer.assignment():
+                high, done = app.consumer.highwater(tp), acked.get((tp.topic, tp.partition))
+                if high is not None and done is not None:
+                    lags.append((tp.topic, tp.partition, high - done - 1))
+            metrics.set_lag(lags)
 
     return monitor

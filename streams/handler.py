@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence, TypeVar
 
 from audit.store import AuditStore, DeadLetter
@@ -28,6 +28,8 @@ class Outcome:
     rejected: list[tuple[RawMessage, DeadLetter]]
     stored: int
     duplicates: int
+    detector_seconds: dict[str, float] = field(default_factory=dict)
+    detector_failures: list[str] = field(default_factory=list)
 
 
 def retry_sync(what: str, fn: Callable[[], T], *, first_delay: float = 0.2,
@@ -66,4 +68,4 @@ class BatchHandler:
         prepared = self.processor.prepare(decoded, known)
         retry_sync("writing to the audit store", lambda: self.store.write(prepared.audit))
         return Outcome(prepared.findings, prepared.rejected, len(prepared.audit.events),
-                       prepared.duplicates)
+                       prepared.duplicates, prepared.detector_seconds, prepared.detector_failures)

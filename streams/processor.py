@@ -1,4 +1,5 @@
 """One batch through the pipeline: decode → de-duplicate → detectors → policies → audit rows.
+Feedback (labels) in the batch reaches every detector before its events, and is stored.
 
 No Kafka here (the agent feeds RawMessages in and publishes what comes out) and no detection
 logic (detectors and policies own that), so the whole path is testable without a broker.
@@ -7,14 +8,18 @@ logic (detectors and policies own that), so the whole path is testable without a
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
 from audit.store import AuditBatch, DeadLetter, DetectorState
-from detectors.base import Detector, ObservedEvent, Signal, SourceRef
+from detectors.base import Detector, ObservedEvent, ObservedFeedback, Signal, SourceRef
+from policies.engine import STATE_NAME as POLICY_STATE
+from policies.engine import STATE_VERSION as POLICY_STATE_VERSION
 from policies.engine import PolicyEngine
 from policies.findings import Finding
 from streams.codec import EventPolicy, InvalidMessage, decode_document
+from streams.schema import FeedbackEvent
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +37,8 @@ class RawMessage:
 @dataclass(slots=True)
 class Decoded:
     events: list[ObservedEvent] = field(default_factory=list)
+    #: riskwatch.feedback/v1 labels, one per event_id within the batch
+    feedback: list[ObservedFeedback] = field(default_factory=list)
     rejected: list[tuple[RawMessage, DeadLetter]] = field(default_factory=list)
     duplicates_in_batch: int = 0
 
@@ -45,11 +52,13 @@ class Prepared:
     findings: list[Finding]
     duplicates: int
     detector_failures: list[str]
+    detector_seconds: dict[str, float] = field(default_factory=dict)
 
 
 def decode_batch(messages: Sequence[RawMessage], policy: EventPolicy) -> Decoded:
     out = Decoded()
     seen: set[str] = set()
+    labelled: set[str] = set()  # a label shares its event's id, so it has its own set
     for msg in messages:
         try:
             event, document = decode_document(msg.value, policy)
@@ -60,12 +69,16 @@ def decode_batch(messages: Sequence[RawMessage], policy: EventPolicy) -> Decoded
             )
             out.rejected.append((msg, letter))
             continue
-        if event.event_id in seen:
+        ids = labelled if isinstance(event, FeedbackEvent) else seen
+        if event.event_id in ids:
             out.duplicates_in_batch += 1
             continue
-        seen.add(event.event_id)
+        ids.add(event.event_id)
         source = SourceRef(msg.topic, msg.partition, msg.offset, msg.timestamp_ms)
-        out.events.append(ObservedEvent(event, source, document))
+        if isinstance(event, FeedbackEvent):
+            out.feedback.append(ObservedFeedback(event, source, document))
+        else:
+            out.events.append(ObservedEvent(event, source, document))
     return out
 
 
@@ -87,6 +100,10 @@ class BatchProcessor:
                 log.exception("detector %s failed to load", detector.name)
 
     def restore(self, states: dict[str, DetectorState]) -> None:
+        saved_windows = states.get(POLICY_STATE)
+        if saved_windows is not None and saved_windows.version == POLICY_STATE_VERSION:
+            self.policies.load_state(saved_windows.state)
+            log.info("policy window state restored")
         for detector in self.detectors:
             saved = states.get(detector.name)
             if saved is None:
@@ -103,22 +120,31 @@ class BatchProcessor:
         signals: list[Signal] = []
         failures: list[str] = []
         redactions: dict[str, dict[str, str]] = {}
+        seconds: dict[str, float] = {}
         for detector in self.detectors:
+            started = time.perf_counter()
             try:
+                if decoded.feedback:
+                    detector.observe_feedback(decoded.feedback)
                 signals.extend(detector.process(fresh))
                 for event_id, fields in detector.redactions().items():
                     redactions.setdefault(event_id, {}).update(fields)
             except Exception:  # one faulty detector must not stop the others or the events
                 log.exception("detector %s failed on a batch of %d events", detector.name, len(fresh))
                 failures.append(detector.name)
-        findings = self.policies.evaluate(signals)
+            seconds[detector.name] = time.perf_counter() - started
+        findings = self.policies.evaluate(signals, fresh)
         states = [
             DetectorState(d.name, d.version, d.state_dict(), self.state_scope)
             for d in self.detectors
             if d.name not in failures
         ]
+        # window rules' state, in the same transaction as the batch it reflects
+        states.append(DetectorState(POLICY_STATE, POLICY_STATE_VERSION,
+                                    self.policies.state_dict(), self.state_scope))
         audit = AuditBatch(
             events=fresh,
+            feedback=decoded.feedback,
             findings=findings,
             dead_letters=[letter for _, letter in decoded.rejected],
             states=states,
@@ -130,4 +156,5 @@ class BatchProcessor:
             findings=findings,
             duplicates=decoded.duplicates_in_batch + len(decoded.events) - len(fresh),
             detector_failures=failures,
+            detector_seconds=seconds,
         )

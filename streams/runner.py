@@ -60,8 +60,11 @@ def _child_init(settings_json: str, parent: int) -> None:
     from riskwatch.settings import Settings
     from streams.worker import build_handler
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _child = build_handler(Settings.model_validate_json(settings_json))
+    from riskwatch.logs import configure_logging
+
+    settings = Settings.model_validate_json(settings_json)
+    configure_logging(settings.log_level, settings.log_format)
+    _child = build_handler(settings)
     _child.restore()
 
 
@@ -102,5 +105,5 @@ class ProcessRunner:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-            for proc in list(getattr(self._pool, "_processes", {}).values()):
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
                 proc.terminate()

@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
 import orjson
 
 from streams.handler import Outcome
+from streams.metrics import WorkerMetrics
 from streams.processor import RawMessage
 from streams.runner import Runner
 
@@ -48,8 +49,9 @@ async def retry_forever(
 
 class AuditSink:
     def __init__(self, runner: Runner, publish: Publisher, *, findings_topic: str,
-                 dlq_topic: str) -> None:
+                 dlq_topic: str, metrics: WorkerMetrics | None = None) -> None:
         self.runner = runner
+        self.metrics = metrics
         self.publish = publish
         self.findings_topic = findings_topic
         self.dlq_topic = dlq_topic
@@ -59,8 +61,11 @@ class AuditSink:
         await self.runner.start()
 
     async def handle(self, messages: Sequence[RawMessage]) -> Outcome:
+        started = time.perf_counter()
         outcome = await self.runner.run(messages)
         await retry_forever("publishing findings and dead letters", lambda: self._publish(outcome))
+        if self.metrics is not None:
+            self.metrics.observe(outcome, time.perf_counter() - started)
         self.stats["batches"] += 1
         self.stats["events"] += outcome.stored
         self.stats["duplicates"] += outcome.duplicates

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import faust
 
 from audit.store import AuditStore
 from policies.engine import PolicyEngine
-from policies.pack import load_packs
+from policies.pack import BUILTIN_PACKS, load_packs
 from riskwatch.registry import load_registry
 from riskwatch.settings import Settings
 from streams.agents import register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
+from streams.metrics import WorkerMetrics
 from streams.handler import BatchHandler
 from streams.processor import BatchProcessor
 from streams.runner import ProcessRunner, Runner, ThreadRunner
 from streams.sink import AuditSink
 from streams.topics import declare_topics, ensure_topics
+
+if TYPE_CHECKING:
+    from audit.webhook_dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +50,18 @@ def build_handler(settings: Settings) -> BatchHandler:
     from detectors.registry import build_detectors
 
     registry = load_registry(settings.config)
-    processor = BatchProcessor(build_detectors(registry), PolicyEngine(load_packs(), registry))
+    pack_dir = settings.policy_packs or BUILTIN_PACKS
+    policies = PolicyEngine(load_packs(pack_dir), registry, pack_dir=pack_dir,
+                            reload_every_s=settings.policy_reload_s)
+    processor = BatchProcessor(build_detectors(registry), policies)
     return BatchHandler(open_store(settings), processor,
                         EventPolicy(max_bytes=settings.max_event_bytes))
 
 
 def build_worker_app(settings: Settings) -> faust.App:
     load_registry(settings.config)  # fail fast, in the parent, on a bad registry
-    load_packs()
+    PolicyEngine(load_packs(settings.policy_packs or BUILTIN_PACKS),  # fail fast on bad packs
+                 load_registry(settings.config))
     runner: Runner
     if settings.processor == "process":
         open_store(settings)  # create the schema (or wait for the database) before starting
@@ -67,18 +76,38 @@ def build_worker_app(settings: Settings) -> faust.App:
                       headers: list[tuple[str, bytes]]):  # type: ignore[no-untyped-def]
         return await app.producer.send(topic, key, value, None, None, headers)
 
+    metrics = WorkerMetrics()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+        log.info("metrics on :%d/metrics", settings.metrics_port)
     sink = AuditSink(runner, publish, findings_topic=settings.findings_topic,
-                     dlq_topic=settings.dlq_topic)
+                     dlq_topic=settings.dlq_topic, metrics=metrics)
     register_agents(app, topics, sink, settings)
 
     app._riskwatch_runner = runner  # type: ignore[attr-defined]
     return app
 
 
+def start_webhook_dispatcher(settings: Settings) -> Dispatcher | None:
+    """The alert webhook dispatcher, in a thread of this process (off the event path), or None
+    when RISKWATCH_WEBHOOK_DISPATCH is false."""
+    if not settings.webhook_dispatch:
+        return None
+    from audit.db import make_engine
+    from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
+
+    return Dispatcher(make_engine(settings.database_url),
+                      DispatcherConfig.from_settings(settings)).start()
+
+
 def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    dispatcher = start_webhook_dispatcher(settings)
+    # Our own log setup (riskwatch/logs.py, text or JSON) stays; Faust's would replace it.
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     try:
         worker.execute_from_commandline()
     finally:
+        if dispatcher is not None:
+            dispatcher.stop()
         app._riskwatch_runner.close()  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,12 @@ from tests.dburl import db_url
 REPO = Path(__file__).resolve().parents[2]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -38,6 +45,7 @@ class Pipeline:
     workdir: Path
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     config: Path = REPO / "riskwatch.yaml"
+    metrics_port: int = 0  # 0: off, so that several workers can run side by side
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     @property
@@ -68,6 +76,7 @@ class Pipeline:
             "RISKWATCH_HOME": str(self.workdir / "home"),
             "RISKWATCH_CONFIG": str(self.config),
             "RISKWATCH_PARTITIONS": "3",
+            "RISKWATCH_METRICS_PORT": str(self.metrics_port),
         }
 
     def start_worker(self) -> subprocess.Popen[bytes]:

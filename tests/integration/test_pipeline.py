@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.request
 import signal
 from collections import Counter
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from audit.models import DeadLetterRecord, EventRecord, FindingRecord
 from riskwatch.registry import load_registry
 from streams.simulator import DemoTraffic, demo_traffic
 from tests.integration.conftest import make_pipeline
-from tests.integration.harness import REPO, Pipeline, wait_for
+from tests.integration.harness import REPO, Pipeline, free_port, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -27,11 +28,13 @@ class Played:
     pipe: Pipeline
     traffic: DemoTraffic
     resent: list[tuple[bytes, bytes]]
+    metrics: str = ""
 
 
 @pytest.fixture(scope="module")
 def played(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
     pipe = make_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("played"))
+    pipe.metrics_port = free_port()
     traffic = demo_traffic(1500, registry=load_registry(REPO / "riskwatch.yaml"), seed=11,
                            run_id=pipe.tag, malformed_fraction=0.03, duplicate_fraction=0.03)
     pipe.produce((m.key, m.value) for m in traffic.messages)
@@ -47,7 +50,15 @@ def played(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
     except AssertionError:
         print(pipe.worker_log())
         raise
-    yield Played(pipe, traffic, resent)
+    played = Played(pipe, traffic, resent)
+    url = f"http://127.0.0.1:{pipe.metrics_port}/metrics"
+
+    def scraped() -> bool:  # while the worker runs; consumer lag is sampled every second
+        played.metrics = urllib.request.urlopen(url, timeout=10).read().decode()
+        return "riskwatch_consumer_lag{" in played.metrics
+
+    wait_for(scraped, 15, "the consumer-lag metric")
+    yield played
     pipe.stop_workers()
 
 
@@ -140,3 +151,29 @@ def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline: Pipelin
     with pipeline.store.engine.connect() as conn:
         ids = list(conn.execute(select(EventRecord.__table__.c.event_id)).scalars())
     assert len(ids) == len(set(ids)) == len(traffic.valid_event_ids)
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        series, _, value = line.rpartition(" ")
+        metric, _, rest = series.partition("{")
+        if metric == name and all(f'{k}="{v}"' in rest for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def test_the_worker_exports_prometheus_metrics(played: Played) -> None:
+    text, pipe = played.metrics, played.pipe
+    assert _metric(text, "riskwatch_events_total") == len(played.traffic.valid_event_ids)
+    assert _metric(text, "riskwatch_dead_letters_total") == sum(played.traffic.malformed.values()) + 1
+    assert _metric(text, "riskwatch_duplicate_events_total") >= 200
+    stored = pipe.count(FindingRecord)
+    assert _metric(text, "riskwatch_findings_total") == stored
+    assert _metric(text, "riskwatch_findings_total", category="technical") > 0
+    for detector in ("usage_slo", "anomaly", "drift", "pii"):
+        assert _metric(text, "riskwatch_detector_seconds_count", detector=detector) > 0
+    assert "riskwatch_consumer_lag{" in text
