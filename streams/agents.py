@@ -17,6 +17,7 @@ import faust
 from faust.types import EventT, StreamT
 
 from riskwatch.settings import Settings
+from streams.app import RiskwatchApp
 from streams.handler import Outcome
 from streams.processor import RawMessage
 from streams.sink import AuditSink
@@ -45,9 +46,27 @@ class InFlight:
         self._previous: asyncio.Future[Outcome] | None = None
         # highest acked offset per partition, for the consumer-lag metric
         self.acked: dict[tuple[str, int], int] = {} if acked is None else acked
+        self.submitted = self.acked_batches = 0
+        self.closing = False
         self._acker: asyncio.Future[None] | None = None
 
+    async def drain(self, timeout: float) -> None:
+        """Take no more batches; wait (up to ``timeout``) until those in hand are committed and
+        acked. Batches refused from now on are neither processed nor acked: read again later."""
+        self.closing = True
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self.acked_batches < self.submitted and asyncio.get_running_loop().time() < deadline:
+            if self._acker is not None and self._acker.done():
+                break  # acking failed; what is not acked is read again after the restart
+            await asyncio.sleep(0.05)
+        log.info("stopping: %d of %d batches committed and acked", self.acked_batches, self.submitted)
+
     async def submit(self, events: Sequence[EventT]) -> None:
+        if self.closing:
+            for event in events:
+                event.message.acked = True  # not processed: take_events must not ack it either
+            return
+        self.submitted += 1
         if self._acker is None:
             self._acker = asyncio.ensure_future(self._ack_in_order())
         elif self._acker.done():
@@ -73,6 +92,7 @@ class InFlight:
                 await self.stream.ack(event)
                 msg = event.message
                 self.acked[(msg.topic, msg.partition)] = msg.offset
+            self.acked_batches += 1
 
 
 def register_agents(app: faust.App, topics: Topics, sink: AuditSink, settings: Settings) -> Any:
@@ -83,6 +103,8 @@ def register_agents(app: faust.App, topics: Topics, sink: AuditSink, settings: S
     async def monitor(stream: StreamT) -> None:
         await sink.start()
         inflight = InFlight(sink, stream, depth=settings.batches_in_flight, acked=acked)
+        if isinstance(app, RiskwatchApp):
+            app.drain = inflight.drain
         async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
             await inflight.submit(events)
 

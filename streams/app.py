@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 import faust
 
 from riskwatch.settings import Settings
 
 
-def create_app(settings: Settings) -> faust.App:
+DRAIN_TIMEOUT_S = 25.0
+
+
+class RiskwatchApp(faust.App):
+    """A Faust app whose graceful stop first finishes the batches in hand.
+
+    Batches are acked only once committed (streams/agents.py), so Faust's own wait for unacked
+    messages at stop does not see them; without this, a SIGTERM would commit the offsets of the
+    batches already acked and leave the ones in progress to be read again after the restart.
+    """
+
+    drain: Callable[[float], Awaitable[None]] | None = None
+
+    async def _stop_consumer(self) -> None:
+        if self.drain is not None:
+            await self.drain(DRAIN_TIMEOUT_S)
+        await super()._stop_consumer()
+
+
+def create_app(settings: Settings) -> RiskwatchApp:
     datadir = settings.home / "worker"
     datadir.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
-    return faust.App(
+    return RiskwatchApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers],
         value_serializer="raw",

@@ -10,6 +10,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -56,6 +57,10 @@ def _exit_with_parent(parent: int) -> None:
 
 def _child_init(settings_json: str, parent: int) -> None:
     global _child
+    # A SIGTERM or Ctrl-C to the worker's process group reaches this process too; the worker
+    # decides when it ends (after its last batch, or by exiting), so it ignores them.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from riskwatch.settings import Settings
     from streams.worker import build_handler

@@ -15,13 +15,18 @@ TEST_PORT = int(os.environ.get("RISKWATCH_TEST_KAFKA_PORT", "19092"))
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKafka]:
     broker = LocalKafka(home=tmp_path_factory.mktemp("broker") / "kafka", port=TEST_PORT)
     already_running = broker.is_up()
-    bootstrap = broker.up(timeout=180)
-    yield bootstrap
+    broker.up(timeout=180)
+    yield broker
     if not already_running:
         broker.down()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_broker: LocalKafka) -> str:
+    return kafka_broker.bootstrap
 
 
 def make_pipeline(bootstrap: str, workdir: Path) -> Pipeline:

@@ -60,9 +60,11 @@ class Pipeline:
     def dlq_topic(self) -> str:
         return f"it-{self.tag}-dlq"
 
+    database_url: str | None = None  # default: the suite's store for workdir/audit.db
+
     @property
     def db_url(self) -> str:
-        return db_url(self.workdir / 'audit.db')
+        return self.database_url or db_url(self.workdir / 'audit.db')
 
     def env(self) -> dict[str, str]:
         return {
