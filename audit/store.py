@@ -5,16 +5,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit import chain
+from audit import chain, outbox
 from audit.db import create_schema, make_engine
-from audit.models import DeadLetterRecord, DetectorStateRecord, EventRecord, FindingRecord
-from detectors.base import ObservedEvent
+from audit.models import (DeadLetterRecord, DetectorStateRecord, EventRecord, FeedbackRecord,
+                          FindingRecord)
+from detectors.base import ObservedEvent, ObservedFeedback
 from policies.findings import Finding
 
 _ID_CHUNK = 500
@@ -49,6 +50,7 @@ class DetectorState:
 @dataclass(slots=True)
 class AuditBatch:
     events: list[ObservedEvent] = field(default_factory=list)
+    feedback: list[ObservedFeedback] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     states: list[DetectorState] = field(default_factory=list)
@@ -99,6 +101,25 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
         "prediction": output.prediction if output else None,
         "score": output.score if output else None,
         "payload": _redacted_payload(observed, redacted),
+        "source_topic": source.topic,
+        "source_partition": source.partition,
+        "source_offset": source.offset,
+        "kafka_timestamp_ms": source.timestamp_ms,
+        "stored_at": stored_at,
+    }
+
+
+def _feedback_row(observed: ObservedFeedback, stored_at: datetime) -> dict[str, Any]:
+    fb, source = observed.feedback, observed.source
+    payload = (dict(observed.document) if observed.document is not None
+               else fb.model_dump(mode="json", by_alias=True, exclude_none=True))
+    return {
+        "event_id": fb.event_id,
+        "timestamp": _utc(fb.timestamp),
+        "model_id": fb.model.id,
+        "model_version": fb.model.version,
+        "label": fb.label,
+        "payload": payload,
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
@@ -164,6 +185,9 @@ class AuditStore:
                 self._insert_ignore(EventRecord.__table__, ["event_id"]),
                 [_event_row(e, now, batch.redactions.get(e.event.event_id)) for e in batch.events],
             )
+        if batch.feedback:
+            conn.execute(self._insert_ignore(FeedbackRecord.__table__, ["event_id"]),
+                         [_feedback_row(f, now) for f in batch.feedback])
         if batch.findings:
             table = FindingRecord.__table__
             rows = [_finding_row(f) for f in batch.findings]
@@ -172,6 +196,10 @@ class AuditStore:
                 self._insert_ignore(table, ["finding_id"]).returning(table.c.finding_id), rows
             ).scalars().all()
             chain.append(conn, chain.finding_links(rows, inserted), now)
+            # Alert deliveries commit with their findings (the outbox); only new findings
+            # get them, so a replayed batch alerts nobody twice.
+            fresh = set(inserted)
+            outbox.enqueue(conn, [r for r in rows if r["finding_id"] in fresh], now)
         if batch.dead_letters:
             conn.execute(
                 self._insert_ignore(
@@ -199,6 +227,14 @@ class AuditStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(table).where(table.c.scope == scope)).mappings().all()
         return {r["detector"]: DetectorState(r["detector"], r["version"], r["state"], r["scope"]) for r in rows}
+
+    def load_state_of(self, detector: str, scopes: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """One detector's saved state in each of ``scopes`` (scope → state; absent: none)."""
+        table = DetectorStateRecord.__table__
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(table.c.scope, table.c.state).where(
+                table.c.detector == detector, table.c.scope.in_(list(scopes)))).all()
+        return {scope: state for scope, state in rows}
 
 
 def _dl_row(d: DeadLetter) -> dict[str, Any]:

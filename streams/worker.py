@@ -18,6 +18,7 @@ from streams.app import create_app
 from streams.codec import EventPolicy
 from streams.metrics import WorkerMetrics
 from streams.handler import BatchHandler
+from streams.partitioned import MARK, PartitionedProcessor
 from streams.processor import BatchProcessor
 from streams.runner import ProcessRunner, Runner, ThreadRunner
 from streams.sink import AuditSink
@@ -51,11 +52,16 @@ def build_handler(settings: Settings) -> BatchHandler:
 
     registry = load_registry(settings.config)
     pack_dir = settings.policy_packs or BUILTIN_PACKS
-    policies = PolicyEngine(load_packs(pack_dir), registry, pack_dir=pack_dir,
-                            reload_every_s=settings.policy_reload_s)
-    processor = BatchProcessor(build_detectors(registry), policies)
-    return BatchHandler(open_store(settings), processor,
-                        EventPolicy(max_bytes=settings.max_event_bytes))
+    store = open_store(settings)
+
+    def unit() -> BatchProcessor:  # detectors and policies of one partition
+        policies = PolicyEngine(load_packs(pack_dir), registry, pack_dir=pack_dir,
+                                reload_every_s=settings.policy_reload_s)
+        return BatchProcessor(build_detectors(registry), policies)
+
+    processor = PartitionedProcessor(unit, store.load_states,
+                                     lambda scopes: store.load_state_of(MARK, scopes))
+    return BatchHandler(store, processor, EventPolicy(max_bytes=settings.max_event_bytes))
 
 
 def build_worker_app(settings: Settings) -> faust.App:

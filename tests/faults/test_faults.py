@@ -19,17 +19,13 @@ import pytest
 from sqlalchemy import func, select
 
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
-from audit.store import AuditStore
-from detectors.registry import build_detectors
-from policies.engine import PolicyEngine
-from policies.pack import load_packs
 from riskwatch.local_kafka import LocalKafka
 from riskwatch.local_postgres import LocalPostgres
 from riskwatch.registry import load_registry
-from streams.codec import EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor, RawMessage
+from riskwatch.settings import Settings
+from streams.processor import RawMessage
 from streams.simulator import DemoTraffic, demo_traffic
+from streams.worker import build_handler
 from tests.integration.harness import REPO, Pipeline, free_port, wait_for
 
 pytestmark = pytest.mark.faults
@@ -42,23 +38,24 @@ def _traffic(pipe: Pipeline, n: int, seed: int) -> DemoTraffic:
                         malformed_fraction=0.01, duplicate_fraction=0.01)
 
 
-def _expected_findings(pipe: Pipeline, sent: int, workdir: Path) -> set[str]:
+def expected_findings(pipe: Pipeline, sent: int, workdir: Path) -> set[str]:
     """Finding ids of an uninterrupted run over exactly what the topic holds."""
     records = pipe.read_topic(pipe.events_topic, sent, timeout=120)
     assert len(records) == sent
     records.sort(key=lambda r: (r.partition, r.offset))
     messages = [RawMessage(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
                 for r in records]
-    processor = BatchProcessor(build_detectors(REGISTRY), PolicyEngine(load_packs(), REGISTRY))
-    store = AuditStore.from_url(f"sqlite:///{workdir / 'reference.db'}")
-    handler = BatchHandler(store, processor, EventPolicy())
+    # the worker's own handler (per-partition state), on a store of its own, in this process
+    handler = build_handler(Settings(database_url=f"sqlite:///{workdir / 'reference.db'}",
+                                     config=REPO / "riskwatch.yaml"))
+    handler.restore()
     ids: set[str] = set()
     for i in range(0, len(messages), 2000):
         ids |= {f.finding_id for f in handler.handle(messages[i:i + 2000]).findings}
     return ids
 
 
-def _report(pipe: Pipeline, traffic: DemoTraffic, what: str) -> tuple[list[str], list[str]]:
+def report(pipe: Pipeline, traffic: DemoTraffic, what: str) -> tuple[list[str], list[str]]:
     with pipe.store.engine.connect() as conn:
         events = list(conn.execute(select(EventRecord.__table__.c.event_id)).scalars())
         findings = list(conn.execute(select(FindingRecord.__table__.c.finding_id)).scalars())
@@ -69,9 +66,9 @@ def _report(pipe: Pipeline, traffic: DemoTraffic, what: str) -> tuple[list[str],
     return events, findings
 
 
-def _assert_exactly_once(pipe: Pipeline, traffic: DemoTraffic, what: str,
+def assert_exactly_once(pipe: Pipeline, traffic: DemoTraffic, what: str,
                          expected: set[str]) -> None:
-    events, findings = _report(pipe, traffic, what)
+    events, findings = report(pipe, traffic, what)
     assert Counter(events) == Counter(traffic.valid_event_ids)  # each exactly once
     assert len(findings) == len(set(findings))
     missing, extra = expected - set(findings), set(findings) - expected
@@ -105,7 +102,7 @@ def test_worker_sigkilled_five_times_during_50k_events(pipeline: Pipeline, tmp_p
         print(pipeline.worker_log())
         raise
     pipeline.stop_workers()
-    _assert_exactly_once(pipeline, traffic, "5 x kill -9", _expected_findings(pipeline, sent, tmp_path))
+    assert_exactly_once(pipeline, traffic, "5 x kill -9", expected_findings(pipeline, sent, tmp_path))
 
 
 @pytest.mark.timeout(900)
@@ -128,8 +125,8 @@ def test_broker_restarted_mid_stream(pipeline: Pipeline, kafka_broker: LocalKafk
         print(pipeline.worker_log())
         raise
     pipeline.stop_workers()
-    _assert_exactly_once(pipeline, traffic, "broker restart",
-                         _expected_findings(pipeline, sent, tmp_path))
+    assert_exactly_once(pipeline, traffic, "broker restart",
+                         expected_findings(pipeline, sent, tmp_path))
 
 
 @pytest.mark.timeout(900)
@@ -150,8 +147,8 @@ def test_database_away_for_30_seconds(pipeline: Pipeline, tmp_path: Path) -> Non
         wait_for(lambda: pipeline.counts()[0] >= len(traffic.valid_event_ids)
                  and pipeline.counts()[2] >= sum(traffic.malformed.values()), 300, "every event")
         pipeline.stop_workers()
-        _assert_exactly_once(pipeline, traffic, "database away 30 s",
-                             _expected_findings(pipeline, sent, tmp_path))
+        assert_exactly_once(pipeline, traffic, "database away 30 s",
+                             expected_findings(pipeline, sent, tmp_path))
     except AssertionError:
         print(pipeline.worker_log())
         raise
@@ -182,7 +179,7 @@ def test_sigterm_commits_the_batch_in_hand_and_exits_in_time(pipeline: Pipeline)
     duplicates = sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines()
                      if line.startswith("riskwatch_duplicate_events_total "))
     pipeline.stop_workers()
-    events, _ = _report(pipeline, traffic, "SIGTERM")
+    events, _ = report(pipeline, traffic, "SIGTERM")
     assert Counter(events) == Counter(traffic.valid_event_ids)
     # only the producer's own re-sent copies (1%) can be duplicates, never a re-read batch (2,000)
     assert duplicates <= traffic.duplicates, duplicates
