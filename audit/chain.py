@@ -1,7 +1,8 @@
 """Tamper-evident hash chain over the audit store.
 
 Every finding the store inserts and every lifecycle action is appended, in the transaction that
-writes it, as one link of ``audit_chain``::
+writes it, as one link of ``audit_chain`` (so is each webhook subscription's creation and removal,
+see audit/webhooks.py)::
 
     content_hash = sha256(canonical JSON of the row: every column, keys sorted, times as UTC "Z")
     entry_hash   = sha256(prev_hash | content_hash | kind | subject | seq)   ("|"-joined, hex)
@@ -203,11 +204,21 @@ def _content_problem(entry: Any, findings: dict[str, Any], actions: dict[str, An
     return None
 
 
+def _webhook_problems(conn: Connection, rows: list[Any]) -> dict[str, str]:
+    entries = [r for r in rows if r.kind == "webhook"]
+    if not entries:
+        return {}
+    from audit.webhooks import chained_content_problems  # it imports this module
+
+    return chained_content_problems(conn, entries)
+
+
 def _check_chunk(conn: Connection, rows: list[Any], prev: Head) -> tuple[Head, Break | None]:
     findings = rows_by_id(conn, FINDINGS, "finding_id",
                            [r.subject for r in rows if r.kind == "finding"])
     actions = rows_by_id(conn, ACTIONS, "id",
                           [int(r.subject) for r in rows if r.kind == "lifecycle" and r.subject.isdigit()])
+    hooks = _webhook_problems(conn, rows)
     for r in rows:
         def broken(problem: str, r: Any = r) -> tuple[Head, Break]:
             return prev, Break(r.seq, problem, r.kind, r.subject)
@@ -219,6 +230,8 @@ def _check_chunk(conn: Connection, rows: list[Any], prev: Head) -> tuple[Head, B
         if entry_hash(r.prev_hash, r.content_hash, r.kind, r.subject, r.seq) != r.entry_hash:
             return broken("entry_hash does not match the entry's fields (the chain row was edited)")
         if problem := _content_problem(r, findings, actions):
+            return broken(problem)
+        if r.kind == "webhook" and (problem := hooks.get(r.subject)):
             return broken(problem)
         prev = Head(r.seq, r.entry_hash)
     return prev, None
@@ -235,6 +248,11 @@ def _unchained(conn: Connection) -> Break | None:
     aid = conn.execute(select(ACTIONS.c.id).where(~exists(linked)).limit(1)).scalar()
     if aid is not None:
         return Break(None, f"lifecycle action {aid} is not in the chain", "lifecycle", str(aid))
+    from audit.webhooks import unchained_subscription  # it imports this module
+
+    if (sid := unchained_subscription(conn)) is not None:
+        return Break(None, f"webhook subscription {sid} is not in the chain (written outside "
+                     "riskwatch)", "webhook", str(sid))
     return None
 
 

@@ -42,6 +42,26 @@ class EventRecord(SQLModel, table=True):
     stored_at: datetime = _utc_column()
 
 
+class FeedbackRecord(SQLModel, table=True):
+    """The ground-truth label of one inference event (riskwatch.feedback/v1), stored once per
+    event_id: the first label received is kept. Its event may be stored later, or never."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_model_ts", "model_id", "timestamp"),)
+
+    event_id: str = Field(primary_key=True, max_length=128)
+    timestamp: datetime = _utc_column()
+    model_id: str = Field(max_length=256)
+    model_version: str | None = Field(default=None, max_length=128)
+    label: Any = Field(sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # as received
+    source_topic: str
+    source_partition: int
+    source_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kafka_timestamp_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
+    stored_at: datetime = _utc_column()
+
+
 class FindingRecord(SQLModel, table=True):
     __tablename__ = "findings"
     __table_args__ = (
@@ -149,3 +169,47 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _utc_column()
     revoked_at: datetime | None = _utc_column(nullable=True)
+
+
+class WebhookSubscription(SQLModel, table=True):
+    """An alert webhook (audit/webhooks.py). Removal is soft: its deliveries and chain links
+    keep pointing at it. ``secret`` signs the deliveries; it is returned once, at creation."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    url: str = Field(max_length=2048)
+    format: str = Field(max_length=16)  # generic | slack
+    models: list[str] = Field(sa_column=Column(JSON, nullable=False))  # empty: every model
+    categories: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    subcategories: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    min_severity: str = Field(max_length=16)
+    secret: str = Field(max_length=128)
+    created_by: str = Field(max_length=128)
+    created_at: datetime = _utc_column()
+    removed_by: str | None = Field(default=None, max_length=128)
+    removed_at: datetime | None = _utc_column(nullable=True, index=True)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The outbox: one row per (finding, matching subscription), written with the finding."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_webhook_deliveries_subscription", "subscription_id", "status"),
+    )
+
+    delivery_id: str = Field(primary_key=True, max_length=36)  # uuid5(finding_id, subscription_id)
+    subscription_id: int = Field(index=False)
+    finding_id: str = Field(max_length=36, index=True)
+    status: str = Field(max_length=16)  # pending | delivered | dead | cancelled
+    attempts: int = 0
+    next_attempt_at: datetime = _utc_column()
+    lease_until: datetime | None = _utc_column(nullable=True)
+    lease_owner: str | None = Field(default=None, max_length=64)
+    last_status_code: int | None = None
+    last_error: str | None = None
+    created_at: datetime = _utc_column()
+    delivered_at: datetime | None = _utc_column(nullable=True)

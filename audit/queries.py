@@ -14,7 +14,7 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.engine import Engine
 
 from audit.lifecycle import Status, status_expr
-from audit.models import DeadLetterRecord, EventRecord, FindingRecord
+from audit.models import DeadLetterRecord, EventRecord, FeedbackRecord, FindingRecord
 from policies.taxonomy import Severity
 
 FINDINGS = FindingRecord.__table__
@@ -174,8 +174,10 @@ def summary(engine: Engine) -> dict[str, Any]:
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(EventRecord.__table__)).scalar_one()
         dead = conn.execute(select(func.count()).select_from(d)).scalar_one()
+        labels = conn.execute(select(func.count()).select_from(FeedbackRecord.__table__)).scalar_one()
     return {
         "events": int(events),
+        "feedback": int(labels),
         "findings": _grouped(engine, f.c.category),
         "findings_by_subcategory": _grouped(engine, f.c.subcategory),
         "findings_by_severity": _grouped(engine, f.c.severity),

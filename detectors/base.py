@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Sequence
 
 from policies.taxonomy import Severity
 from riskwatch.registry import Registry
-from streams.schema import InferenceEvent
+from streams.schema import FeedbackEvent, InferenceEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,15 @@ class ObservedEvent:
     event: InferenceEvent
     source: SourceRef
     #: the event's JSON object as received (validated by ``event``); read-only
+    document: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedFeedback:
+    """A ground-truth label (riskwatch.feedback/v1) as received, with its Kafka position."""
+
+    feedback: FeedbackEvent
+    source: SourceRef
     document: dict[str, Any] | None = None
 
 
@@ -70,6 +79,11 @@ class Detector(ABC):
     @abstractmethod
     def process(self, batch: Sequence[ObservedEvent]) -> list[Signal]:
         """Score a batch of events; return the signals they raise (possibly none)."""
+
+    def observe_feedback(self, items: Sequence[ObservedFeedback]) -> None:  # noqa: B027
+        """Take the batch's labels; called before ``process`` with the same batch's feedback (in
+        arrival order, de-duplicated within the batch; a redelivered label may come again). A
+        label may arrive before or long after its event. Default: ignored."""
 
     def redactions(self) -> dict[str, dict[str, str]]:
         """Redacted texts of the batch ``process`` just saw: event_id → {"input.text": "…",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from detectors.anomaly import AnomalyDetector
 from detectors.base import Detector
 from detectors.drift import DriftDetector
+from detectors.fairness import FairnessDetector
 from detectors.pii import PIIDetector
 from detectors.usage_slo import UsageSLODetector
 from riskwatch.registry import Registry
@@ -13,6 +14,7 @@ from riskwatch.registry import Registry
 DETECTOR_CLASSES: dict[str, type[Detector]] = {
     AnomalyDetector.name: AnomalyDetector,
     DriftDetector.name: DriftDetector,
+    FairnessDetector.name: FairnessDetector,
     PIIDetector.name: PIIDetector,
     UsageSLODetector.name: UsageSLODetector,
 }

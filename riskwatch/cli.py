@@ -92,8 +92,10 @@ def worker() -> None:
 @click.option("--duplicates", default=0.02, show_default=True, help="Share of re-sent events.")
 @click.option("--drift-from", type=click.FloatRange(0, 1), default=None,
               help="Shift the chat channel mix from this share of the run on (data drift).")
+@click.option("--feedback", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of tabular decisions whose label is sent as a riskwatch.feedback/v1 event.")
 def produce(demo_n: int | None, path: Path | None, seed: int, run_id: str | None, no_text: bool,
-            malformed: float, duplicates: float, drift_from: float | None) -> None:
+            malformed: float, duplicates: float, drift_from: float | None, feedback: float) -> None:
     """Send events to RISKWATCH_EVENTS_TOPIC; prints a JSON account of what was sent."""
     from riskwatch.demo import produce_demo, produce_file
     from riskwatch.output import to_json
@@ -106,7 +108,8 @@ def produce(demo_n: int | None, path: Path | None, seed: int, run_id: str | None
         return
     assert demo_n is not None
     report = produce_demo(settings, demo_n, seed=seed, run_id=run_id, with_text=not no_text,
-                          malformed=malformed, duplicates=duplicates, drift_from=drift_from)
+                          malformed=malformed, duplicates=duplicates, drift_from=drift_from,
+                          feedback=feedback)
     click.echo(to_json(report))
 
 

@@ -43,7 +43,9 @@ def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int 
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    lines = [f"events stored      {summary['events']}", f"dead letters       {summary['dead_letters']}"]
+    lines = [f"events stored      {summary['events']}",
+             f"feedback labels    {summary.get('feedback', 0)}",
+             f"dead letters       {summary['dead_letters']}"]
     for title, key in (("findings by category", "findings"),
                        ("findings by subcategory", "findings_by_subcategory"),
                        ("findings by severity", "findings_by_severity"),

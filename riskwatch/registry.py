@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 RiskTier = Literal["minimal", "limited", "high"]
 
@@ -29,7 +29,25 @@ class ModelEntry(BaseModel):
     daily_cost_budget_usd: float | None = Field(None, ge=0)
     release_date: date | None = None
     protected_attributes: list[str] = Field(default_factory=list)
-    alert_webhook: str | None = None
+    # read by policy packs (policies/packs/*.yaml) as `model.<field>`
+    deprecated_versions: list[str] = Field(default_factory=list)
+    max_age_days: int | None = Field(None, gt=0)  # allowed age of a version since release_date
+    max_cost_per_call_usd: float | None = Field(None, ge=0)
+    min_human_review_rate: float | None = Field(None, ge=0, le=1)
+    competitor_latency_p95_ms: float | None = Field(None, gt=0)
+    #: Rejected, not silently kept as an unknown key: alerts go through webhook subscriptions
+    #: (`riskwatch webhooks add --model ID --url URL`), which have a signing secret shown to
+    #: whoever adds them and are chained as admin actions; a URL in this file would have neither.
+    alert_webhook: None = None
+
+    @field_validator("alert_webhook", mode="before")
+    @classmethod
+    def _no_registry_webhooks(cls, value: Any) -> None:
+        if value is not None:
+            raise ValueError("alert_webhook is not read from the registry; subscribe the URL "
+                             "with `riskwatch webhooks add --model <id> --url <url>` (or POST "
+                             "/webhooks) and remove this key")
+        return None
 
 
 class Registry(BaseModel):
@@ -39,6 +57,8 @@ class Registry(BaseModel):
     models: dict[str, ModelEntry] = Field(default_factory=dict)
     #: per-detector settings (``detectors: {anomaly: {...}, pii: {...}}``), validated by each detector
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: values policy pack expressions read as ``params.<name>`` (competitor names, purposes, ...)
+    policy_params: dict[str, Any] = Field(default_factory=dict)
 
     def get(self, model_id: str) -> ModelEntry | None:
         return self.models.get(model_id)

@@ -1,4 +1,5 @@
-"""Bytes from Kafka to a validated InferenceEvent, or a reason to dead-letter the message."""
+"""Bytes from Kafka to a validated InferenceEvent or FeedbackEvent, or a reason to dead-letter
+the message."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from streams.schema import FEEDBACK_V1, INFERENCE_V1, InferenceEvent
+from streams.schema import FEEDBACK_V1, INFERENCE_V1, FeedbackEvent, InferenceEvent
+
+#: what a message on the events topic decodes to
+Message = InferenceEvent | FeedbackEvent
+_MODELS: dict[str, type[InferenceEvent] | type[FeedbackEvent]] = {
+    INFERENCE_V1: InferenceEvent, FEEDBACK_V1: FeedbackEvent}
 
 
 class DeadLetterReason:
@@ -67,14 +73,15 @@ def _describe(exc: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 
 
-def decode_event(raw: bytes | None, policy: EventPolicy = EventPolicy()) -> InferenceEvent:
-    """Decode one Kafka message value. Raises InvalidMessage with a reason code."""
+def decode_event(raw: bytes | None, policy: EventPolicy = EventPolicy()) -> Message:
+    """Decode one Kafka message value: an inference event, or a feedback event when its
+    ``schema`` is riskwatch.feedback/v1. Raises InvalidMessage with a reason code."""
     return decode_document(raw, policy)[0]
 
 
 def decode_document(
     raw: bytes | None, policy: EventPolicy = EventPolicy()
-) -> tuple[InferenceEvent, dict[str, Any]]:
+) -> tuple[Message, dict[str, Any]]:
     """Like decode_event, also returning the parsed JSON object (stored without re-serialising)."""
     if not raw:
         raise InvalidMessage(DeadLetterReason.EMPTY, "message value is empty")
@@ -105,13 +112,14 @@ def decode_document(
                 f"nested {depth} levels deep; the limit is {policy.max_depth}",
             )
     schema = doc.get("schema", INFERENCE_V1)
-    if schema != INFERENCE_V1:
-        hint = " (feedback events are not handled yet)" if schema == FEEDBACK_V1 else ""
+    model = _MODELS.get(schema) if isinstance(schema, str) else None
+    if model is None:
         raise InvalidMessage(
-            DeadLetterReason.UNSUPPORTED_SCHEMA, f"schema {str(schema)[:80]!r} is not supported{hint}"
+            DeadLetterReason.UNSUPPORTED_SCHEMA,
+            f"schema {str(schema)[:80]!r} is not supported; known: {', '.join(_MODELS)}",
         )
     try:
-        return InferenceEvent.model_validate(doc), doc
+        return model.model_validate(doc), doc
     except ValidationError as exc:
         raise InvalidMessage(DeadLetterReason.INVALID_EVENT, _describe(exc)) from None
     except RecursionError:

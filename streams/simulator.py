@@ -1,5 +1,6 @@
 """Deterministic demo traffic: production-like riskwatch.inference/v1 events plus the faults a
-real topic carries (malformed messages, re-sent duplicates). Same seed and arguments, same bytes."""
+real topic carries (malformed messages, re-sent duplicates), and optionally riskwatch.feedback/v1
+labels of the tabular models' decisions. Same seed and arguments, same bytes."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import orjson
 
 from riskwatch.registry import ModelEntry, Registry
 from streams.codec import DeadLetterReason as R
-from streams.schema import INFERENCE_V1
+from streams.schema import FEEDBACK_V1, INFERENCE_V1
 
 Event = dict[str, Any]
 Parts = tuple[Event, Event, Event]  # input, output, usage
@@ -25,7 +26,7 @@ Parts = tuple[Event, Event, Event]  # input, output, usage
 class SimulatedMessage:
     key: bytes  # model id, utf-8
     value: bytes  # the raw Kafka message value
-    kind: str  # "valid", "duplicate", or a DeadLetterReason code for malformed ones
+    kind: str  # "valid", "duplicate", "feedback", or a DeadLetterReason code for malformed ones
 
 
 @dataclass
@@ -34,6 +35,7 @@ class DemoTraffic:
     valid_event_ids: list[str]  # unique ids of valid events (duplicates not repeated)
     malformed: dict[str, int]  # DeadLetterReason code -> count
     duplicates: int
+    feedback: int = 0  # riskwatch.feedback/v1 messages
 
 
 class _Profile(NamedTuple):
@@ -61,6 +63,10 @@ _PROTECTED: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {
     "sex": (("F", "M", "X"), (48, 48, 4)),
     "age_band": (("18-29", "30-44", "45-59", "60+"), (22, 34, 28, 16)),
     "ethnicity": (("white", "black", "asian", "hispanic", "other"), (60, 12, 12, 11, 5))}
+# The bias the simulator injects on purpose: credit-scoring scores applicants aged 18-29 this many
+# logits below what their true risk (the feedback labels) warrants, so the fairness detector files
+# demographic parity and equalized odds findings for credit-scoring by age_band, and only those.
+_CREDIT_AGE_SKEW = 1.0
 _EDU_BONUS = {"high_school": -0.4, "bachelor": 0.0, "master": 0.3, "phd": 0.4}
 _PRICE_IN, _PRICE_OUT = 2.5e-6, 1.0e-5  # USD per token
 _FIRST = ("Anna", "Lukas", "Maria", "Jonas", "Sofia", "Mateo", "Emma", "Noah", "Lea", "Omar")
@@ -96,7 +102,7 @@ def _credit(rng: random.Random, prot: dict[str, str]) -> tuple[Event, float]:
                 "region": rng.choice(("north", "south", "east", "west", "capital"))}
     logit = 1.2 - 4.0 * debt - 1.5 * loan / income + 0.05 * years + rng.gauss(0, 0.6)
     if prot.get("age_band") == "18-29":
-        logit -= 0.4  # a mild age skew, so the fairness detector has something real to find
+        logit -= _CREDIT_AGE_SKEW
     return features, logit
 
 
@@ -243,7 +249,34 @@ def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = 
         events.append(_event(rng, f"{run_id}-{i:07d}", ts, ids[k], models[ids[k]], profiles[k],
                              slow, with_text, i >= shift_at))
         start += timedelta(milliseconds=rng.randint(30, 70))
+    if with_text:
+        _leak_into_replies(events, random.Random(f"{seed}/leaks"))
     return events
+
+
+_COMPETITOR_ASIDE = " Some customers also compare us with Northwind Assist."  # policy_params.competitors
+_KEY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def _leak_into_replies(events: list[Event], rng: random.Random) -> None:
+    """Two risks injected on purpose into a few assistant replies: a leaked cloud access key
+    (security, RW-TS-002) and a competitor's name (competition, RW-CP-001). A separate random
+    stream, so every other field of the traffic is as without them."""
+    for event in events:
+        output, usage = event.get("output") or {}, event["usage"]
+        if "text" not in output or "output_tokens" not in usage:
+            continue
+        roll = rng.random()
+        if roll < 0.002:
+            key = "AKIA" + "".join(rng.choice(_KEY_CHARS) for _ in range(16))
+            output["text"] += f" Internal note: the deploy key is {key}."
+        elif roll < 0.005:
+            output["text"] += _COMPETITOR_ASIDE
+        else:
+            continue
+        usage["output_tokens"] = len(output["text"]) // 4 + 1
+        usage["cost_usd"] = round(usage["input_tokens"] * _PRICE_IN
+                                  + usage["output_tokens"] * _PRICE_OUT, 8)
 
 
 def _malformed(rng: random.Random, kind: str, ev: Event, limit: int) -> bytes:
@@ -274,12 +307,51 @@ def _malformed(rng: random.Random, kind: str, ev: Event, limit: int) -> bytes:
     return orjson.dumps(ev)
 
 
+def _true_label(rng: random.Random, event: Event) -> Any:
+    """The outcome a tabular decision turns out to have (None for chat and failed calls): drawn
+    from the model's score, which is calibrated, except where the injected age skew lowered it."""
+    kind = _PROFILES.get(event["model"]["id"], _GENERIC).kind
+    output = event.get("output")
+    if kind not in _TABULAR or output is None:
+        return None
+    _, _, yes, no = _TABULAR[kind]
+    p = min(max(output["score"], 1e-4), 1 - 1e-4)
+    protected = event.get("subject", {}).get("protected", {})
+    if kind == "credit" and protected.get("age_band") == "18-29":
+        p = 1.0 / (1.0 + math.exp(-(math.log(p / (1 - p)) + _CREDIT_AGE_SKEW)))
+    return yes if rng.random() < p else no
+
+
+def _feedback(rng: random.Random, events: list[Event], fraction: float,
+              extras: defaultdict[int, list[SimulatedMessage]]) -> int:
+    """Labels for a ``fraction`` of the tabular decisions, slotted into ``extras``: one in ten
+    before its event (the labelling system was faster than the topic), the others up to 1,500
+    messages after it; timestamps 1 to 72 hours after the decision."""
+    n, sent = len(events), 0
+    for i, ev in enumerate(events):
+        if rng.random() >= fraction or (label := _true_label(rng, ev)) is None:
+            continue
+        at = datetime.fromisoformat(ev["timestamp"].replace("Z", "+00:00"))
+        ts = (at + timedelta(hours=rng.uniform(1, 72))).astimezone(UTC)
+        doc = {"schema": FEEDBACK_V1, "event_id": ev["event_id"],
+               "timestamp": ts.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z",
+               "model": {"id": ev["model"]["id"]}, "label": label}
+        early = rng.random() < 0.1
+        pos = rng.randint(max(0, i - 50), i) if early else rng.randint(i + 1, min(n, i + 1500))
+        key = ev["model"]["id"].encode()
+        extras[pos].append(SimulatedMessage(key, orjson.dumps(doc), "feedback"))
+        sent += 1
+    return sent
+
+
 def demo_traffic(n: int, *, registry: Registry, seed: int = 7, run_id: str = "demo",
                  malformed_fraction: float = 0.02, duplicate_fraction: float = 0.02,
                  with_text: bool = True, max_event_bytes: int = 512 * 1024,
-                 start: datetime | None = None, drift_from: float | None = None) -> DemoTraffic:
+                 start: datetime | None = None, drift_from: float | None = None,
+                 feedback_fraction: float = 0.0) -> DemoTraffic:
     """simulate_events(n) plus malformed messages (each DeadLetterReason at least once when
-    n >= 100) and re-sent duplicates, each after its original. Byte-identical for a fixed start."""
+    n >= 100) and re-sent duplicates, each after its original, and feedback labels for
+    ``feedback_fraction`` of the tabular decisions. Byte-identical for a fixed start."""
     events = simulate_events(n, registry=registry, seed=seed, run_id=run_id, start=start,
                              with_text=with_text, drift_from=drift_from)
     rng = random.Random(f"{seed}/faults")  # str seeds hash with sha512: stable across processes
@@ -300,7 +372,10 @@ def demo_traffic(n: int, *, registry: Registry, seed: int = 7, run_id: str = "de
         # an at-least-once producer retries shortly after the original
         dup = SimulatedMessage(keys[i], values[i], "duplicate")
         extras[rng.randint(i + 1, min(n, i + 20))].append(dup)
+    feedback = (_feedback(random.Random(f"{seed}/feedback"), events, feedback_fraction, extras)
+                if feedback_fraction > 0 else 0)
     for pos in range(n):  # after the extras slotted in before it
         extras[pos].append(SimulatedMessage(keys[pos], values[pos], "valid"))
     messages = [message for pos in sorted(extras) for message in extras[pos]]
-    return DemoTraffic(messages, [e["event_id"] for e in events], dict(Counter(kinds)), dup_count)
+    return DemoTraffic(messages, [e["event_id"] for e in events], dict(Counter(kinds)), dup_count,
+                       feedback)

@@ -18,7 +18,6 @@ from audit.store import AuditBatch, AuditStore
 from detectors.base import Detector, ObservedEvent, Signal
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
-from policies.pack import load_packs
 from riskwatch.registry import load_registry
 from streams.codec import DeadLetterReason as R, EventPolicy
 from streams.handler import BatchHandler, Outcome
@@ -26,6 +25,7 @@ from streams.processor import BatchProcessor, RawMessage
 from streams.runner import ThreadRunner
 from streams.sink import AuditSink
 from tests.unit.paths import REPO
+from tests.unit.policy_helpers import signal_rule_packs
 from tests.dburl import db_url
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")  # credit-scoring: 250 ms latency SLO
@@ -91,7 +91,7 @@ class Rig:
         self.real = AuditStore.from_url(db_url(tmp_path / "a.db"))
         self.spy = SpyDetector(REGISTRY)
         processor = BatchProcessor([self.spy, UsageSLODetector(REGISTRY)],
-                                   PolicyEngine(load_packs(), REGISTRY))
+                                   PolicyEngine(signal_rule_packs(), REGISTRY))
         handler = BatchHandler(FlakyStore(self.real, self.calls, failures), processor, EventPolicy())  # type: ignore[arg-type]
         self.publish_failures = publish_failures
         self.sink = AuditSink(ThreadRunner(handler), self.publish, findings_topic="findings",
@@ -135,7 +135,7 @@ def test_outage_is_waited_out_and_publishing_follows_the_commit(tmp_path: Path) 
 def test_malformed_messages_go_to_the_dlq_with_their_reason(tmp_path: Path) -> None:
     rig = Rig(tmp_path, failures=0)
     bad = {b"": R.EMPTY, b"\xff\xfe": R.NOT_UTF8, b"{nope": R.NOT_JSON, b"42": R.NOT_OBJECT,
-           orjson.dumps({"schema": "riskwatch.feedback/v1"}): R.UNSUPPORTED_SCHEMA,
+           orjson.dumps({"schema": "riskwatch.feedback/v9"}): R.UNSUPPORTED_SCHEMA,
            orjson.dumps({"event_id": "x"}): R.INVALID_EVENT}
     rig.handle(_messages([_event(0), *bad]))
     dlq = [p for p in rig.published if p[0] == "dlq"]
@@ -174,5 +174,5 @@ def test_detector_state_is_committed_with_the_batch(tmp_path: Path) -> None:
     rig = Rig(tmp_path, failures=1)
     rig.handle(_messages([_event(i, error="x") for i in range(3)]))
     states = rig.real.load_states()
-    assert set(states) == {"spy", "usage_slo"}
+    assert set(states) == {"spy", "usage_slo", "policies"}  # policies: window-rule state
     assert states["usage_slo"].state["credit-scoring"]["calls"] == 3

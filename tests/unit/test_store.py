@@ -143,7 +143,8 @@ def test_detector_state_upsert_and_load_by_scope(store: AuditStore) -> None:
 
 
 def test_summary_shape_and_counts(store: AuditStore) -> None:
-    assert summary(store.engine) == {"events": 0, "findings": {}, "findings_by_subcategory": {},
+    assert summary(store.engine) == {"events": 0, "feedback": 0, "findings": {},
+                                     "findings_by_subcategory": {},
                                      "findings_by_severity": {}, "dead_letters": 0,
                                      "dead_letters_by_reason": {}}
     store.write(AuditBatch(
@@ -152,7 +153,7 @@ def test_summary_shape_and_counts(store: AuditStore) -> None:
                   _finding(3, sub=Subcategory.DATA_PRIVACY, severity=Severity.HIGH)],
         dead_letters=[_dead(7), _dead(8), _dead(9, "too_large")]))
     assert summary(store.engine) == {
-        "events": 4, "findings": {"legal": 1, "technical": 2},
+        "events": 4, "feedback": 0, "findings": {"legal": 1, "technical": 2},
         "findings_by_subcategory": {"data_privacy": 1, "model_reliability": 2},
         "findings_by_severity": {"high": 2, "low": 1}, "dead_letters": 3,
         "dead_letters_by_reason": {"invalid_json": 2, "too_large": 1}}

@@ -1,0 +1,231 @@
+"""The webhook outbox: delivery rows written with their findings, claimed under a lease.
+
+* ``enqueue`` runs inside the audit store's batch transaction: a finding and its deliveries commit
+  together or not at all. The delivery id is uuid5(finding id, subscription id) and inserts ignore
+  conflicts, so a redelivered batch adds nothing.
+* ``claim`` leases due rows (pending, ``next_attempt_at <= now``, no live lease) to one
+  dispatcher by setting ``lease_until``/``lease_owner``: on PostgreSQL the rows are picked with
+  ``SELECT … FOR UPDATE SKIP LOCKED``, on SQLite with one ``UPDATE … WHERE delivery_id IN (due)
+  AND <due>`` (writers are serialised). A dispatcher that dies mid-delivery leaves a lease that
+  expires, and the row is sent again (at-least-once; receivers de-duplicate by delivery id).
+* Results are written only by the lease owner.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any, Iterable, Mapping, Sequence
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from audit.models import FindingRecord, WebhookDelivery, WebhookSubscription
+from audit.webhooks import WebhookFormat, active_subscriptions
+
+DELIVERIES = WebhookDelivery.__table__
+SUBSCRIPTIONS = WebhookSubscription.__table__
+FINDINGS = FindingRecord.__table__
+_NAMESPACE = uuid.UUID("2d8f7f0e-4c1b-4f7a-9a43-6a0f1b9d2c51")
+_ERROR_LIMIT = 1000
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    CANCELLED = "cancelled"  # its subscription was removed before it was delivered
+
+
+def delivery_id_for(finding_id: str, subscription_id: int) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{finding_id}|{subscription_id}"))
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def _insert_ignore(conn: Connection) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(DELIVERIES).on_conflict_do_nothing(index_elements=["delivery_id"])
+
+
+def enqueue(conn: Connection, findings: Iterable[Mapping[str, Any]], now: datetime) -> int:
+    """Add one pending delivery per (finding, matching live subscription), in ``conn``'s
+    transaction; returns how many rows were new."""
+    findings = list(findings)
+    if not findings:
+        return 0
+    subscriptions = active_subscriptions(conn)
+    rows: dict[str, dict[str, Any]] = {}
+    for finding in findings:
+        for sub in subscriptions:
+            if sub.filters.matches(finding):
+                did = delivery_id_for(finding["finding_id"], sub.id)
+                rows[did] = {"delivery_id": did, "subscription_id": sub.id,
+                             "finding_id": finding["finding_id"],
+                             "status": DeliveryStatus.PENDING.value, "attempts": 0,
+                             "next_attempt_at": now, "lease_until": None, "lease_owner": None,
+                             "last_status_code": None, "last_error": None, "created_at": now,
+                             "delivered_at": None}
+    if not rows:
+        return 0
+    result = conn.execute(_insert_ignore(conn).returning(DELIVERIES.c.delivery_id),
+                          list(rows.values()))
+    return len(result.scalars().all())
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A leased delivery with what the dispatcher needs to send it."""
+
+    delivery_id: str
+    attempts: int  # attempts made before this one
+    subscription_id: int
+    url: str
+    format: WebhookFormat
+    secret: str
+    finding: dict[str, Any]
+
+    def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
+        return (f"Claimed(delivery_id={self.delivery_id!r}, attempts={self.attempts}, "
+                f"subscription_id={self.subscription_id})")
+
+
+def _due(now: datetime) -> Any:
+    return ((DELIVERIES.c.status == DeliveryStatus.PENDING.value)
+            & (DELIVERIES.c.next_attempt_at <= now)
+            & or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < now))
+
+
+def claim(engine: Engine, owner: str, *, now: datetime | None = None, lease_s: float = 60.0,
+          limit: int = 100) -> list[Claimed]:
+    """Lease up to ``limit`` due deliveries to ``owner`` until now + lease_s."""
+    now = _utc(now or datetime.now(timezone.utc))
+    until = now + timedelta(seconds=lease_s)
+    due = (select(DELIVERIES.c.delivery_id).where(_due(now))
+           .order_by(DELIVERIES.c.next_attempt_at).limit(limit))
+    lease = {"lease_until": until, "lease_owner": owner}
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Row locks, skipping rows a concurrent claimer holds: it takes the next rows instead
+            # of queueing behind ours (its re-checked guard would then exclude them anyway).
+            taken = conn.execute(due.with_for_update(skip_locked=True)).scalars().all()
+            if taken:
+                conn.execute(update(DELIVERIES).where(DELIVERIES.c.delivery_id.in_(taken))
+                             .values(**lease))
+        else:
+            # SQLite: one guarded statement, so the write lock is taken before the read (a
+            # read-then-write transaction cannot wait for a concurrent writer; it fails).
+            conn.execute(update(DELIVERIES)
+                         .where(DELIVERIES.c.delivery_id.in_(due), _due(now)).values(**lease))
+        rows = conn.execute(
+            select(DELIVERIES.c.delivery_id, DELIVERIES.c.attempts, SUBSCRIPTIONS.c.id,
+                   SUBSCRIPTIONS.c.url, SUBSCRIPTIONS.c.format, SUBSCRIPTIONS.c.secret,
+                   *FINDINGS.columns)
+            .join(SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id)
+            .join(FINDINGS, FINDINGS.c.finding_id == DELIVERIES.c.finding_id)
+            .where(DELIVERIES.c.lease_owner == owner, DELIVERIES.c.lease_until == until,
+                   DELIVERIES.c.status == DeliveryStatus.PENDING.value)
+            .order_by(DELIVERIES.c.next_attempt_at)).mappings().all()
+    finding_cols = [c.name for c in FINDINGS.columns]
+    return [Claimed(r["delivery_id"], r["attempts"], r["id"], r["url"], WebhookFormat(r["format"]),
+                    r["secret"], {c: r[c] for c in finding_cols}) for r in rows]
+
+
+def _finish(engine: Engine, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:
+    with engine.begin() as conn:
+        return conn.execute(
+            update(DELIVERIES)
+            .where(DELIVERIES.c.delivery_id == delivery_id, DELIVERIES.c.lease_owner == owner,
+                   DELIVERIES.c.status == DeliveryStatus.PENDING.value)
+            .values(lease_until=None, lease_owner=None, attempts=DELIVERIES.c.attempts + 1,
+                    **values)).rowcount == 1
+
+
+def mark_delivered(engine: Engine, delivery_id: str, owner: str, *, status_code: int,
+                   now: datetime | None = None) -> bool:
+    """False when ``owner`` no longer holds the lease (the result is then not recorded)."""
+    return _finish(engine, delivery_id, owner, {
+        "status": DeliveryStatus.DELIVERED.value, "last_status_code": status_code,
+        "last_error": None, "delivered_at": _utc(now or datetime.now(timezone.utc))})
+
+
+def mark_failed(engine: Engine, delivery_id: str, owner: str, *, error: str,
+                status_code: int | None, retry_at: datetime | None) -> bool:
+    """A failed attempt: pending again from ``retry_at``, or dead when ``retry_at`` is None."""
+    values: dict[str, Any] = {"last_status_code": status_code, "last_error": error[:_ERROR_LIMIT]}
+    if retry_at is None:
+        values["status"] = DeliveryStatus.DEAD.value
+    else:
+        values["next_attempt_at"] = _utc(retry_at)
+    return _finish(engine, delivery_id, owner, values)
+
+
+# --- reading and retrying ------------------------------------------------------------------------
+
+DELIVERY_COLUMNS = ("delivery_id", "subscription_id", "finding_id", "status", "attempts",
+                    "next_attempt_at", "last_status_code", "last_error", "created_at",
+                    "delivered_at")
+
+
+def _public(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = {c: row[c] for c in DELIVERY_COLUMNS}
+    for key in ("next_attempt_at", "created_at", "delivered_at"):
+        if out[key] is not None:
+            out[key] = _utc(out[key])
+    return out
+
+
+def list_deliveries(engine: Engine, *, status: DeliveryStatus | str | None = None,
+                    subscription_id: int | None = None, finding_id: str | None = None,
+                    limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+    """Deliveries, newest first."""
+    query = select(DELIVERIES)
+    if status is not None:
+        query = query.where(DELIVERIES.c.status == DeliveryStatus(status).value)
+    if subscription_id is not None:
+        query = query.where(DELIVERIES.c.subscription_id == subscription_id)
+    if finding_id is not None:
+        query = query.where(DELIVERIES.c.finding_id == finding_id)
+    query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.delivery_id)
+    with engine.connect() as conn:
+        rows = conn.execute(query.limit(limit).offset(offset)).mappings().all()
+    return [_public(r) for r in rows]
+
+
+def get_delivery(engine: Engine, delivery_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(DELIVERIES)
+                           .where(DELIVERIES.c.delivery_id == delivery_id)).mappings().first()
+    return _public(row) if row else None
+
+
+def status_counts(engine: Engine, *, subscription_id: int | None = None) -> dict[str, int]:
+    query = select(DELIVERIES.c.status, func.count()).group_by(DELIVERIES.c.status)
+    if subscription_id is not None:
+        query = query.where(DELIVERIES.c.subscription_id == subscription_id)
+    with engine.connect() as conn:
+        found = {status: n for status, n in conn.execute(query)}
+    return {s.value: int(found.get(s.value, 0)) for s in DeliveryStatus}
+
+
+def retry_dead(engine: Engine, *, delivery_ids: Sequence[str] | None = None,
+               subscription_id: int | None = None, now: datetime | None = None) -> int:
+    """Make dead deliveries pending again with a fresh attempt budget, due now. Deliveries of a
+    removed subscription stay dead. Returns how many were revived."""
+    now = _utc(now or datetime.now(timezone.utc))
+    live = select(SUBSCRIPTIONS.c.id).where(SUBSCRIPTIONS.c.removed_at.is_(None))
+    query = update(DELIVERIES).where(DELIVERIES.c.status == DeliveryStatus.DEAD.value,
+                                     DELIVERIES.c.subscription_id.in_(live))
+    if delivery_ids is not None:
+        query = query.where(DELIVERIES.c.delivery_id.in_(list(delivery_ids)))
+    if subscription_id is not None:
+        query = query.where(DELIVERIES.c.subscription_id == subscription_id)
+    with engine.begin() as conn:
+        return conn.execute(query.values(status=DeliveryStatus.PENDING.value, attempts=0,
+                                         next_attempt_at=now, lease_until=None,
+                                         lease_owner=None)).rowcount

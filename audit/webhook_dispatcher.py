@@ -1,0 +1,216 @@
+"""The webhook dispatcher: claims due outbox rows, POSTs them signed, records each result.
+
+It runs off the event path: in a daemon thread of the worker (``start``) or in the foreground
+(``riskwatch alerts run``). Its only contact with the stream is the outbox rows the batch
+transactions leave behind, so a slow or dead receiver never slows event processing. Everything it
+knows is in the store: a restarted dispatcher picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy.engine import Engine
+
+from audit import outbox
+from audit.webhook_payloads import render
+from audit.webhook_retry import RetryPolicy, Verdict, classify
+from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+
+log = logging.getLogger(__name__)
+USER_AGENT = "riskwatch-webhooks/1"
+# httpx logs each request's full URL at INFO; a Slack-style URL is itself the credential.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherConfig:
+    timeout_s: float = 5.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    poll_s: float = 1.0
+    concurrency: int = 4
+    lease_s: float = 60.0
+    batch: int = 100
+
+    @classmethod
+    def from_settings(cls, settings) -> DispatcherConfig:  # type: ignore[no-untyped-def]
+        return cls(timeout_s=settings.webhook_timeout_s,
+                   retry=RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_base_s,
+                                     settings.webhook_backoff_max_s),
+                   poll_s=settings.webhook_poll_s, concurrency=settings.webhook_concurrency,
+                   lease_s=settings.webhook_lease_s)
+
+
+@dataclass(slots=True)
+class Tally:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    lost_lease: int = 0
+
+    @property
+    def attempts(self) -> int:
+        return self.delivered + self.retried + self.dead + self.lost_lease
+
+    def add(self, other: Tally) -> None:
+        self.delivered += other.delivered
+        self.retried += other.retried
+        self.dead += other.dead
+        self.lost_lease += other.lost_lease
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    status_code: int | None
+    error: str | None
+    retry_after_s: float | None = None
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after", "").strip()
+    return float(value) if value.isdigit() else None
+
+
+def _host(url: str) -> str:
+    # Logged instead of the URL: incoming-webhook URLs (Slack's) carry their credential in the path.
+    return urlsplit(url).hostname or "?"
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine, config: DispatcherConfig | None = None, *,
+                 client: httpx.Client | None = None, rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.engine = engine
+        self.config = config or DispatcherConfig()
+        self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
+        self.client = client or httpx.Client(timeout=httpx.Timeout(self.config.timeout_s),
+                                             follow_redirects=False,
+                                             headers={"User-Agent": USER_AGENT})
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.totals = Tally()
+        self._pool = ThreadPoolExecutor(self.config.concurrency, thread_name_prefix="rw-webhook")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- one delivery ---------------------------------------------------------------------------
+
+    def _post(self, item: outbox.Claimed, body: bytes) -> Attempt:
+        headers = {"Content-Type": "application/json",
+                   SIGNATURE_HEADER: sign(item.secret, body, int(self.clock())),
+                   DELIVERY_HEADER: item.delivery_id,
+                   "X-Riskwatch-Attempt": str(item.attempts + 1)}
+        try:
+            response = self.client.post(item.url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return Attempt(None, f"timed out after {self.config.timeout_s:g}s")
+        except httpx.HTTPError as exc:
+            return Attempt(None, f"{type(exc).__name__}: {str(exc)[:300]}")
+        if 200 <= response.status_code < 300:
+            return Attempt(response.status_code, None)
+        return Attempt(response.status_code,
+                       f"HTTP {response.status_code}: {response.text[:300]}",
+                       _retry_after(response))
+
+    def deliver(self, item: outbox.Claimed) -> Tally:
+        """Send one claimed delivery and record the outcome."""
+        body = render(item.format, item.finding, delivery_id=item.delivery_id,
+                      subscription_id=item.subscription_id)
+        attempt = self._post(item, body)
+        verdict = classify(attempt.status_code)  # no response at all: retry
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        number = item.attempts + 1
+        tally = Tally()
+        if verdict is Verdict.DELIVERED:
+            recorded = outbox.mark_delivered(self.engine, item.delivery_id, self.owner,
+                                             status_code=attempt.status_code or 0, now=now)
+            tally.delivered += int(recorded)
+        else:
+            error = attempt.error or "failed"
+            retry_at = None
+            if verdict is Verdict.PERMANENT:
+                error += " (permanent: not retried)"
+            elif not self.config.retry.exhausted(number):
+                retry_at = now + timedelta(seconds=self.config.retry.delay(
+                    number, self.rng, attempt.retry_after_s))
+            recorded = outbox.mark_failed(self.engine, item.delivery_id, self.owner, error=error,
+                                          status_code=attempt.status_code, retry_at=retry_at)
+            if recorded and retry_at is None:
+                tally.dead += 1
+                log.warning("webhook delivery %s to subscription %d (%s) is dead after %d "
+                            "attempt(s): %s", item.delivery_id, item.subscription_id,
+                            _host(item.url), number, error[:200])
+            elif recorded:
+                tally.retried += 1
+                log.info("webhook delivery %s to %s failed (attempt %d): %s; next at %s",
+                         item.delivery_id, _host(item.url), number, error[:200],
+                         retry_at.isoformat() if retry_at else "-")
+        if not recorded:
+            tally.lost_lease += 1
+            log.warning("webhook delivery %s: lease lost before its result was recorded; "
+                        "it may be sent again", item.delivery_id)
+        return tally
+
+    # --- loops -----------------------------------------------------------------------------------
+
+    def run_once(self) -> Tally:
+        """Claim one batch of due deliveries and send them; returns what happened."""
+        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        claimed = outbox.claim(self.engine, self.owner, now=now, lease_s=self.config.lease_s,
+                               limit=self.config.batch)
+        tally = Tally()
+        for result in self._pool.map(self.deliver, claimed):
+            tally.add(result)
+        self.totals.add(tally)
+        return tally
+
+    def drain(self, *, max_rounds: int = 10_000) -> Tally:
+        """Send until nothing is due now (later retries are left for later)."""
+        total = Tally()
+        for _ in range(max_rounds):
+            tally = self.run_once()
+            total.add(tally)
+            if tally.attempts == 0:
+                break
+        return total
+
+    def run_forever(self, stop: threading.Event | None = None) -> None:
+        stop = stop or self._stop
+        delay = self.config.poll_s
+        while not stop.is_set():
+            try:
+                busy = self.run_once().attempts > 0
+                delay = self.config.poll_s
+            except Exception as exc:  # the database is away: wait and try again, never exit
+                log.warning("webhook dispatcher: %s: %s (retrying in %.1fs)",
+                            type(exc).__name__, str(exc)[:300], delay)
+                busy = False
+                delay = min(delay * 2, 30.0)
+            if not busy:
+                stop.wait(delay)
+
+    def start(self) -> Dispatcher:
+        """Run in a daemon thread until ``stop``."""
+        self._thread = threading.Thread(target=self.run_forever, name="rw-webhook-dispatcher",
+                                        daemon=True)
+        self._thread.start()
+        log.info("webhook dispatcher started (%s)", self.owner)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.client.close()

@@ -1,0 +1,96 @@
+"""The JSON body of a delivery, rendered from the stored finding row.
+
+The body depends only on the finding, the subscription and the delivery id, so every attempt of
+a delivery sends the same bytes (the signature's timestamp is what changes).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import orjson
+
+from audit.webhooks import WebhookFormat
+
+SCHEMA = "riskwatch.alert/v1"
+_SLACK_TEXT_LIMIT = 3000  # Slack rejects section texts longer than this
+_SEVERITY_MARK = {"info": ":information_source:", "low": ":large_blue_circle:",
+                  "medium": ":large_yellow_circle:", "high": ":large_orange_circle:",
+                  "critical": ":red_circle:"}
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # SQLite gives stored UTC times back naive
+            value = value.replace(tzinfo=timezone.utc)
+        aware = value.astimezone(timezone.utc)
+        return aware.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def finding_document(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The finding as the API shows it: taxonomy, regulation refs and Kafka source included."""
+    return {
+        "finding_id": row["finding_id"],
+        "detected_at": _iso(row["detected_at"]),
+        "model_id": row["model_id"],
+        "model_version": row["model_version"],
+        "severity": row["severity"],
+        "taxonomy": {"category": row["category"], "subcategory": row["subcategory"]},
+        "regulation_refs": list(row["regulation_refs"] or []),
+        "detector": row["detector"],
+        "rule": {"id": row["rule_id"], "pack": row["pack"], "pack_version": row["pack_version"]},
+        "title": row["title"],
+        "remediation": row["remediation"],
+        "evidence": row["evidence"],
+        "event_id": row["event_id"],
+        "source": {"topic": row["source_topic"], "partition": row["source_partition"],
+                   "offset": row["source_offset"]},
+    }
+
+
+def generic_body(row: Mapping[str, Any], *, delivery_id: str,
+                 subscription_id: int) -> dict[str, Any]:
+    return {"schema": SCHEMA, "type": "finding", "delivery_id": delivery_id,
+            "subscription_id": subscription_id, "finding": finding_document(row)}
+
+
+def _clip(text: str, limit: int = _SLACK_TEXT_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def slack_body(row: Mapping[str, Any], *, delivery_id: str) -> dict[str, Any]:
+    """Slack incoming-webhook shape: ``text`` (notifications, fallback) and Block Kit ``blocks``."""
+    severity = str(row["severity"])
+    headline = f"[{severity.upper()}] {row['model_id']}: {row['title']}"
+    refs = "; ".join(row["regulation_refs"] or []) or "none"
+    fields = [
+        f"*Model*\n{row['model_id']} {row['model_version'] or ''}".rstrip(),
+        f"*Severity*\n{_SEVERITY_MARK.get(severity, '')} {severity}".strip(),
+        f"*Category*\n{row['category']} / {row['subcategory']}",
+        f"*Rule*\n{row['rule_id']} ({row['pack']} {row['pack_version']})",
+        f"*Detected*\n{_iso(row['detected_at'])}",
+        f"*Finding*\n`{row['finding_id']}`",
+    ]
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(headline, 150)}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": _clip(f, 2000)} for f in fields]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*Regulation*\n{refs}")}},
+    ]
+    if row["remediation"]:
+        text = _clip(f"*Remediation*\n{row['remediation']}")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    blocks.append({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": f"riskwatch delivery `{delivery_id}`"}]})
+    return {"text": _clip(headline), "blocks": blocks}
+
+
+def render(fmt: WebhookFormat | str, row: Mapping[str, Any], *, delivery_id: str,
+           subscription_id: int) -> bytes:
+    fmt = WebhookFormat(fmt)
+    if fmt is WebhookFormat.SLACK:
+        doc = slack_body(row, delivery_id=delivery_id)
+    else:
+        doc = generic_body(row, delivery_id=delivery_id, subscription_id=subscription_id)
+    return orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)

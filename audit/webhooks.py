@@ -1,0 +1,294 @@
+"""Alert webhook subscriptions: filters, creation (the secret is shown once), removal, matching.
+
+Creating and removing a subscription are admin actions: each is appended to the hash chain
+(kind ``webhook``, subject ``<id>/create`` or ``<id>/remove``) in the transaction that writes it.
+The chained content covers the subscription's URL, format, filters and the SHA-256 of its secret,
+so the link records exactly where alerts were sent from that point on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Any, Iterable, Mapping
+from urllib.parse import urlsplit
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from audit import chain
+from audit.models import WebhookDelivery, WebhookSubscription
+from policies.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
+
+SUBSCRIPTIONS = WebhookSubscription.__table__
+DELIVERIES = WebhookDelivery.__table__
+SECRET_PREFIX = "whsec_"
+CHAIN_KIND = "webhook"
+MAX_URL_LENGTH = 2048
+
+
+class WebhookFormat(StrEnum):
+    GENERIC = "generic"
+    SLACK = "slack"
+
+
+class SubscriptionError(ValueError):
+    """A subscription that cannot be created: the message says which field and why."""
+
+
+class SubscriptionNotFound(LookupError):
+    pass
+
+
+def _enum_tuple(kind: type[StrEnum], values: Iterable[str], what: str) -> tuple[Any, ...]:
+    out = []
+    for value in values:
+        try:
+            member = kind(value)
+        except ValueError:
+            raise SubscriptionError(
+                f"unknown {what} {value!r}; one of: {', '.join(m.value for m in kind)}") from None
+        if member not in out:
+            out.append(member)
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which findings a subscription receives; an empty tuple means "any"."""
+
+    models: tuple[str, ...] = ()
+    categories: tuple[Category, ...] = ()
+    subcategories: tuple[Subcategory, ...] = ()
+    min_severity: Severity = Severity.INFO
+
+    @classmethod
+    def of(cls, *, models: Iterable[str] = (), categories: Iterable[str] = (),
+           subcategories: Iterable[str] = (), min_severity: str = "info") -> Filters:
+        """Validated filters; raises SubscriptionError on an unknown value or a filter that
+        could never match (a subcategory outside every given category)."""
+        model_ids = tuple(dict.fromkeys(m.strip() for m in models))
+        if any(not m or len(m) > 256 for m in model_ids):
+            raise SubscriptionError("a model filter must be a model id of 1-256 characters")
+        cats = _enum_tuple(Category, categories, "category")
+        subs = _enum_tuple(Subcategory, subcategories, "subcategory")
+        (severity,) = _enum_tuple(Severity, [min_severity], "severity")
+        if cats and subs:
+            allowed = {s for c in cats for s in SUBCATEGORIES[c]}
+            stray = [s.value for s in subs if s not in allowed]
+            if stray:
+                raise SubscriptionError(
+                    f"subcategory {', '.join(stray)} is not in category "
+                    f"{', '.join(c.value for c in cats)}: the subscription would never match")
+        return cls(model_ids, cats, subs, severity)
+
+    def matches(self, finding: Mapping[str, Any]) -> bool:
+        """``finding``: a finding row (model_id, category, subcategory, severity as strings)."""
+        if self.models and finding["model_id"] not in self.models:
+            return False
+        if self.categories and finding["category"] not in self.categories:
+            return False
+        if self.subcategories and finding["subcategory"] not in self.subcategories:
+            return False
+        return Severity(finding["severity"]).rank >= self.min_severity.rank
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"models": list(self.models), "categories": [c.value for c in self.categories],
+                "subcategories": [s.value for s in self.subcategories],
+                "min_severity": self.min_severity.value}
+
+
+def validate_url(url: str) -> str:
+    """An absolute http(s) URL with a host, no credentials, at most 2048 characters."""
+    url = url.strip()
+    if not url or len(url) > MAX_URL_LENGTH:
+        raise SubscriptionError(f"url must be 1-{MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise SubscriptionError(f"url {url!r} is malformed: {exc}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SubscriptionError(f"url must be an absolute http:// or https:// URL, got {url!r}")
+    if parts.username or parts.password:
+        raise SubscriptionError("url must not carry credentials; deliveries are signed instead")
+    return url
+
+
+@dataclass(frozen=True, slots=True)
+class NewSubscription:
+    url: str
+    name: str | None = None
+    format: WebhookFormat = WebhookFormat.GENERIC
+    filters: Filters = field(default_factory=Filters)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", validate_url(self.url))
+        try:
+            object.__setattr__(self, "format", WebhookFormat(self.format))
+        except ValueError:
+            raise SubscriptionError(
+                f"unknown format {self.format!r}; one of: generic, slack") from None
+        if self.name is not None and not 1 <= len(self.name.strip()) <= 128:
+            raise SubscriptionError("name must be 1-128 characters")
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: int
+    name: str
+    url: str
+    format: WebhookFormat
+    filters: Filters
+    created_by: str
+    created_at: datetime
+    removed_by: str | None
+    removed_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        return self.removed_at is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Public fields: never the secret."""
+        return {"id": self.id, "name": self.name, "url": self.url, "format": self.format.value,
+                **self.filters.to_dict(), "active": self.active, "created_by": self.created_by,
+                "created_at": _aware(self.created_at), "removed_by": self.removed_by,
+                "removed_at": _aware(self.removed_at) if self.removed_at else None}
+
+
+def _aware(value: datetime) -> datetime:
+    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def from_row(row: Mapping[str, Any]) -> Subscription:
+    filters = Filters(tuple(row["models"]), tuple(Category(c) for c in row["categories"]),
+                      tuple(Subcategory(s) for s in row["subcategories"]),
+                      Severity(row["min_severity"]))
+    return Subscription(row["id"], row["name"], row["url"], WebhookFormat(row["format"]), filters,
+                        row["created_by"], row["created_at"], row["removed_by"], row["removed_at"])
+
+
+# --- the chain ---------------------------------------------------------------------------------
+
+CREATE_FIELDS = ("id", "name", "url", "format", "models", "categories", "subcategories",
+                 "min_severity", "secret_sha256", "created_by", "created_at")
+REMOVE_FIELDS = ("id", "removed_by", "removed_at")
+
+
+def _chain_link(row: Mapping[str, Any], action: str) -> chain.Link:
+    doc = {**row, "secret_sha256": hashlib.sha256(row["secret"].encode()).hexdigest()}
+    fields = CREATE_FIELDS if action == "create" else REMOVE_FIELDS
+    return chain.Link(CHAIN_KIND, f"{row['id']}/{action}", chain.content_hash(doc, fields))
+
+
+# --- create, list, remove ------------------------------------------------------------------------
+
+def new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def create_subscription(engine: Engine, spec: NewSubscription, *, actor: str,
+                        at: datetime | None = None) -> tuple[Subscription, str]:
+    """Store and chain a subscription; returns it and its signing secret (shown only now)."""
+    if not actor.strip():
+        raise SubscriptionError("actor must not be empty")
+    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    secret = new_secret()
+    name = (spec.name or urlsplit(spec.url).hostname or "webhook").strip()
+    row: dict[str, Any] = {"name": name, "url": spec.url, "format": spec.format.value,
+                           **spec.filters.to_dict(), "secret": secret, "created_by": actor[:128],
+                           "created_at": at, "removed_by": None, "removed_at": None}
+    with engine.begin() as conn:
+        head = chain.lock_head(conn)
+        row["id"] = conn.execute(insert(SUBSCRIPTIONS).values(**row)
+                                 .returning(SUBSCRIPTIONS.c.id)).scalar_one()
+        chain.append(conn, [_chain_link(row, "create")], at, head=head)
+    return from_row(row), secret
+
+
+def list_subscriptions(engine: Engine, *, include_removed: bool = False) -> list[Subscription]:
+    query = select(SUBSCRIPTIONS).order_by(SUBSCRIPTIONS.c.id)
+    if not include_removed:
+        query = query.where(SUBSCRIPTIONS.c.removed_at.is_(None))
+    with engine.connect() as conn:
+        return [from_row(r) for r in conn.execute(query).mappings()]
+
+
+def get_subscription(engine: Engine, subscription_id: int) -> Subscription | None:
+    with engine.connect() as conn:
+        row = conn.execute(select(SUBSCRIPTIONS)
+                           .where(SUBSCRIPTIONS.c.id == subscription_id)).mappings().first()
+    return from_row(row) if row else None
+
+
+def remove_subscription(engine: Engine, subscription_id: int, *, actor: str,
+                        at: datetime | None = None) -> Subscription:
+    """Remove (soft) and chain the removal; its pending deliveries are cancelled. Removing a
+    removed subscription changes nothing. Raises SubscriptionNotFound."""
+    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    with engine.begin() as conn:
+        head = chain.lock_head(conn)
+        row = conn.execute(select(SUBSCRIPTIONS)
+                           .where(SUBSCRIPTIONS.c.id == subscription_id)).mappings().first()
+        if row is None:
+            raise SubscriptionNotFound(subscription_id)
+        if row["removed_at"] is not None:
+            return from_row(row)
+        removed = {**row, "removed_by": actor[:128], "removed_at": at}
+        conn.execute(update(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == subscription_id)
+                     .values(removed_by=removed["removed_by"], removed_at=at))
+        conn.execute(update(DELIVERIES)
+                     .where(DELIVERIES.c.subscription_id == subscription_id,
+                            DELIVERIES.c.status == "pending")
+                     .values(status="cancelled", last_error="subscription removed",
+                             lease_until=None, lease_owner=None))
+        chain.append(conn, [_chain_link(removed, "remove")], at, head=head)
+    return from_row(removed)
+
+
+def active_subscriptions(conn: Connection) -> list[Subscription]:
+    """Live subscriptions, read in the caller's transaction."""
+    rows = conn.execute(select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.removed_at.is_(None))
+                        .order_by(SUBSCRIPTIONS.c.id)).mappings()
+    return [from_row(r) for r in rows]
+
+
+# --- verification (called by chain.verify) --------------------------------------------------------
+
+def chained_content_problems(conn: Connection, entries: Iterable[Any]) -> dict[str, str]:
+    """For chain entries of kind ``webhook``: subject → what no longer matches the stored
+    subscription (an edited URL, filter or secret; a removal undone or edited; a deleted row)."""
+    entries = list(entries)
+    ids = sorted({int(e.subject.split("/")[0]) for e in entries
+                  if e.subject.split("/")[0].isdigit()})
+    rows = {r["id"]: r for r in conn.execute(
+        select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id.in_(ids))).mappings()} if ids else {}
+    problems: dict[str, str] = {}
+    for entry in entries:
+        sid, _, action = entry.subject.partition("/")
+        row = rows.get(int(sid)) if sid.isdigit() else None
+        if action not in ("create", "remove") or not sid.isdigit():
+            problems[entry.subject] = f"malformed webhook chain subject {entry.subject!r}"
+        elif row is None:
+            problems[entry.subject] = f"webhook subscription {sid} was deleted"
+        elif action == "remove" and row["removed_at"] is None:
+            problems[entry.subject] = f"webhook subscription {sid} was removed, now it is active"
+        elif (digest := _chain_link(row, action).content_hash) != entry.content_hash:
+            problems[entry.subject] = (f"webhook subscription {sid} changed after its {action} "
+                                       f"was chained: content hash {digest} != chained "
+                                       f"{entry.content_hash}")
+    return problems
+
+
+def unchained_subscription(conn: Connection) -> int | None:
+    """A subscription with no ``create`` link (inserted outside riskwatch), or None."""
+    chained = {s.partition("/")[0] for s in conn.execute(
+        select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == CHAIN_KIND)).scalars()}
+    for sid in conn.execute(select(SUBSCRIPTIONS.c.id).order_by(SUBSCRIPTIONS.c.id)).scalars():
+        if str(sid) not in chained:
+            return int(sid)
+    return None

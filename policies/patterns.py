@@ -1,0 +1,85 @@
+"""Named text patterns for security rules: secrets in outputs, prompt injection in inputs.
+
+Every finder returns ``[{"pattern": name, "start": i, "end": j}]``: the pattern's name and the
+match's offsets, never the matched text, so a finding's evidence cannot leak a secret.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+#: credentials that must never appear in a model's output
+SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
+    "aws_access_key_id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "github_token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
+    "slack_token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
+    "stripe_secret_key": re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b"),
+    "openai_api_key": re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}\b"),
+    "google_api_key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    "private_key_block": re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |DSA |PGP )?PRIVATE KEY-----"),
+    "jwt": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    "generic_api_key_assignment": re.compile(
+        r"(?i)\b(?:api[_-]?key|secret|access[_-]?token|password)\b\s*[:=]\s*['\"]?[A-Za-z0-9_\-/+]{16,}"),
+}
+
+#: instructions that try to override the system prompt or lift the model's rules
+INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
+    "ignore_previous_instructions": re.compile(
+        r"(?i)\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier)\s+"
+        r"(?:instructions|prompts?|rules|directions)"),
+    "reveal_system_prompt": re.compile(
+        r"(?i)\b(?:print|reveal|show|repeat|output)\s+(?:me\s+)?(?:your|the)\s+(?:system|hidden|initial)\s+prompt"),
+    "role_override": re.compile(
+        r"(?i)\byou\s+are\s+now\s+(?:an?\s+)?(?:\w+\s+){0,3}(?:without\s+(?:any\s+)?(?:rules|restrictions|filters)"
+        r"|unrestricted|unfiltered|jailbroken)"),
+    "dan_jailbreak": re.compile(r"(?i)\b(?:do\s+anything\s+now|DAN\s+mode|developer\s+mode\s+enabled)\b"),
+    "pretend_no_rules": re.compile(
+        r"(?i)\bpretend\s+(?:that\s+)?you\s+(?:have|had)\s+no\s+(?:rules|restrictions|guidelines)"),
+}
+
+
+def _scan(text: str, patterns: dict[str, re.Pattern[str]]) -> list[dict[str, Any]]:
+    hits = [{"pattern": name, "start": m.start(), "end": m.end()}
+            for name, rx in patterns.items() for m in rx.finditer(text)]
+    hits.sort(key=lambda h: (h["start"], h["pattern"]))
+    return hits
+
+
+@lru_cache(maxsize=2048)  # a rule's condition and its evidence scan the same text
+def _secrets(text: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((h["pattern"], h["start"], h["end"]) for h in _scan(text, SECRET_PATTERNS))
+
+
+@lru_cache(maxsize=2048)
+def _injections(text: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((h["pattern"], h["start"], h["end"]) for h in _scan(text, INJECTION_PATTERNS))
+
+
+def _as_dicts(hits: tuple[tuple[str, int, int], ...]) -> list[dict[str, Any]]:
+    return [{"pattern": p, "start": s, "end": e} for p, s, e in hits]
+
+
+def find_secrets(text: str) -> list[dict[str, Any]]:
+    return _as_dicts(_secrets(text))
+
+
+def find_injections(text: str) -> list[dict[str, Any]]:
+    return _as_dicts(_injections(text))
+
+
+@lru_cache(maxsize=64)
+def _names_regex(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    return re.compile(rf"(?i)(?<!\w)(?:{alternatives})(?!\w)")
+
+
+def find_names(text: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Whole-word, case-insensitive mentions of ``names`` (e.g. competitors): name and offsets.
+    The name reported is the configured one (not the text's spelling)."""
+    if not names:
+        return []
+    lowered = {n.lower(): n for n in names}
+    return [{"name": lowered.get(m.group().lower(), m.group()), "start": m.start(), "end": m.end()}
+            for m in _names_regex(names).finditer(text)]

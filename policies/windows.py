@@ -1,0 +1,230 @@
+"""Event-time window state of window rules: per rule and key, one small accumulator per bucket.
+
+Memory is bounded: a key keeps only the buckets its window and baseline need, a rule keeps at
+most ``max_keys`` keys (the least recently updated go first), ``distinct`` remembers at most
+``DISTINCT_CAP`` values per bucket, and ``p95`` keeps a log-scale histogram (relative error
+below 1%) instead of the values. Everything round-trips through JSON for the state store.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from policies.pack import WindowSpec
+
+DISTINCT_CAP = 1000
+_GAMMA = 1.02  # p95 histogram bin ratio: any value is within 1% of its bin's midpoint
+_LOG_GAMMA = math.log(_GAMMA)
+_FIRED_KEEP = 8  # window starts remembered per key, so late events do not re-fire a window
+
+
+@dataclass(slots=True)
+class Acc:
+    """One bucket's aggregate inputs."""
+
+    n: int = 0  # events counted
+    total: float = 0.0  # sum of numeric values
+    hits: int = 0  # true values (rate)
+    top: float | None = None  # max
+    values: set[Any] | None = None  # distinct
+    hist: dict[int, int] | None = None  # p95: log-bin → count (bin 0 holds values <= 0)
+
+    def add(self, aggregate: str, value: Any) -> None:
+        self.n += 1
+        if aggregate == "count":
+            return
+        if aggregate == "rate":
+            self.hits += value is True
+            return
+        if aggregate == "distinct":
+            if self.values is None:
+                self.values = set()
+            if len(self.values) < DISTINCT_CAP and isinstance(value, (str, int, float, bool)):
+                self.values.add(value)
+            return
+        x = float(value)
+        self.total += x
+        self.top = x if self.top is None or x > self.top else self.top
+        if aggregate == "p95":
+            if self.hist is None:
+                self.hist = {}
+            b = _bin(x)
+            self.hist[b] = self.hist.get(b, 0) + 1
+
+    def to_json(self) -> list[Any]:
+        return [self.n, self.total, self.hits, self.top,
+                None if self.values is None else sorted(self.values, key=repr),
+                None if self.hist is None else [[k, v] for k, v in self.hist.items()]]
+
+    @classmethod
+    def from_json(cls, raw: list[Any]) -> Acc:
+        n, total, hits, top, values, hist = raw
+        return cls(int(n), float(total), int(hits), top,
+                   None if values is None else set(values),
+                   None if hist is None else {int(k): int(v) for k, v in hist})
+
+
+def _bin(x: float) -> int:
+    if x <= 0:
+        return 0
+    return int(math.ceil(math.log(x) / _LOG_GAMMA)) + 1_000_000  # offset keeps bins of x<1 > 0
+
+
+def _bin_value(b: int) -> float:
+    if b == 0:
+        return 0.0
+    k = b - 1_000_000
+    return 2.0 * _GAMMA ** k / (_GAMMA + 1.0)  # midpoint of (γ^(k-1), γ^k]
+
+
+def aggregate_of(aggregate: str, accs: list[Acc]) -> tuple[Any, int]:
+    """(aggregate value, events counted) over some buckets; the value is None when undefined."""
+    n = sum(a.n for a in accs)
+    if aggregate == "count":
+        return n, n
+    if n == 0:
+        return (0 if aggregate in ("sum", "distinct") else None), 0
+    if aggregate == "sum":
+        return sum(a.total for a in accs), n
+    if aggregate == "avg":
+        return sum(a.total for a in accs) / n, n
+    if aggregate == "max":
+        tops = [a.top for a in accs if a.top is not None]
+        return (max(tops) if tops else None), n
+    if aggregate == "rate":
+        return sum(a.hits for a in accs) / n, n
+    if aggregate == "distinct":
+        seen: set[Any] = set()
+        for a in accs:
+            seen |= a.values or set()
+        return len(seen), n
+    # p95: the smallest bin value with at least 95% of the counted values at or below it
+    merged: dict[int, int] = {}
+    for a in accs:
+        for b, c in (a.hist or {}).items():
+            merged[b] = merged.get(b, 0) + c
+    rank, seen_n = 0.95 * n, 0
+    for b in sorted(merged):
+        seen_n += merged[b]
+        if seen_n >= rank:
+            return _bin_value(b), n
+    return None, n  # pragma: no cover - the loop always reaches n
+
+
+@dataclass(slots=True)
+class KeyWindow:
+    first: int  # first bucket index this key was seen in: the baseline needs history
+    last: int  # latest bucket index updated
+    buckets: dict[int, Acc] = field(default_factory=dict)
+    fired: list[int] = field(default_factory=list)  # window starts (bucket index) already filed
+    #: (bucket index, previous, baseline): both depend only on earlier buckets, so they are
+    #: computed once per bucket, not once per event (dropped when a late event changes them)
+    history_cache: tuple[int, Any, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WindowView:
+    """What a window rule's condition sees for one key after one event."""
+
+    value: Any
+    count: int
+    bucket_value: Any
+    previous: Any
+    baseline: Any
+    start_bucket: int
+    end_bucket: int  # inclusive
+
+
+class RuleWindows:
+    """The window state of one rule."""
+
+    def __init__(self, spec: WindowSpec) -> None:
+        self.spec = spec
+        self.keys: dict[str, KeyWindow] = {}
+        self._keep = max(spec.buckets, spec.history + 1)
+
+    def add(self, key: str, ts: float, value: Any) -> WindowView | None:
+        """Count ``value`` into ``key``'s bucket at event time ``ts``; None when the event is too
+        late to matter (older than what the key still keeps)."""
+        spec = self.spec
+        idx = int(ts // spec.bucket_s)
+        kw = self.keys.get(key)
+        if kw is None:
+            if len(self.keys) >= spec.max_keys:
+                self._evict()
+            kw = self.keys[key] = KeyWindow(first=idx, last=idx)
+        if idx <= kw.last - self._keep:
+            return None
+        if idx < kw.last:
+            kw.history_cache = None
+        if idx > kw.last:
+            kw.last = idx
+            floor = idx - self._keep
+            for old in [b for b in kw.buckets if b <= floor]:
+                del kw.buckets[old]
+        kw.first = min(kw.first, idx)
+        acc = kw.buckets.get(idx)
+        if acc is None:
+            acc = kw.buckets[idx] = Acc()
+        acc.add(spec.aggregate, value)
+        return self._view(kw, idx)
+
+    def _view(self, kw: KeyWindow, idx: int) -> WindowView:
+        spec, agg = self.spec, self.spec.aggregate
+        start = idx - spec.buckets + 1
+        window = [a for b, a in kw.buckets.items() if start <= b <= idx]
+        value, count = aggregate_of(agg, window)
+        if spec.buckets == 1:
+            bucket_value = value
+        else:
+            current = kw.buckets.get(idx)
+            bucket_value = aggregate_of(agg, [current] if current else [])[0]
+        previous = baseline = None
+        if spec.history:
+            cached = kw.history_cache
+            if cached is not None and cached[0] == idx:
+                previous, baseline = cached[1], cached[2]
+            else:
+                previous, baseline = self._history(kw, idx)
+                kw.history_cache = (idx, previous, baseline)
+        return WindowView(value, count, bucket_value, previous, baseline, start, idx)
+
+    def _history(self, kw: KeyWindow, idx: int) -> tuple[Any, Any]:
+        agg = self.spec.aggregate
+        prev = kw.buckets.get(idx - 1)
+        previous = aggregate_of(agg, [prev] if prev else [])[0]
+        if kw.first > idx - self.spec.history:
+            return previous, None
+        per_bucket = [aggregate_of(agg, [kw.buckets[b]] if b in kw.buckets else [])[0]
+                      for b in range(idx - self.spec.history, idx)]
+        known = [v for v in per_bucket if v is not None]
+        return previous, (sum(known) / len(known) if known else None)
+
+    def mark_fired(self, key: str, start_bucket: int) -> bool:
+        """Record a filed window; False if this key's window starting there was filed before."""
+        kw = self.keys.get(key)
+        if kw is None or start_bucket in kw.fired:
+            return False
+        kw.fired.append(start_bucket)
+        del kw.fired[:-_FIRED_KEEP]
+        return True
+
+    def _evict(self) -> None:
+        drop = max(1, len(self.keys) // 10)
+        for key in sorted(self.keys, key=lambda k: self.keys[k].last)[:drop]:
+            del self.keys[key]
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: {"first": kw.first, "last": kw.last, "fired": list(kw.fired),
+                      "buckets": [[b, a.to_json()] for b, a in sorted(kw.buckets.items())]}
+                for key, kw in self.keys.items()}
+
+    def load_json(self, raw: dict[str, Any]) -> None:
+        self.keys = {
+            key: KeyWindow(int(kw["first"]), int(kw["last"]),
+                           {int(b): Acc.from_json(a) for b, a in kw["buckets"]},
+                           [int(f) for f in kw["fired"]])
+            for key, kw in raw.items()
+        }
