@@ -1,4 +1,4 @@
-"""Engine creation for SQLite (default) and PostgreSQL; the schema is created on first start."""
+"""Engine creation for SQLite (default) and PostgreSQL; the schema is migrated on start."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
 from audit import models  # noqa: F401 - registers the tables on SQLModel.metadata
 
@@ -57,4 +57,7 @@ def make_engine(url: str) -> Engine:
 
 
 def create_schema(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine)
+    """Apply the schema migrations (audit/migrations) up to the newest."""
+    from audit.migrate import upgrade
+
+    upgrade(engine)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import orjson
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_NOISY = ("kafka", "aiokafka")  # client chatter; our own logs say what matters
+_NOISY = ("kafka", "aiokafka", "alembic")  # chatter; our own logs say what matters
 
 
 class JsonFormatter(logging.Formatter):
