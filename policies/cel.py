@@ -26,7 +26,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable, Collection
 
-from policies.patterns import find_injections, find_names, find_secrets
+from policies.patterns import find_abuse, find_injections, find_names, find_secrets
 
 Env = dict[str, Any]
 Compiled = Callable[[Env], Any]
@@ -282,6 +282,7 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
     # detectors in a function: pattern name and offsets, never the matched text
     "findSecrets": (_text_or_empty(find_secrets), 1),
     "findInjections": (_text_or_empty(find_injections), 1),
+    "findAbuse": (_text_or_empty(find_abuse), 1),
     "findNames": (_names_in, 2),
 }
 

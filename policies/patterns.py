@@ -40,6 +40,21 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
 }
 
 
+#: abusive or toxic language in a model's output: insults aimed at the user, threats, slurs,
+#: telling the user to harm themselves. Aimed phrases, not single swear words, keep false alarms
+#: low ("that bug is stupid" is not abuse; "you are stupid" is).
+ABUSE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "insult_at_user": re.compile(
+        r"(?i)\byou(?:'re|\s+are)\s+(?:a\s+|an\s+|so\s+|such\s+an?\s+)?(?:\w+\s+)?"
+        r"(?:idiot|moron|stupid|dumb|imbecile|loser|pathetic|worthless|useless|retard(?:ed)?)\b"),
+    "dismissive_abuse": re.compile(r"(?i)\b(?:shut\s+up|get\s+lost|piss\s+off|go\s+to\s+hell)\b"),
+    "profanity_at_user": re.compile(r"(?i)\b(?:fuck|screw)\s+(?:you|off)\b"),
+    "threat": re.compile(
+        r"(?i)\bi(?:'ll|\s+will|\s+am\s+going\s+to)\s+(?:hurt|kill|destroy|find)\s+you\b"),
+    "self_harm_incitement": re.compile(r"(?i)\b(?:go\s+)?kill\s+yourself\b|\bkys\b"),
+}
+
+
 def _scan(text: str, patterns: dict[str, re.Pattern[str]]) -> list[dict[str, Any]]:
     hits = [{"pattern": name, "start": m.start(), "end": m.end()}
             for name, rx in patterns.items() for m in rx.finditer(text)]
@@ -59,6 +74,15 @@ def _injections(text: str) -> tuple[tuple[str, int, int], ...]:
 
 def _as_dicts(hits: tuple[tuple[str, int, int], ...]) -> list[dict[str, Any]]:
     return [{"pattern": p, "start": s, "end": e} for p, s, e in hits]
+
+
+@lru_cache(maxsize=2048)
+def _abuse(text: str) -> tuple[tuple[str, int, int], ...]:
+    return tuple((h["pattern"], h["start"], h["end"]) for h in _scan(text, ABUSE_PATTERNS))
+
+
+def find_abuse(text: str) -> list[dict[str, Any]]:
+    return _as_dicts(_abuse(text))
 
 
 def find_secrets(text: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
 from riskwatch.registry import load_registry
 from streams.simulator import DemoTraffic, demo_traffic
+from tests.deliberate import DELIBERATE
 from tests.integration.conftest import make_pipeline
 from tests.integration.harness import REPO, Pipeline, free_port, wait_for
 
@@ -177,3 +178,16 @@ def test_the_worker_exports_prometheus_metrics(played: Played) -> None:
     for detector in ("usage_slo", "anomaly", "drift", "pii"):
         assert _metric(text, "riskwatch_detector_seconds_count", detector=detector) > 0
     assert "riskwatch_consumer_lag{" in text
+
+
+def test_demo_traffic_raises_policy_rules_only_on_its_injected_risks(played: Played) -> None:
+    docs = {d["event_id"]: d for d in (orjson.loads(m.value) for m in played.traffic.messages
+                                        if m.kind == "valid")}
+    with played.pipe.store.engine.connect() as conn:
+        rows = conn.execute(select(FindingRecord.__table__)).mappings().all()
+    policy = [r for r in rows if r["detector"] == "policy"]
+    assert {r["rule_id"] for r in policy} <= set(DELIBERATE), Counter(r["rule_id"] for r in policy)
+    for row in policy:
+        assert row["event_id"] in docs and DELIBERATE[row["rule_id"]](docs[row["event_id"]]), row
+    # and the injected risks are there to be found
+    assert {"RW-TS-001", "RW-LR-004"} <= {r["rule_id"] for r in policy}

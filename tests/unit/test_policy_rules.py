@@ -292,14 +292,8 @@ def test_demo_traffic_raises_only_the_risks_the_simulator_injects() -> None:
     engine = PolicyEngine(load_packs(), registry)
     findings = [f for i in range(0, len(observed), 2000)
                 for f in engine.evaluate([], observed[i:i + 2000])]
-    deliberate = {  # rule → what the simulator injected into the event
-        "RW-TS-001": lambda d: "instructions" in d["input"]["text"].lower(),
-        "RW-TS-002": lambda d: "deploy key is AKIA" in d["output"]["text"],
-        "RW-CP-001": lambda d: "Northwind Assist" in d["output"]["text"],
-        "RW-LP-010": lambda d: d["model"]["id"] == "fraud-detection",  # a subject from elsewhere
-        "RW-LR-004": lambda d: d["context"]["consent"] is False,
-    }
-    assert {f.rule_id for f in findings} == set(deliberate)
+    from tests.deliberate import DELIBERATE as deliberate
+    assert {f.rule_id for f in findings} == set(deliberate) - {"RW-LP-011"}  # no PII signals here
     for f in findings:
         assert f.event_id is not None and deliberate[f.rule_id](by_id[f.event_id]), f
         assert "AKIA" not in repr(f.evidence)  # offsets and pattern names only

@@ -1,0 +1,16 @@
+"""The risks the demo simulator injects on purpose: rule id → whether an event carries it.
+Demo traffic must raise the policy packs' event rules on these events and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+DELIBERATE: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "RW-TS-001": lambda d: "instructions" in d["input"]["text"].lower(),
+    "RW-TS-002": lambda d: "deploy key is AKIA" in d["output"]["text"],
+    "RW-CP-001": lambda d: "Northwind Assist" in d["output"]["text"],
+    "RW-LP-010": lambda d: d["model"]["id"] == "fraud-detection",  # a subject from elsewhere
+    "RW-LR-004": lambda d: d["context"]["consent"] is False,
+    # personal data (the simulator puts some in 5% of chats) from an EU subject without consent
+    "RW-LP-011": lambda d: d["context"]["consent"] is False and "text" in d.get("input", {}),
+}
