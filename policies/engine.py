@@ -298,9 +298,12 @@ class PolicyEngine:
         # the window's times are formatted only if the condition reads them, or it fires
         window = _window_times(spec.size, spec.bucket_s, view.start_bucket, view.end_bucket) \
             if "window" in compiled.names else None
+        # seconds of the window behind this event, and its whole length: for forecasts
+        elapsed = observed.event.timestamp.timestamp() - view.start_bucket * spec.bucket_s
         wenv = env | {"value": view.value, "bucket_value": view.bucket_value,
                       "previous": view.previous, "baseline": view.baseline,
-                      "count": view.count, "key": key, "window": window}
+                      "count": view.count, "key": key, "window": window,
+                      "elapsed_s": elapsed, "window_s": spec.size}
         if compiled.condition(wenv) is not True or not windows.mark_fired(key, view.start_bucket):
             return None
         if window is None:

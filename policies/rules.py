@@ -18,7 +18,8 @@ EVENT_NAMES = frozenset({"event", "model", "model_registered", "signals", "param
 SIGNAL_NAMES = EVENT_NAMES | {"signal"}
 #: a window rule's condition sees the aggregate and the event that updated it
 WINDOW_NAMES = (EVENT_NAMES - {"signals"}) | {"value", "bucket_value", "previous", "baseline",
-                                              "count", "key", "window"}
+                                              "count", "key", "window", "elapsed_s",
+                                              "window_s"}
 #: what a window's ``key``, ``of`` and ``where`` see: the event alone
 WINDOW_INPUT_NAMES = EVENT_NAMES - {"signals"}
 
