@@ -58,6 +58,7 @@ EXPECTED = {
     "RW-LR-002": {"no-tenant"},
     "RW-CM-001": {"feed-surge-0060"},
     "RW-CC-001": {"after-restart"},
+    "RW-CC-005": {"spend-before-restart"},  # its forecast: the budget would be gone by midnight
 }
 
 
@@ -172,7 +173,7 @@ def test_each_risk_raises_exactly_its_rule(played: tuple[Pipeline, list[dict[str
         by_rule.setdefault(row["rule_id"], set()).add(_name(pipe, row))
     assert set(by_rule) == set(EXPECTED), by_rule
     for rule, names in EXPECTED.items():
-        if rule in ("RW-TU-003", "RW-TU-002", "RW-CM-001", "RW-CC-001"):  # window-level
+        if rule in ("RW-TU-003", "RW-TU-002", "RW-CM-001", "RW-CC-001", "RW-CC-005"):  # window
             assert by_rule[rule] == {""} and sum(r["rule_id"] == rule for r in found) == 1, rule
         else:
             assert by_rule[rule] == names, rule
