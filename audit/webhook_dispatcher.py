@@ -90,8 +90,10 @@ def _host(url: str) -> str:
 class Dispatcher:
     def __init__(self, engine: Engine, config: DispatcherConfig | None = None, *,
                  client: httpx.Client | None = None, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_failure: Callable[[], None] | None = None) -> None:
         self.engine = engine
+        self.on_failure = on_failure  # e.g. a metrics counter of failed attempts
         self.config = config or DispatcherConfig()
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
         self.client = client or httpx.Client(timeout=httpx.Timeout(self.config.timeout_s),
@@ -137,6 +139,8 @@ class Dispatcher:
                                              status_code=attempt.status_code or 0, now=now)
             tally.delivered += int(recorded)
         else:
+            if self.on_failure is not None:
+                self.on_failure()
             error = attempt.error or "failed"
             retry_at = None
             if verdict is Verdict.PERMANENT:

@@ -35,6 +35,8 @@ class ModelEntry(BaseModel):
     max_cost_per_call_usd: float | None = Field(None, ge=0)
     min_human_review_rate: float | None = Field(None, ge=0, le=1)
     competitor_latency_p95_ms: float | None = Field(None, gt=0)
+    #: share of failed calls of the competing offer we benchmark against (RW-CP-003)
+    competitor_error_rate: float | None = Field(None, ge=0, le=1)
     #: Rejected, not silently kept as an unknown key: alerts go through webhook subscriptions
     #: (`riskwatch webhooks add --model ID --url URL`), which have a signing secret shown to
     #: whoever adds them and are chained as admin actions; a URL in this file would have neither.

@@ -91,10 +91,12 @@ def build_worker_app(settings: Settings) -> faust.App:
     register_agents(app, topics, sink, settings)
 
     app._riskwatch_runner = runner  # type: ignore[attr-defined]
+    app._riskwatch_metrics = metrics  # type: ignore[attr-defined]
     return app
 
 
-def start_webhook_dispatcher(settings: Settings) -> Dispatcher | None:
+def start_webhook_dispatcher(settings: Settings,
+                             metrics: WorkerMetrics | None = None) -> Dispatcher | None:
     """The alert webhook dispatcher, in a thread of this process (off the event path), or None
     when RISKWATCH_WEBHOOK_DISPATCH is false."""
     if not settings.webhook_dispatch:
@@ -102,13 +104,13 @@ def start_webhook_dispatcher(settings: Settings) -> Dispatcher | None:
     from audit.db import make_engine
     from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
 
-    return Dispatcher(make_engine(settings.database_url),
-                      DispatcherConfig.from_settings(settings)).start()
+    return Dispatcher(make_engine(settings.database_url), DispatcherConfig.from_settings(settings),
+                      on_failure=metrics.webhook_failures.inc if metrics else None).start()
 
 
 def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
-    dispatcher = start_webhook_dispatcher(settings)
+    dispatcher = start_webhook_dispatcher(settings, app._riskwatch_metrics)  # type: ignore[attr-defined]
     # Our own log setup (riskwatch/logs.py, text or JSON) stays; Faust's would replace it.
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     try:

@@ -4,6 +4,7 @@ once the receiver is back every matching finding is delivered at least once, sig
 from __future__ import annotations
 
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,7 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
         "RISKWATCH_WEBHOOK_TIMEOUT_S": "1", "RISKWATCH_WEBHOOK_LEASE_S": "3",
         "RISKWATCH_WEBHOOK_BACKOFF_BASE_S": "0.5", "RISKWATCH_WEBHOOK_BACKOFF_MAX_S": "10",
         "RISKWATCH_WEBHOOK_POLL_S": "0.5", "RISKWATCH_WEBHOOK_MAX_ATTEMPTS": "100"})
+    pipe.metrics_port = free_port()
     engine = pipe.store.engine
     sub, secret = create_subscription(
         engine, NewSubscription(url=f"http://127.0.0.1:{port}/generic"), actor="faults")
@@ -58,6 +60,10 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
             return counts["pending"] == 0 and counts["delivered"] > 0
 
         wait_for(settled, 180, "every delivery after the receiver came back")
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{pipe.metrics_port}/metrics",
+                                         timeout=10).read().decode()
+        failures = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                       if line.startswith("riskwatch_webhook_failures_total "))
     except AssertionError:
         print(pipe.worker_log())
         raise
@@ -78,3 +84,4 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
     assert expected and set(recv.accepted) == expected
     assert counts["dead"] == 0 and recv.bad_signatures == 0
     assert failed_while_down > 0
+    assert failures >= failed_while_down  # the worker's metrics count every failed attempt
