@@ -32,7 +32,7 @@ import orjson
 import torch
 
 from detectors.anomaly_models import EventProfile, VectorModel, pick_device, seed_of
-from detectors.base import Detector, ObservedEvent, Signal, SourceRef
+from detectors.base import Detector, ObservedEvent, Signal, SourceRef, detector_settings
 from detectors.series import SeriesScorer
 from policies.taxonomy import Severity
 from riskwatch.registry import ConfigError, Registry
@@ -93,10 +93,7 @@ class AnomalyDetector(Detector):
 
     def __init__(self, registry: Registry, **overrides: Any) -> None:
         super().__init__(registry)
-        cfg = {**DEFAULTS, **registry.detector_config("anomaly"), **overrides}
-        unknown = set(cfg) - set(DEFAULTS)
-        if unknown:
-            raise ConfigError(f"detectors.anomaly: unknown setting(s) {sorted(unknown)}")
+        cfg = detector_settings(registry, "anomaly", DEFAULTS, overrides)
         if not (0 < cfg["holdout_fraction"] < 1 and 0 < cfg["false_alarm_rate"] < 1
                 and cfg["reference_events"] >= 20 and cfg["series_bucket_s"] > 0):
             raise ConfigError(f"detectors.anomaly: invalid settings {cfg}")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
 from policies.taxonomy import Severity
-from riskwatch.registry import Registry
+from riskwatch.registry import ConfigError, Registry
 from streams.schema import FeedbackEvent, InferenceEvent
 
 
@@ -100,3 +100,14 @@ class Detector(ABC):
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore what ``state_dict`` returned."""
+
+
+def detector_settings(registry: Registry, name: str, defaults: dict[str, Any],
+                      overrides: dict[str, Any]) -> dict[str, Any]:
+    """A detector's settings: its defaults, then ``detectors.<name>`` of riskwatch.yaml, then
+    ``overrides``; an unknown key is a ConfigError (a typo must not silently use a default)."""
+    cfg = {**defaults, **registry.detector_config(name), **overrides}
+    unknown = set(cfg) - set(defaults)
+    if unknown:
+        raise ConfigError(f"detectors.{name}: unknown setting(s) {sorted(unknown)}")
+    return cfg

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
 from detectors import drift_stats as ds
-from detectors.base import Detector, ObservedEvent, Signal, SourceRef
+from detectors.base import Detector, ObservedEvent, Signal, SourceRef, detector_settings
 from policies.taxonomy import Severity
 from riskwatch.registry import ConfigError, Registry
 from streams.schema import InferenceEvent
@@ -144,10 +144,7 @@ class DriftDetector(Detector):
 
     def __init__(self, registry: Registry, **overrides: Any) -> None:
         super().__init__(registry)
-        cfg = {**DEFAULTS, **registry.detector_config("drift"), **overrides}
-        unknown = set(cfg) - set(DEFAULTS)
-        if unknown:
-            raise ConfigError(f"detectors.drift: unknown setting(s) {sorted(unknown)}")
+        cfg = detector_settings(registry, "drift", DEFAULTS, overrides)
         ints = (cfg["reference_size"], cfg["window_size"], cfg["step"], cfg["confirm_windows"])
         thr = cfg["stattest_threshold"]
         if not (all(type(v) is int and v > 0 for v in ints)

@@ -50,7 +50,8 @@ from typing import Any, ClassVar, Sequence
 import orjson
 
 from detectors import fairness_metrics as fm
-from detectors.base import Detector, ObservedEvent, ObservedFeedback, Signal, SourceRef
+from detectors.base import (Detector, ObservedEvent, ObservedFeedback, Signal, SourceRef,
+                            detector_settings)
 from detectors.drift import window_bounds
 from policies.taxonomy import Severity
 from riskwatch.registry import ConfigError, Registry
@@ -82,10 +83,7 @@ def group_value(value: Any) -> str:
 
 
 def _config(registry: Registry, overrides: dict[str, Any]) -> dict[str, Any]:
-    cfg = {**DEFAULTS, **registry.detector_config("fairness"), **overrides}
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
-        raise ConfigError(f"detectors.fairness: unknown setting(s) {sorted(unknown)}")
+    cfg = detector_settings(registry, "fairness", DEFAULTS, overrides)
     problems = [k for k in ("window_size", "step", "min_group_size", "max_pending",
                             "min_outcome_count", "confirm_windows")
                 if not (type(cfg[k]) is int and cfg[k] > 0)]
