@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from detectors.base import Detector, ObservedEvent, Signal
+from detectors.base import Detector, ObservedEvent, Signal, detector_settings
 from policies.taxonomy import Severity
 from riskwatch.registry import Registry
 
@@ -56,9 +56,10 @@ class PIIDetector(Detector):
 
     def __init__(self, registry: Registry) -> None:
         super().__init__(registry)
-        cfg = registry.detector_config("pii")
-        self.score_threshold = float(cfg.get("score_threshold", 0.5))
-        regions = cfg.get("phone_regions", DEFAULT_REGIONS)
+        cfg = detector_settings(registry, "pii", {"score_threshold": 0.5,
+                                                  "phone_regions": DEFAULT_REGIONS}, {})
+        self.score_threshold = float(cfg["score_threshold"])
+        regions = cfg["phone_regions"]
         self.phone_regions = tuple(str(r).upper() for r in regions)
         self._engine: PIIEngine | None = None
         self._redactions: dict[str, dict[str, str]] = {}

@@ -249,3 +249,13 @@ def test_the_guard_would_catch_the_default_suffix_list_download(guard: None) -> 
 
     with pytest.raises(AssertionError, match="network"):
         tldextract.TLDExtract(cache_dir=None)("someone.example.co.uk")
+
+
+def test_a_misspelt_setting_is_an_error_not_a_silent_default() -> None:
+    from riskwatch.registry import ConfigError, Registry
+
+    with pytest.raises(ConfigError, match="detectors.pii: unknown setting"):
+        PIIDetector(Registry(detectors={"pii": {"score_treshold": 0.4}}))
+    detector = PIIDetector(Registry(detectors={"pii": {"score_threshold": 0.7,
+                                                       "phone_regions": ["de"]}}))
+    assert detector.score_threshold == 0.7 and detector.phone_regions == ("DE",)
