@@ -36,6 +36,12 @@ def _json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+def _from_json(value: Any) -> Any:
+    # SQLite gives a JSON column numeric affinity: a scalar such as 0.5 or 1 comes back as a
+    # number, not as the JSON text it was written as.
+    return orjson.loads(value) if isinstance(value, (str, bytes)) else value
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -44,14 +50,14 @@ def make_engine(url: str) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30},
-            json_serializer=_json, json_deserializer=orjson.loads,
+            json_serializer=_json, json_deserializer=_from_json,
         )
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
             url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, pool_size=5,
-            json_serializer=_json, json_deserializer=orjson.loads,
+            json_serializer=_json, json_deserializer=_from_json,
         )
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite or postgresql")
 

@@ -10,6 +10,7 @@ import click
 from riskwatch.cli_audit import audit, tokens
 from riskwatch.cli_common import fail as _fail
 from riskwatch.cli_policies import policies
+from riskwatch.cli_report import report
 from riskwatch.logs import configure_logging
 from riskwatch.cli_webhooks import alerts, webhooks
 from riskwatch.settings import get_settings
@@ -130,6 +131,7 @@ main.add_command(tokens)
 main.add_command(policies)
 main.add_command(webhooks)
 main.add_command(alerts)
+main.add_command(report)
 
 
 @main.command()

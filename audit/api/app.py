@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from audit.api.routes import chain, findings, summary, tokens, webhooks
+from audit.api.routes import chain, findings, reports, summary, tokens, webhooks
 from audit.db import create_schema, make_engine
 from riskwatch.settings import Settings, get_settings
 
@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         "operator (+ lifecycle actions), admin (+ tokens and alert webhooks).",
     )
     app.state.engine = engine
-    for module in (findings, summary, chain, tokens, webhooks):
+    for module in (findings, summary, chain, tokens, webhooks, reports):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

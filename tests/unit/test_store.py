@@ -9,8 +9,9 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
+from audit.models import EventRecord
 from audit.queries import FindingFilter, find_findings, parse_since, summary
 from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
 from detectors.base import ObservedEvent, SourceRef
@@ -251,3 +252,14 @@ def test_every_event_the_codec_accepts_can_be_stored(store: AuditStore) -> None:
             decode_document(_nested_event(depth))
         assert info.value.reason == DeadLetterReason.INVALID_EVENT
         assert "levels deep" in info.value.detail
+
+
+def test_scalar_json_values_read_back_as_written(store: AuditStore) -> None:
+    # SQLite's numeric affinity turns JSON text such as '1' into a number; reading must cope.
+    preds = {"e1": 1, "e2": 0.25, "e3": "fraud", "e4": True, "e5": [1, 2]}
+    store.write(AuditBatch(events=[_observed(int(k[1]), output={"prediction": v})
+                                   for k, v in preds.items()]))
+    t = EventRecord.__table__
+    with store.engine.connect() as conn:
+        got = dict(conn.execute(select(t.c.event_id, t.c.prediction)).all())
+    assert got == preds

@@ -1,0 +1,43 @@
+"""``riskwatch report``: write the HTML compliance report of one model and period."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+from audit.db import make_engine
+from audit.queries import parse_since
+from audit.report import ReportPeriod, build_report
+from riskwatch.registry import load_registry
+from riskwatch.settings import get_settings
+
+
+def write_report(model: str, since: datetime, until: datetime, out: Path) -> Path:
+    settings = get_settings()
+    registry = load_registry(settings.config) if settings.config.exists() else None
+    html = build_report(make_engine(settings.database_url), ReportPeriod(model, since, until),
+                        registry, datetime.now(timezone.utc))
+    out.write_text(html, encoding="utf-8")
+    return out
+
+
+@click.command("report")
+@click.option("--model", required=True, help="Model id.")
+@click.option("--since", required=True, help="Start: 7d, 24h … or an RFC 3339 time (inclusive).")
+@click.option("--until", default=None, help="End, as --since (exclusive); default now.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True)
+def report(model: str, since: str, until: str | None, out: Path) -> None:
+    """Write a self-contained HTML compliance report for MODEL over a period."""
+    now = datetime.now(timezone.utc)
+    try:
+        start = parse_since(since, now)
+        end = parse_since(until, now) if until else now
+        path = write_report(model, start, end, out)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc}") from None
+    click.echo(str(path))
