@@ -6,7 +6,7 @@ RW     := $(BIN)/riskwatch
 KAFKA_LIB := deploy/kafka/lib
 DEMO_EVENTS ?= 8000
 
-.PHONY: install kafka-jars postgres-bin demo test test-sqlite test-postgres unit integration bench \
+.PHONY: install kafka-jars postgres-bin chromium-bin demo test test-sqlite test-postgres unit integration bench \
         clean kafka-up kafka-down
 
 install: $(VENV)/.installed
@@ -31,10 +31,10 @@ demo: install kafka-jars
 # server (tests/conftest.py starts it from Debian's binaries on 127.0.0.1:55433).
 test: test-sqlite test-postgres
 
-test-sqlite: install kafka-jars
+test-sqlite: install kafka-jars chromium-bin
 	$(BIN)/pytest
 
-test-postgres: install kafka-jars postgres-bin
+test-postgres: install kafka-jars postgres-bin chromium-bin
 	RISKWATCH_TEST_DB=postgres $(BIN)/pytest
 
 # Debian's PostgreSQL server binaries, installed only when none are found.
@@ -44,7 +44,15 @@ postgres-bin:
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q postgresql >/dev/null; }
 
-unit: install
+# Debian's headless-capable Chromium, for the HTML report test (tests/unit/test_report.py);
+# installed only when the binary is missing.
+chromium-bin:
+	@command -v chromium >/dev/null || \
+	  { echo "installing Debian's chromium package"; \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; }
+
+unit: install chromium-bin
 	$(BIN)/pytest tests/unit
 
 integration: install kafka-jars

@@ -11,6 +11,7 @@ from riskwatch.cli_audit import audit, tokens
 from riskwatch.cli_common import fail as _fail
 from riskwatch.cli_policies import policies
 from riskwatch.cli_report import report
+from riskwatch.cli_retention import purge
 from riskwatch.logs import configure_logging
 from riskwatch.cli_webhooks import alerts, webhooks
 from riskwatch.settings import get_settings
@@ -126,6 +127,7 @@ def demo(n: int, timeout: float) -> None:
 
 # --- audit, tokens, API ------------------------------------------------------------------------
 
+audit.add_command(purge)
 main.add_command(audit)
 main.add_command(tokens)
 main.add_command(policies)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import click
@@ -41,3 +41,24 @@ def report(model: str, since: str, until: str | None, out: Path) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot write {out}: {exc}") from None
     click.echo(str(path))
+
+
+def busiest_model_report(out: Path) -> Path | None:
+    """The report of the model with the most stored events, over all its events (for the demo);
+    None when the store has no events."""
+    from sqlalchemy import func, select
+
+    from audit.models import EventRecord
+
+    engine = make_engine(get_settings().database_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(EventRecord.model_id, func.min(EventRecord.timestamp),
+                                  func.max(EventRecord.timestamp))
+                           .group_by(EventRecord.model_id)
+                           .order_by(func.count().desc()).limit(1)).first()
+    if row is None:
+        return None
+    model, first, last = row
+    start = first.replace(tzinfo=first.tzinfo or timezone.utc)
+    end = last.replace(tzinfo=last.tzinfo or timezone.utc) + timedelta(seconds=1)
+    return write_report(model, start, end, out)

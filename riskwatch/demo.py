@@ -130,6 +130,11 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
         print(f"processed: all {want_events} events of {report['run_id']} are in the audit store\n")
         print(summary_table(summary(store.engine)))
         print("\nsummary (json):\n" + to_json(summary(store.engine)))
+        from riskwatch.cli_report import busiest_model_report
+
+        html = busiest_model_report(settings.home / "report.html")
+        if html is not None:
+            print(f"\ncompliance report: {html.resolve()}")
         return 0
     finally:
         stop_process(worker)

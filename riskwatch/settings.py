@@ -92,6 +92,10 @@ class Settings(BaseSettings):
         60.0, gt=0, description="RISKWATCH_WEBHOOK_LEASE_S: how long a claimed delivery is "
         "reserved for its dispatcher; must exceed twice the timeout.",
     )
+    event_retention_days: int = Field(
+        365, ge=0, le=36500, description="RISKWATCH_EVENT_RETENTION_DAYS: `riskwatch audit purge` "
+        "deletes events older than this (findings are kept); 0 keeps events forever.",
+    )
 
     @model_validator(mode="after")
     def _webhook_limits(self) -> Settings:

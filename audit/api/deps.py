@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Callable
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
@@ -59,3 +59,9 @@ def require(role: Role) -> Callable[[TokenInfo], TokenInfo]:
 AuditorToken = Annotated[TokenInfo, Depends(require(Role.AUDITOR))]
 OperatorToken = Annotated[TokenInfo, Depends(require(Role.OPERATOR))]
 AdminToken = Annotated[TokenInfo, Depends(require(Role.ADMIN))]
+
+# A row id in a path: bounded to a signed 64-bit integer, so an oversized id is a 422, not a
+# database overflow.
+#: the largest id an INTEGER key holds (PostgreSQL int4; SQLite's are wider)
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Row id.")]

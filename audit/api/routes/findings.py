@@ -44,7 +44,7 @@ def list_findings(
         description="Substring of a regulation reference, case-insensitive.")] = None,
     sort: SortOrder = "-detected_at",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     cursor: Annotated[str | None, Query(max_length=512,
                                         description="next_cursor of the previous page.")] = None,
 ) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from audit.api.deps import AdminToken, EngineDep
+from audit.api.deps import AdminToken, EngineDep, RowId
 from audit.api.schemas import TokenCreate, TokenCreated, TokenPublic, TokensPublic
 from audit.tokens import create_token, list_tokens, revoke_token
 
@@ -26,7 +26,7 @@ def new_token(body: TokenCreate, engine: EngineDep, _token: AdminToken) -> dict[
 
 
 @router.delete("/{token_id}", response_model=TokenPublic)
-def revoke(token_id: int, engine: EngineDep, _token: AdminToken) -> dict[str, Any]:
+def revoke(token_id: RowId, engine: EngineDep, _token: AdminToken) -> dict[str, Any]:
     info = revoke_token(engine, token_id=token_id)
     if info is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no token {token_id}")

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from audit import outbox
-from audit.api.deps import AdminToken, EngineDep
+from audit.api.deps import MAX_ROW_ID, AdminToken, EngineDep, RowId
 from audit.api.webhook_schemas import (DeliveriesPublic, DeliveryPublic, RetryResult,
                                        WebhookCreate, WebhookCreated, WebhookPublic,
                                        WebhooksPublic)
@@ -47,10 +47,10 @@ def new_webhook(body: WebhookCreate, engine: EngineDep, token: AdminToken) -> di
 def read_deliveries(
     engine: EngineDep, _token: AdminToken,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
-    subscription_id: int | None = None,
+    subscription_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     finding_id: Annotated[str | None, Query(max_length=36)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> dict[str, Any]:
     """Deliveries, newest first; ``status=dead`` lists those that gave up."""
     items = outbox.list_deliveries(engine, status=status_, subscription_id=subscription_id,
@@ -61,7 +61,8 @@ def read_deliveries(
 
 @router.post("/deliveries/retry", response_model=RetryResult)
 def retry_dead_deliveries(engine: EngineDep, _token: AdminToken,
-                          subscription_id: int | None = None) -> dict[str, Any]:
+                          subscription_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+                          ) -> dict[str, Any]:
     """Send every dead delivery (of one subscription, if given) again, with a fresh budget."""
     return {"retried": outbox.retry_dead(engine, subscription_id=subscription_id)}
 
@@ -91,7 +92,7 @@ def retry_delivery(delivery_id: str, engine: EngineDep, _token: AdminToken) -> d
 
 
 @router.get("/{subscription_id}", response_model=WebhookPublic, responses=NOT_FOUND)
-def read_webhook(subscription_id: int, engine: EngineDep, _token: AdminToken) -> dict[str, Any]:
+def read_webhook(subscription_id: RowId, engine: EngineDep, _token: AdminToken) -> dict[str, Any]:
     sub = get_subscription(engine, subscription_id)
     if sub is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no webhook subscription {subscription_id}")
@@ -99,7 +100,7 @@ def read_webhook(subscription_id: int, engine: EngineDep, _token: AdminToken) ->
 
 
 @router.delete("/{subscription_id}", response_model=WebhookPublic, responses=NOT_FOUND)
-def delete_webhook(subscription_id: int, engine: EngineDep, token: AdminToken) -> dict[str, Any]:
+def delete_webhook(subscription_id: RowId, engine: EngineDep, token: AdminToken) -> dict[str, Any]:
     """Remove a subscription (kept, marked removed; chained); its pending deliveries are
     cancelled. Removing it again changes nothing."""
     try:

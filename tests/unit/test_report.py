@@ -1,0 +1,155 @@
+"""The HTML compliance report: content from a filled store, hostile text escaped, the CLI and
+the API serve it, and (where Chromium is installed) what a browser renders."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from sqlalchemy import func, insert, select
+
+from audit.api import create_app
+from audit.models import EventRecord, FindingRecord
+from audit.report import ReportPeriod, build_report, collect
+from audit.tokens import create_token
+from riskwatch.cli import main
+from riskwatch.settings import Settings, get_settings
+from tests.dburl import db_url
+from tests.unit.audit_helpers import REGISTRY, filled
+
+HOSTILE = "<script>document.title='pwned'</script>"
+NOW = datetime.now(timezone.utc)
+SINCE, UNTIL = NOW - timedelta(days=30), NOW + timedelta(days=2)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
+    db = tmp_path_factory.mktemp("report") / "r.db"
+    engine = filled(db).store.engine
+    with engine.begin() as conn:
+        model = conn.execute(select(EventRecord.model_id).group_by(EventRecord.model_id)
+                             .order_by(func.count().desc())).scalars().first()
+        conn.execute(insert(FindingRecord.__table__).values(
+            finding_id="hostile-1", event_id=None, model_id=model, model_version="1",
+            detector="fairness", rule_id="fairness.test", category="legal",
+            subcategory="ethics", severity="high", title=f"Unfair {HOSTILE}",
+            evidence={"group": HOSTILE, "selection_rate": 0.4},
+            regulation_refs=["EU AI Act Art. 10(2)(f)"], remediation="", pack="t",
+            pack_version="1", detected_at=NOW))
+    return db, engine
+
+
+def _model(engine: object) -> str:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        return conn.execute(select(FindingRecord.model_id)
+                            .where(FindingRecord.finding_id == "hostile-1")).scalar_one()
+
+
+def test_collect_counts_match_the_store(store: tuple[Path, object]) -> None:
+    _, engine = store
+    model = _model(engine)
+    data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        events = conn.execute(select(func.count()).select_from(EventRecord)
+                              .where(EventRecord.model_id == model)).scalar_one()
+        findings = conn.execute(select(func.count()).select_from(FindingRecord)
+                                .where(FindingRecord.model_id == model)).scalar_one()
+    assert data.event_count == events > 0
+    assert data.finding_count == findings
+    assert sum(sum(v) for v in data.findings_by_day.values()) == findings
+    assert [f["finding_id"] for f in data.fairness] == ["hostile-1"]
+    assert data.daily_budget == REGISTRY.get(model).daily_cost_budget_usd  # type: ignore[union-attr]
+    assert sum(data.cost_by_day.values()) > 0
+
+
+def test_html_escapes_hostile_text(store: tuple[Path, object]) -> None:
+    _, engine = store
+    html = build_report(engine, ReportPeriod(_model(engine), SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    assert HOSTILE not in html
+    assert "&lt;script&gt;document.title=&#39;pwned&#39;&lt;/script&gt;" in html
+    assert "<script" not in html.lower()
+    assert "EU AI Act Art. 10(2)(f)" in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+
+
+def test_bad_period_is_rejected() -> None:
+    with pytest.raises(ValueError, match="must be before"):
+        ReportPeriod("m", UNTIL, SINCE)
+    with pytest.raises(ValueError, match="empty"):
+        ReportPeriod(" ", SINCE, UNTIL)
+
+
+def test_api_serves_the_report_to_auditors(store: tuple[Path, object]) -> None:
+    db, engine = store
+    client = TestClient(create_app(Settings(database_url=db_url(db))))
+    _, token = create_token(engine, role="auditor", name="r")  # type: ignore[arg-type]
+    params = {"model": _model(engine), "since": SINCE.isoformat(), "until": UNTIL.isoformat()}
+    assert client.get("/reports", params=params).status_code == 401
+    resp = client.get("/reports", params=params, headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert "&lt;script&gt;" in resp.text
+    bad = client.get("/reports", params={**params, "until": SINCE.isoformat()},
+                     headers={"Authorization": f"Bearer {token}"})
+    assert bad.status_code == 422 and "before" in bad.text
+
+
+def test_cli_writes_the_report(store: tuple[Path, object], tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch,
+                               request: pytest.FixtureRequest) -> None:
+    db, engine = store
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(db))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+    out = tmp_path / "report.html"
+    res = CliRunner().invoke(main, ["report", "--model", _model(engine), "--since", "30d",
+                                    "--until", UNTIL.isoformat(), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.output.strip() == str(out)
+    assert "Compliance report" in out.read_text()
+    bad = CliRunner().invoke(main, ["report", "--model", "m", "--since", "yesterday"])
+    assert bad.exit_code != 0 and "--since" in bad.output
+
+
+def test_chromium_renders_without_running_hostile_script(store: tuple[Path, object],
+                                                        tmp_path: Path) -> None:
+    if shutil.which("chromium") is None:
+        pytest.fail("chromium is missing: `make chromium-bin` installs Debian's package")
+    _, engine = store
+    model = _model(engine)
+    page = tmp_path / "report.html"
+    page.write_text(build_report(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW))  # type: ignore[arg-type]
+    dom = subprocess.run(["chromium", "--headless", "--disable-gpu", "--no-sandbox",
+                          "--dump-dom", page.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert f"<title>riskwatch compliance report: {model}</title>" in dom
+    assert "pwned</title>" not in dom
+    assert "Unfair &lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
+    assert "EU AI Act Art. 10(2)(f)" in dom
+    assert "<svg" in dom
+
+
+def test_demo_report_covers_the_busiest_model(store: tuple[Path, object], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              request: pytest.FixtureRequest) -> None:
+    from riskwatch.cli_report import busiest_model_report
+
+    db, engine = store
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(db))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        busiest, n = conn.execute(select(EventRecord.model_id, func.count())
+                                  .group_by(EventRecord.model_id)
+                                  .order_by(func.count().desc())).first()
+    path = busiest_model_report(tmp_path / "r.html")
+    assert path is not None
+    html = path.read_text()
+    assert f'<span id="model">{busiest}</span>' in html
+    assert f'<span id="event-count">{n}</span>' in html
