@@ -60,5 +60,7 @@ def busiest_model_report(out: Path) -> Path | None:
         return None
     model, first, last = row
     start = first.replace(tzinfo=first.tzinfo or timezone.utc)
-    end = last.replace(tzinfo=last.tzinfo or timezone.utc) + timedelta(seconds=1)
+    # findings are dated when they were filed, after the events they are about: up to now
+    end = max(last.replace(tzinfo=last.tzinfo or timezone.utc),
+              datetime.now(timezone.utc)) + timedelta(seconds=1)
     return write_report(model, start, end, out)
