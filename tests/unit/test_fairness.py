@@ -26,8 +26,9 @@ from streams.codec import EventPolicy
 from streams.processor import RawMessage, decode_batch
 from streams.simulator import demo_traffic
 from tests.unit.paths import REPO
+from tests.shared_data import shared_data
 
-COMPAS = REPO.parent / "shared" / "data" / "fairness" / "compas-scores-two-years.csv"
+COMPAS = shared_data() / "fairness" / "compas-scores-two-years.csv"
 T0 = datetime(2013, 1, 1, tzinfo=timezone.utc)
 TOL = 1e-9
 EMPTY = Registry()
@@ -78,7 +79,8 @@ def by(signals: list[Signal], kind: str, attr: str) -> list[Signal]:
 
 @pytest.fixture(scope="module")
 def compas() -> list[dict[str, Any]]:
-    assert COMPAS.is_file(), f"{COMPAS} is missing (the shared data folder beside the repo)"
+    assert COMPAS.is_file(), (f"{COMPAS} is missing: put the shared data beside the repo "
+                              "(../shared/data) or set RISKWATCH_SHARED_DATA")
     with COMPAS.open(newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         header = next(reader)
