@@ -17,7 +17,7 @@ from streams.agents import register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
 from streams.metrics import WorkerMetrics
-from streams.handler import BatchHandler
+from streams.handler import BatchHandler, retry_sync
 from streams.partitioned import MARK, PartitionedProcessor
 from streams.processor import BatchProcessor
 from streams.runner import ProcessRunner, Runner, ThreadRunner
@@ -59,8 +59,12 @@ def build_handler(settings: Settings) -> BatchHandler:
                                 reload_every_s=settings.policy_reload_s)
         return BatchProcessor(build_detectors(registry), policies)
 
-    processor = PartitionedProcessor(unit, store.load_states,
-                                     lambda scopes: store.load_state_of(MARK, scopes))
+    # reads of partition state wait out a database outage, like the batch's other reads
+    processor = PartitionedProcessor(
+        unit,
+        lambda scope: retry_sync("loading partition state", lambda: store.load_states(scope)),
+        lambda scopes: retry_sync("reading partition marks",
+                                  lambda: store.load_state_of(MARK, scopes)))
     return BatchHandler(store, processor, EventPolicy(max_bytes=settings.max_event_bytes))
 
 
