@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -100,13 +101,18 @@ def test_api_serves_the_report_to_auditors(store: tuple[Path, object]) -> None:
     assert bad.status_code == 422 and "before" in bad.text
 
 
-def test_cli_writes_the_report(store: tuple[Path, object], tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch,
-                               request: pytest.FixtureRequest) -> None:
-    db, engine = store
-    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(db))
+@pytest.fixture
+def cli_store(store: tuple[Path, object],
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, object]]:
+    """The filled store, as the CLI's RISKWATCH_DATABASE_URL."""
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(store[0]))
     get_settings.cache_clear()
-    request.addfinalizer(get_settings.cache_clear)
+    yield store
+    get_settings.cache_clear()
+
+
+def test_cli_writes_the_report(cli_store: tuple[Path, object], tmp_path: Path) -> None:
+    _, engine = cli_store
     out = tmp_path / "report.html"
     res = CliRunner().invoke(main, ["report", "--model", _model(engine), "--since", "30d",
                                     "--until", UNTIL.isoformat(), "--out", str(out)])
@@ -135,15 +141,11 @@ def test_chromium_renders_without_running_hostile_script(store: tuple[Path, obje
     assert "<svg" in dom
 
 
-def test_demo_report_covers_the_busiest_model(store: tuple[Path, object], tmp_path: Path,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              request: pytest.FixtureRequest) -> None:
+def test_demo_report_covers_the_busiest_model(cli_store: tuple[Path, object],
+                                              tmp_path: Path) -> None:
     from riskwatch.cli_report import busiest_model_report
 
-    db, engine = store
-    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(db))
-    get_settings.cache_clear()
-    request.addfinalizer(get_settings.cache_clear)
+    _, engine = cli_store
     with engine.connect() as conn:  # type: ignore[attr-defined]
         busiest, n = conn.execute(select(EventRecord.model_id, func.count())
                                   .group_by(EventRecord.model_id)
