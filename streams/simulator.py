@@ -4,6 +4,7 @@ labels of the tabular models' decisions. Same seed and arguments, same bytes."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections import Counter, defaultdict
@@ -218,10 +219,18 @@ def _event(rng: random.Random, event_id: str, ts: str, mid: str, entry: ModelEnt
         event["subject"] = {"protected": prot}
     region = (entry.region or "EU") if rng.random() < 0.9 else rng.choice(("US", "EU", "APAC"))
     event["context"] = {"region": region, "consent": rng.random() >= 0.03, "purpose": prof.purpose,
-                        "human_review": rng.random() < prof.human_review}
+                        "human_review": rng.random() < prof.human_review,
+                        "user_ref": user_ref_of(event_id)}
     if rng.random() < 0.01:
         event["trace_id"] = f"{rng.getrandbits(64):016x}"  # an extra field consumers must keep
     return event
+
+
+def user_ref_of(event_id: str, subjects: int = 500) -> str:
+    """The simulated data subject of an event: one of ``subjects`` customers, from the event id
+    (not the generator's random stream, so adding it changed no other value)."""
+    digest = hashlib.sha256(event_id.encode()).digest()
+    return f"cust-{int.from_bytes(digest[:4], 'big') % subjects:04d}"
 
 
 def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = "demo",
