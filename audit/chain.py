@@ -7,6 +7,12 @@ see audit/webhooks.py)::
     content_hash = sha256(canonical JSON of the row: every column, keys sorted, times as UTC "Z")
     entry_hash   = sha256(prev_hash | content_hash | kind | subject | seq)   ("|"-joined, hex)
 
+A finding's canonical JSON holds ``evidence_sha256`` (the SHA-256 of its evidence's canonical
+JSON) instead of the evidence itself, so the chain covers the evidence by its hash: a GDPR
+erasure (audit/erasure.py) can replace a finding's evidence by an *erased stub* that keeps that
+hash, and the chain still verifies. A stub is only accepted when the chained erasure record
+listing the finding exists, so evidence cannot be dropped outside an erasure.
+
 The first link's ``prev_hash`` is 64 zeros. ``audit_chain_head`` (one row) holds the last link;
 appenders lock it, so links are added one writer at a time:
 
@@ -31,15 +37,21 @@ from sqlalchemy import String, cast, exists, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit.models import ChainEntry, ChainHead, FindingAction, FindingRecord
+from audit.models import ChainEntry, ChainHead, DataRemoval, FindingAction, FindingRecord
 
 GENESIS = "0" * 64
 CHAIN = ChainEntry.__table__
 HEAD = ChainHead.__table__
 FINDINGS = FindingRecord.__table__
 ACTIONS = FindingAction.__table__
+REMOVALS = DataRemoval.__table__
+REMOVAL_FIELDS = tuple(c.name for c in REMOVALS.columns)
+REMOVAL_KINDS = frozenset({"erasure", "retention"})
 FINDING_FIELDS = tuple(c.name for c in FINDINGS.columns)
+#: the fields of a finding's hashed document (its evidence is covered by its hash)
+HASHED_FINDING_FIELDS = tuple(sorted({*FINDING_FIELDS, "evidence_sha256"} - {"evidence"}))
 ACTION_FIELDS = tuple(c.name for c in ACTIONS.columns)
+ERASED = "_erased"  # the marker key of an erased-evidence stub
 _CHUNK = 500
 
 
@@ -60,12 +72,52 @@ def content_hash(row: Mapping[str, Any], fields: Sequence[str]) -> str:
     return hashlib.sha256(canonical_json(row, fields)).hexdigest()
 
 
+def evidence_digest(evidence: Any) -> str:
+    """SHA-256 of the evidence's canonical JSON, or the hash an erased stub kept."""
+    if (stub := erased_stub(evidence)) is not None:
+        return stub["sha256"]
+    return hashlib.sha256(orjson.dumps(evidence, option=orjson.OPT_SORT_KEYS
+                                       | orjson.OPT_NON_STR_KEYS)).hexdigest()
+
+
+def erased_stub(evidence: Any) -> dict[str, Any] | None:
+    """The evidence if it is an erased stub ({"_erased": true, "removal_id", "sha256"})."""
+    if (isinstance(evidence, dict) and evidence.keys() == {ERASED, "removal_id", "sha256"}
+            and evidence[ERASED] is True):
+        return evidence
+    return None
+
+
+def erase_evidence(evidence: Any, removal_id: int) -> dict[str, Any]:
+    return {ERASED: True, "removal_id": removal_id, "sha256": evidence_digest(evidence)}
+
+
+def hashed_finding(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The document a finding's content hash is taken of (the export's findings.jsonl line)."""
+    doc = {f: row.get(f) for f in FINDING_FIELDS if f != "evidence"}
+    doc["evidence_sha256"] = evidence_digest(row.get("evidence"))
+    return doc
+
+
+def finding_json(row: Mapping[str, Any]) -> bytes:
+    return canonical_json(hashed_finding(row), HASHED_FINDING_FIELDS)
+
+
 def finding_hash(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(finding_json(row)).hexdigest()
+
+
+def legacy_finding_hash(row: Mapping[str, Any]) -> str:
+    """Findings chained before evidence was hashed separately: every column as it is."""
     return content_hash(row, FINDING_FIELDS)
 
 
 def action_hash(row: Mapping[str, Any]) -> str:
     return content_hash(row, ACTION_FIELDS)
+
+
+def removal_hash(row: Mapping[str, Any]) -> str:
+    return content_hash(row, REMOVAL_FIELDS)
 
 
 def entry_hash(prev_hash: str, content: str, kind: str, subject: str, seq: int) -> str:
@@ -188,19 +240,31 @@ def _chunks(conn: Connection, size: int) -> Iterator[list[Any]]:
         last = rows[-1].seq
 
 
-def _content_problem(entry: Any, findings: dict[str, Any], actions: dict[str, Any]) -> str | None:
+def _content_problem(entry: Any, findings: dict[str, Any], actions: dict[str, Any],
+                     removals: dict[str, Any]) -> str | None:
     if entry.kind == "finding":
         row, what, digest = findings.get(entry.subject), "finding", finding_hash
     elif entry.kind == "lifecycle":
         row, what, digest = actions.get(entry.subject), "lifecycle action", action_hash
+    elif entry.kind in REMOVAL_KINDS and entry.subject.isdigit():
+        row, what, digest = removals.get(entry.subject), f"{entry.kind} record", removal_hash
     else:
-        return None  # kinds without a row to recompute (e.g. erasure): the link itself is checked
+        return None  # kinds without a row to recompute: the link itself is checked
     if row is None:
         return f"{what} {entry.subject} was deleted"
     recomputed = digest(row)
     if recomputed != entry.content_hash:
+        if entry.kind == "finding" and erased_stub(row["evidence"]) is None \
+                and legacy_finding_hash(row) == entry.content_hash:
+            return None
         return (f"{what} {entry.subject} changed after it was chained: content hash "
                 f"{recomputed} != chained {entry.content_hash}")
+    if entry.kind == "finding" and (stub := erased_stub(row["evidence"])) is not None:
+        removal = removals.get(str(stub["removal_id"]))
+        if removal is None or removal["kind"] != "erasure" \
+                or entry.subject not in (removal["finding_ids"] or []):
+            return (f"finding {entry.subject}'s evidence was removed outside an erasure (erasure "
+                    f"record {stub['removal_id']} does not list it)")
     return None
 
 
@@ -219,6 +283,11 @@ def _check_chunk(conn: Connection, rows: list[Any], prev: Head) -> tuple[Head, B
     actions = rows_by_id(conn, ACTIONS, "id",
                           [int(r.subject) for r in rows if r.kind == "lifecycle" and r.subject.isdigit()])
     hooks = _webhook_problems(conn, rows)
+    removal_ids = {int(r.subject) for r in rows if r.kind in REMOVAL_KINDS and r.subject.isdigit()}
+    removal_ids |= {int(stub["removal_id"]) for f in findings.values()
+                    if (stub := erased_stub(f["evidence"])) is not None
+                    and isinstance(stub["removal_id"], int)}
+    removals = rows_by_id(conn, REMOVALS, "id", sorted(removal_ids))
     for r in rows:
         def broken(problem: str, r: Any = r) -> tuple[Head, Break]:
             return prev, Break(r.seq, problem, r.kind, r.subject)
@@ -229,7 +298,7 @@ def _check_chunk(conn: Connection, rows: list[Any], prev: Head) -> tuple[Head, B
             return broken(f"prev_hash {r.prev_hash} != entry_hash {prev.entry_hash} of seq {prev.seq}")
         if entry_hash(r.prev_hash, r.content_hash, r.kind, r.subject, r.seq) != r.entry_hash:
             return broken("entry_hash does not match the entry's fields (the chain row was edited)")
-        if problem := _content_problem(r, findings, actions):
+        if problem := _content_problem(r, findings, actions, removals):
             return broken(problem)
         if r.kind == "webhook" and (problem := hooks.get(r.subject)):
             return broken(problem)
@@ -248,6 +317,11 @@ def _unchained(conn: Connection) -> Break | None:
     aid = conn.execute(select(ACTIONS.c.id).where(~exists(linked)).limit(1)).scalar()
     if aid is not None:
         return Break(None, f"lifecycle action {aid} is not in the chain", "lifecycle", str(aid))
+    rid = conn.execute(select(REMOVALS.c.id, REMOVALS.c.kind).where(~exists(
+        select(CHAIN.c.seq).where(CHAIN.c.kind == REMOVALS.c.kind,
+                                  CHAIN.c.subject == cast(REMOVALS.c.id, String)))).limit(1)).first()
+    if rid is not None:
+        return Break(None, f"{rid.kind} record {rid.id} is not in the chain", rid.kind, str(rid.id))
     from audit.webhooks import unchained_subscription  # it imports this module
 
     if (sid := unchained_subscription(conn)) is not None:

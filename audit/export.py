@@ -1,9 +1,12 @@
 """Export a period of the audit store as files an auditor can check offline.
 
 The period selects the chain links appended in ``[since, until)`` (a contiguous run of seq);
-``findings.jsonl`` and ``actions.jsonl`` hold the rows those links cover, one canonical JSON
-document per line, so ``sha256(line)`` equals the link's ``content_hash``; ``chain.jsonl`` holds the
-links. ``manifest.json`` gives each file's SHA-256 and row count, the period, the segment's first
+``findings.jsonl``, ``actions.jsonl`` and ``removals.jsonl`` hold the rows those links cover, one
+canonical JSON document per line, so ``sha256(line)`` equals the link's ``content_hash``; a
+finding's line carries ``evidence_sha256``, and ``evidence.jsonl`` holds ``{"finding_id",
+"evidence"}`` per finding, where the SHA-256 of the evidence as compact JSON with sorted keys is
+that ``evidence_sha256`` (an erased finding's evidence is the erasure stub that kept the hash);
+``chain.jsonl`` holds the links. ``manifest.json`` gives each file's SHA-256 and row count, the period, the segment's first
 ``prev_hash`` and last ``entry_hash``, and the store's chain head at export time.
 """
 
@@ -21,7 +24,7 @@ from sqlalchemy.engine import Engine
 from audit import chain
 from audit.queries import as_utc
 
-FORMAT = "riskwatch.audit-export/v1"
+FORMAT = "riskwatch.audit-export/v2"
 CHAIN_FIELDS = ("seq", "kind", "subject", "content_hash", "prev_hash", "entry_hash", "at")
 
 
@@ -37,7 +40,7 @@ def _write_lines(path: Path, lines: Iterable[bytes]) -> dict[str, Any]:
 
 
 def export(engine: Engine, *, since: datetime, until: datetime, out: Path) -> dict[str, Any]:
-    """Write the four files under ``out`` (created if needed); returns the manifest."""
+    """Write the files under ``out`` (created if needed); returns the manifest."""
     since, until = as_utc(since), as_utc(until)
     out.mkdir(parents=True, exist_ok=True)
     c = chain.CHAIN
@@ -46,16 +49,25 @@ def export(engine: Engine, *, since: datetime, until: datetime, out: Path) -> di
                              .order_by(c.c.seq)).mappings().all()
         finding_ids = [r["subject"] for r in links if r["kind"] == "finding"]
         action_ids = [int(r["subject"]) for r in links if r["kind"] == "lifecycle"]
+        removal_ids = [int(r["subject"]) for r in links
+                       if r["kind"] in chain.REMOVAL_KINDS and r["subject"].isdigit()]
         findings = chain.rows_by_id(conn, chain.FINDINGS, "finding_id", finding_ids)
         actions = chain.rows_by_id(conn, chain.ACTIONS, "id", action_ids)
+        removals = chain.rows_by_id(conn, chain.REMOVALS, "id", removal_ids)
         head = chain.read_head(conn)
     files = {
         "findings.jsonl": _write_lines(out / "findings.jsonl", (
-            chain.canonical_json(findings[i], chain.FINDING_FIELDS)
+            chain.finding_json(findings[i]) for i in finding_ids if i in findings)),
+        "evidence.jsonl": _write_lines(out / "evidence.jsonl", (
+            orjson.dumps({"finding_id": i, "evidence": findings[i]["evidence"]},
+                         option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
             for i in finding_ids if i in findings)),
         "actions.jsonl": _write_lines(out / "actions.jsonl", (
             chain.canonical_json(actions[str(i)], chain.ACTION_FIELDS)
             for i in action_ids if str(i) in actions)),
+        "removals.jsonl": _write_lines(out / "removals.jsonl", (
+            chain.canonical_json(removals[str(i)], chain.REMOVAL_FIELDS)
+            for i in removal_ids if str(i) in removals)),
         "chain.jsonl": _write_lines(out / "chain.jsonl", (
             chain.canonical_json(r, CHAIN_FIELDS) for r in links)),
     }
@@ -68,7 +80,8 @@ def export(engine: Engine, *, since: datetime, until: datetime, out: Path) -> di
             "first_seq": links[0]["seq"], "last_seq": links[-1]["seq"],
             "prev_hash": links[0]["prev_hash"], "last_entry_hash": links[-1]["entry_hash"]},
         "chain_head": {"seq": head.seq, "entry_hash": head.entry_hash},
-        "hashes": "content_hash = sha256(findings/actions line without its newline); "
+        "hashes": "content_hash = sha256(findings/actions/removals line without its newline); "
+                  "evidence_sha256 = sha256(evidence as compact JSON, keys sorted, UTF-8); "
                   "entry_hash = sha256(prev_hash|content_hash|kind|subject|seq)",
     }
     (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))

@@ -19,6 +19,10 @@ from sqlmodel import SQLModel
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK_ID = 0x7269736B  # "risk"
+# A database made before migrations existed has the schema of this revision at most: the tables
+# it lacks are created, it is stamped here, and the later revisions run as for any other.
+_PRE_MIGRATION = "0002"
+_ADDED_AFTER_PRE_MIGRATION = frozenset({"data_removals"})
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -47,7 +51,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         tables = set(inspect(conn).get_table_names())
         config = alembic_config(conn)
         if "events" in tables and "alembic_version" not in tables:
-            SQLModel.metadata.create_all(conn)  # made before migrations existed
-            command.stamp(config, "head")
-            return
+            SQLModel.metadata.create_all(conn, tables=[
+                t for name, t in SQLModel.metadata.tables.items()
+                if name not in _ADDED_AFTER_PRE_MIGRATION])
+            command.stamp(config, _PRE_MIGRATION)
         command.upgrade(config, revision)

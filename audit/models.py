@@ -26,6 +26,8 @@ class EventRecord(SQLModel, table=True):
     model_version: str = Field(max_length=128)
     service: str | None = None
     tenant: str | None = Field(default=None, index=True)
+    # SHA-256 of context.user_ref (the raw ref is never stored): what GDPR Art. 17 erasure finds.
+    user_ref_hash: str | None = Field(default=None, max_length=64, index=True)
     latency_ms: float | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -156,6 +158,27 @@ class FindingAction(SQLModel, table=True):
     actor: str = Field(max_length=128)
     reason: str
     at: datetime = _utc_column(index=True)
+
+
+class DataRemoval(SQLModel, table=True):
+    """A removal of stored data, kept forever and chained (kind = ``kind``, subject = ``id``):
+    a GDPR Art. 17 erasure of one subject's event content, or an event retention purge."""
+
+    __tablename__ = "data_removals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16, index=True)  # erasure | retention
+    user_ref_hash: str | None = Field(default=None, max_length=64, index=True)  # erasure
+    cutoff: datetime | None = _utc_column(nullable=True)  # retention: events before it
+    reason: str
+    requested_by: str = Field(max_length=128)
+    at: datetime = _utc_column(index=True)
+    events: int = 0  # events whose content was removed (erasure) or that were deleted (retention)
+    findings: int = 0  # findings whose evidence was replaced by its hash
+    feedback: int = 0  # feedback labels deleted
+    # The findings whose evidence this erasure removed: verify checks every erased evidence
+    # against this list, so evidence cannot be dropped outside an erasure.
+    finding_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
 
 
 class ApiToken(SQLModel, table=True):

@@ -1,24 +1,26 @@
 """Event retention: delete stored events older than the retention period; findings are kept.
 
-Each purge is a link of the audit chain (kind ``retention``) written in the purge's transaction.
-Events are not chained themselves, so deleting them leaves every other link verifiable; the link's
-subject says what was purged (cutoff and count) and its content hash covers who ran it and when."""
+Each purge is a ``data_removals`` row (kind ``retention``: cutoff, count, who, when), chained in
+the purge's transaction (audit/chain.py). Events are not chained themselves, so deleting them
+leaves every other link verifiable."""
 
 from __future__ import annotations
 
-import hashlib
+import logging
+import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-import orjson
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
-from audit.chain import Link, append, canonical_time
+from audit.chain import canonical_time
 from audit.models import EventRecord
 from audit.queries import as_utc
+from audit.removals import record_removal
 
 EVENTS = EventRecord.__table__
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,26 +29,71 @@ class PurgeResult:
     deleted: int
     by: str
     at: str
+    removal_id: int | None
     chain_seq: int | None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
-def purge_events(engine: Engine, retention_days: int, *, by: str, now: datetime) -> PurgeResult:
-    """Delete events whose timestamp is before ``now - retention_days``; 0 days purges nothing."""
+def purge_events(engine: Engine, retention_days: int, *, by: str, now: datetime,
+                 record_empty: bool = True) -> PurgeResult:
+    """Delete events whose timestamp is before ``now - retention_days``; 0 days purges nothing.
+    ``record_empty=False`` (the worker's periodic purge) records nothing when nothing was due."""
     if retention_days < 0:
         raise ValueError(f"retention days must be >= 0, got {retention_days}")
     if not by.strip():
         raise ValueError("purge: --by (who runs it) is empty")
     at = canonical_time(as_utc(now))
     if retention_days == 0:
-        return PurgeResult("", 0, by, at, None)
+        return PurgeResult("", 0, by, at, None, None)
     cutoff_dt = as_utc(now) - timedelta(days=retention_days)
     cutoff = canonical_time(cutoff_dt)
     with engine.begin() as conn:
         deleted = conn.execute(delete(EVENTS).where(EVENTS.c.timestamp < cutoff_dt)).rowcount or 0
-        doc = {"action": "retention_purge", "cutoff": cutoff, "deleted": deleted, "by": by, "at": at}
-        digest = hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        rows = append(conn, [Link("retention", f"purge:{cutoff}:{deleted}", digest)], as_utc(now))
-    return PurgeResult(cutoff, deleted, by, at, rows[0]["seq"])
+        if deleted == 0 and not record_empty:
+            return PurgeResult(cutoff, 0, by, at, None, None)
+        removal_id, seq = record_removal(
+            conn, kind="retention", now=as_utc(now), requested_by=by, cutoff=cutoff_dt,
+            reason=f"event retention: {retention_days} days", events=deleted)
+    return PurgeResult(cutoff, deleted, by, at, removal_id, seq)
+
+
+class RetentionPurger:
+    """The worker's periodic purge: a daemon thread, off the event path, that applies the
+    retention period every ``every_s`` seconds (and once at start). With several workers each
+    purges; only a purge that deleted something is recorded."""
+
+    def __init__(self, engine: Engine, retention_days: int, *, every_s: float = 3600.0,
+                 by: str = "riskwatch-worker") -> None:
+        self.engine, self.retention_days, self.every_s, self.by = engine, retention_days, every_s, by
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last: PurgeResult | None = None
+
+    def run_once(self) -> PurgeResult | None:
+        try:
+            self.last = purge_events(self.engine, self.retention_days, by=self.by,
+                                     now=datetime.now(timezone.utc), record_empty=False)
+        except Exception as exc:  # the database may be away; the next round tries again
+            log.warning("retention purge failed: %s", str(exc)[:300])
+            return None
+        if self.last.deleted:
+            log.info("retention purge: %d events before %s deleted (removal %s)",
+                     self.last.deleted, self.last.cutoff, self.last.removal_id)
+        return self.last
+
+    def start(self) -> RetentionPurger:
+        def loop() -> None:
+            while not self._stop.is_set():
+                self.run_once()
+                self._stop.wait(self.every_s)
+
+        self._thread = threading.Thread(target=loop, name="riskwatch-retention", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit import chain, outbox
 from audit.db import create_schema, make_engine
+from audit.erasure import user_ref_hash
 from audit.models import (DeadLetterRecord, DetectorStateRecord, EventRecord, FeedbackRecord,
                           FindingRecord)
 from detectors.base import ObservedEvent, ObservedFeedback
@@ -66,7 +67,8 @@ def text_digest(text: str | None) -> dict[str, Any] | None:
 
 def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None) -> dict[str, Any]:
     """The event as received, each input/output text replaced by its redacted form (PII replaced
-    by ``<ENTITY_TYPE>``) and length, or, where no redaction was made, by its length and hash."""
+    by ``<ENTITY_TYPE>``) and length, or, where no redaction was made, by its length and hash;
+    ``context.user_ref`` by its hash (what an erasure request is matched by)."""
     if observed.document is not None:
         payload = dict(observed.document)
     else:
@@ -78,6 +80,9 @@ def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None) 
             text = section["text"]
             stored = {"redacted": clean, "length": len(text)} if clean is not None else text_digest(text)
             payload[part] = {**section, "text": stored}
+    context = payload.get("context")
+    if isinstance(context, dict) and isinstance(context.get("user_ref"), str):
+        payload["context"] = {**context, "user_ref": {"sha256": user_ref_hash(context["user_ref"])}}
     return payload
 
 
@@ -93,6 +98,8 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
         "model_version": event.model.version,
         "service": event.service,
         "tenant": event.tenant,
+        "user_ref_hash": (user_ref_hash(event.context.user_ref)
+                          if event.context and event.context.user_ref else None),
         "latency_ms": usage.latency_ms if usage else None,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,

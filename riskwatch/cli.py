@@ -11,7 +11,7 @@ from riskwatch.cli_audit import audit, tokens
 from riskwatch.cli_common import fail as _fail
 from riskwatch.cli_policies import policies
 from riskwatch.cli_report import report
-from riskwatch.cli_retention import purge
+from riskwatch.cli_retention import erase, purge, removals
 from riskwatch.logs import configure_logging
 from riskwatch.cli_webhooks import alerts, webhooks
 from riskwatch.settings import get_settings
@@ -128,6 +128,8 @@ def demo(n: int, timeout: float) -> None:
 # --- audit, tokens, API ------------------------------------------------------------------------
 
 audit.add_command(purge)
+audit.add_command(erase)
+audit.add_command(removals)
 main.add_command(audit)
 main.add_command(tokens)
 main.add_command(policies)

@@ -1,4 +1,6 @@
-"""``riskwatch audit purge``: apply the event retention period (RISKWATCH_EVENT_RETENTION_DAYS)."""
+"""Removing stored data: ``riskwatch audit purge`` (the event retention period,
+RISKWATCH_EVENT_RETENTION_DAYS), ``audit erase`` (GDPR Art. 17, by context.user_ref) and
+``audit removals`` (the record of both)."""
 
 from __future__ import annotations
 
@@ -29,3 +31,45 @@ def purge(by: str, days: int | None) -> None:
     except ValueError as exc:
         fail(str(exc))
     click.echo(to_json(result.to_dict()))
+
+
+@click.command("erase")
+@click.option("--user-ref", required=True, help="The data subject's context.user_ref.")
+@click.option("--reason", required=True, help="The request this answers (e.g. its ticket).")
+@click.option("--by", required=True, help="Who runs the erasure (recorded in the audit chain).")
+def erase(user_ref: str, reason: str, by: str) -> None:
+    """Erase one data subject's event content (GDPR Art. 17); the erasure is chained."""
+    from audit.db import create_schema, make_engine
+    from audit.erasure import erase_subject
+    from riskwatch.output import to_json
+
+    engine = make_engine(get_settings().database_url)
+    create_schema(engine)
+    try:
+        result = erase_subject(engine, user_ref, reason=reason, by=by,
+                               now=datetime.now(timezone.utc))
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(to_json(result.to_dict()))
+
+
+@click.command("removals")
+@click.option("--kind", type=click.Choice(["erasure", "retention"]), help="Only this kind.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
+              show_default=True)
+def removals(kind: str | None, limit: int, fmt: str) -> None:
+    """Erasures and retention purges, newest first."""
+    from audit.db import create_schema, make_engine
+    from audit.removals import LIST_COLUMNS, list_removals
+    from riskwatch.output import to_csv, to_json, to_table
+
+    engine = make_engine(get_settings().database_url)
+    create_schema(engine)
+    rows = list_removals(engine, kind=kind, limit=limit)
+    if fmt == "json":
+        click.echo(to_json(rows))
+    elif fmt == "csv":
+        click.echo(to_csv(rows, LIST_COLUMNS), nl=False)
+    else:
+        click.echo(to_table(rows, LIST_COLUMNS))

@@ -63,6 +63,9 @@ class Context(_Part):
     consent: StrictBool | None = None
     purpose: StrictStr | None = None
     human_review: StrictBool | None = None
+    # A pseudonymous reference to the data subject (never a name or e-mail): the key that GDPR
+    # Art. 17 erasure requests name. Only its SHA-256 is stored.
+    user_ref: StrictStr | None = Field(None, min_length=1, max_length=256, pattern=NAME)
 
 
 class InferenceEvent(_Part):

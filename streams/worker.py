@@ -25,6 +25,7 @@ from streams.sink import AuditSink
 from streams.topics import declare_topics, ensure_topics
 
 if TYPE_CHECKING:
+    from audit.retention import RetentionPurger
     from audit.webhook_dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,20 @@ def start_webhook_dispatcher(settings: Settings,
                       on_failure=metrics.webhook_failures.inc if metrics else None).start()
 
 
+def start_retention_purger(settings: Settings) -> RetentionPurger | None:
+    """Hourly event retention (RISKWATCH_EVENT_RETENTION_DAYS), in a thread; None when 0."""
+    if settings.event_retention_days <= 0:
+        return None
+    from audit.db import make_engine
+    from audit.retention import RetentionPurger
+
+    return RetentionPurger(make_engine(settings.database_url), settings.event_retention_days).start()
+
+
 def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
     dispatcher = start_webhook_dispatcher(settings, app._riskwatch_metrics)  # type: ignore[attr-defined]
+    purger = start_retention_purger(settings)
     # Our own log setup (riskwatch/logs.py, text or JSON) stays; Faust's would replace it.
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     try:
@@ -122,4 +134,6 @@ def run_worker(settings: Settings) -> None:
     finally:
         if dispatcher is not None:
             dispatcher.stop()
+        if purger is not None:
+            purger.stop()
         app._riskwatch_runner.close()  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from audit.api.routes import chain, findings, reports, summary, tokens, webhooks
+from audit.api.routes import chain, findings, removals, reports, summary, tokens, webhooks
 from audit.db import create_schema, make_engine
 from riskwatch.settings import Settings, get_settings
 
@@ -23,10 +23,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version="1",
         description="Findings with their audit trail, lifecycle actions and summaries. "
         "Authenticate with `Authorization: Bearer <token>`; roles: auditor (read), "
-        "operator (+ lifecycle actions), admin (+ tokens and alert webhooks).",
+        "operator (+ lifecycle actions), admin (+ tokens, alert webhooks and erasures).",
     )
     app.state.engine = engine
-    for module in (findings, summary, chain, tokens, webhooks, reports):
+    for module in (findings, summary, chain, tokens, webhooks, reports, removals):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

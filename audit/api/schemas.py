@@ -164,3 +164,45 @@ class ChainReportPublic(SQLModel):
 
 
 SortOrder = Literal["detected_at", "-detected_at", "severity", "-severity"]
+
+
+class ErasureCreate(SQLModel):
+    user_ref: str = Field(min_length=1, max_length=256, regex=r"^[^\x00-\x1f\x7f]*$",
+                          description="The data subject's context.user_ref.")
+    reason: str = Field(min_length=1, max_length=2000, regex=r"\S",
+                        description="The request this answers (e.g. its ticket).")
+
+
+class ErasurePublic(SQLModel):
+    removal_id: int
+    chain_seq: int
+    user_ref_hash: str
+    events: int = Field(description="Events whose content was removed.")
+    findings: int = Field(description="Findings whose evidence was replaced by its hash.")
+    findings_kept: int = Field(description="Findings chained with inline evidence, left as they are.")
+    feedback: int = Field(description="Feedback labels deleted.")
+    by: str
+    reason: str
+    at: str
+
+
+class RemovalPublic(SQLModel):
+    id: int
+    kind: Literal["erasure", "retention"]
+    at: UtcDatetime
+    requested_by: str
+    reason: str
+    user_ref_hash: str | None
+    cutoff: UtcDatetime | None
+    events: int
+    findings: int
+    feedback: int
+
+
+class RemovalDetail(RemovalPublic):
+    finding_ids: list[str]
+
+
+class RemovalsPublic(SQLModel):
+    items: list[RemovalPublic]
+    count: int

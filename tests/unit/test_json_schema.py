@@ -71,7 +71,8 @@ FULL: dict[str, Any] = {
     },
     "subject": {"protected": {"age_band": "35-44", "age": 40, "score": 0.5, "disabled": False,
                               "unknown": None}},
-    "context": {"region": "EU", "consent": True, "purpose": "credit", "human_review": False},
+    "context": {"region": "EU", "consent": True, "purpose": "credit", "human_review": False,
+                "user_ref": "cust-20931"},
 }
 
 
@@ -172,6 +173,11 @@ CASES: list[tuple[str, Any, bool]] = [
     ("consent int", with_(context={"consent": 1}), INVALID),
     ("human_review string", with_(context={"human_review": "no"}), INVALID),
     ("region int", with_(context={"region": 3}), INVALID),
+    ("user_ref int", with_(context={"user_ref": 20931}), INVALID),
+    ("user_ref empty", with_(context={"user_ref": ""}), INVALID),
+    ("user_ref newline", with_(context={"user_ref": "a\nb"}), INVALID),
+    ("user_ref too long", with_(context={"user_ref": "u" * 257}), INVALID),
+    ("user_ref longest", with_(context={"user_ref": "u" * 256}), VALID),
     ("context string", with_(context="EU"), INVALID),
     # ---- invalid: not an event at all
     ("top level list", [MINIMAL], INVALID),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from sqlalchemy import func, select, text
 
 from audit.chain import verify
 from audit.models import ChainEntry, EventRecord, FindingRecord
-from audit.retention import purge_events
+from audit.removals import get_removal, list_removals
+from audit.retention import RetentionPurger, purge_events
 from riskwatch.cli import main
 from riskwatch.settings import get_settings
 from tests.dburl import db_url
@@ -37,11 +39,31 @@ def test_purge_deletes_old_events_keeps_findings_and_chains(tmp_path: Path) -> N
     with engine.connect() as conn:
         link = conn.execute(select(ChainEntry).where(ChainEntry.kind == "retention")).one()
     assert link.seq == result.chain_seq
-    assert link.subject == f"purge:{result.cutoff}:{expect_deleted}"
+    assert link.subject == str(result.removal_id)
+    record = get_removal(engine, result.removal_id)
+    assert record is not None and record["kind"] == "retention"
+    assert (record["events"], record["requested_by"]) == (expect_deleted, "dpo")
+    assert record["cutoff"].replace(tzinfo=timezone.utc) == middle
     assert verify(engine).ok
-    with engine.begin() as conn:  # a plain-SQL edit of the purge link is still caught
-        conn.execute(text("UPDATE audit_chain SET subject = 'purge:x:0' WHERE kind = 'retention'"))
+    with engine.begin() as conn:  # a plain-SQL edit of the purge record is caught
+        conn.execute(text("UPDATE data_removals SET events = 0 WHERE kind = 'retention'"))
+    report = verify(engine)
+    assert not report.ok and report.broken.kind == "retention"
+    assert "changed after it was chained" in report.broken.problem
+    with engine.begin() as conn:  # and so is an edit of its link
+        conn.execute(text(f"UPDATE data_removals SET events = {expect_deleted}"))
+        conn.execute(text("UPDATE audit_chain SET subject = '99' WHERE kind = 'retention'"))
     assert not verify(engine).ok
+
+
+def test_the_worker_purge_records_nothing_when_nothing_was_due(tmp_path: Path) -> None:
+    engine = filled(tmp_path / "w.db", n=40).store.engine
+    now = datetime(2000, 1, 1, tzinfo=timezone.utc)  # every event is newer than the cutoff
+    result = purge_events(engine, 1, by="worker", now=now, record_empty=False)
+    assert (result.deleted, result.removal_id) == (0, None)
+    assert list_removals(engine) == []
+    assert purge_events(engine, 1, by="dpo", now=now).removal_id == 1  # an explicit run is kept
+    assert [r["events"] for r in list_removals(engine)] == [0]
 
 
 def test_zero_days_keeps_everything_and_bad_input_is_rejected(tmp_path: Path) -> None:
@@ -71,3 +93,24 @@ def test_cli_purge_uses_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert _count(engine, EventRecord) == before > 0
     missing = CliRunner().invoke(main, ["audit", "purge"])
     assert missing.exit_code != 0 and "--by" in missing.output
+
+
+def test_the_worker_purger_applies_retention_in_its_thread(tmp_path: Path) -> None:
+    engine = filled(tmp_path / "bg.db", n=40).store.engine
+    with engine.begin() as conn:  # half the events are two years old
+        conn.execute(text("UPDATE events SET timestamp = '2024-01-01 00:00:00+00:00' "
+                          "WHERE event_id IN (SELECT event_id FROM events ORDER BY event_id LIMIT 20)"))
+    events = _count(engine, EventRecord)
+    purger = RetentionPurger(engine, 365, every_s=3600).start()
+    try:
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=30)
+        while purger.last is None and datetime.now(timezone.utc) < deadline:
+            threading.Event().wait(0.05)
+    finally:
+        purger.stop()
+    assert purger.last is not None and purger.last.deleted == 20
+    assert _count(engine, EventRecord) == events - 20
+    assert [(r["kind"], r["requested_by"], r["events"]) for r in list_removals(engine)] == \
+        [("retention", "riskwatch-worker", 20)]
+    assert purger.run_once() is not None and len(list_removals(engine)) == 1  # nothing more due
+    assert verify(engine).ok

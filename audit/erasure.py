@@ -1,0 +1,145 @@
+"""GDPR Art. 17 erasure by ``context.user_ref``: remove one data subject's event content.
+
+In one transaction, for every stored event whose ``user_ref_hash`` is the SHA-256 of the ref:
+
+* the event keeps only what is not about the subject (id, time, model, service, tenant, usage
+  figures, Kafka coordinates); its payload becomes a skeleton marked ``erased`` and its
+  prediction, score, error and user_ref_hash are cleared;
+* each finding about such an event has its evidence replaced by an erased stub that keeps the
+  evidence's SHA-256 (audit/chain.py), so the finding's chain link still verifies;
+* the events' feedback labels are deleted;
+* a ``data_removals`` row (kind ``erasure``: the ref's hash, reason, who, when, counts and the
+  findings erased) is written and chained: the erasure is itself an audit entry.
+
+Findings chained before evidence was hashed separately keep their evidence (erasing it would
+break their link); the result counts them as ``findings_kept``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from audit import chain
+from audit.models import EventRecord, FeedbackRecord
+from audit.queries import as_utc
+from audit.removals import next_removal_id, record_removal
+from streams.schema import NAME
+
+EVENTS = EventRecord.__table__
+FEEDBACK = FeedbackRecord.__table__
+_CHUNK = 500
+_NAME = re.compile(NAME)
+
+
+def user_ref_hash(user_ref: str) -> str:
+    """How a ref is stored (events.user_ref_hash) and looked up."""
+    return hashlib.sha256(user_ref.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    removal_id: int
+    chain_seq: int
+    user_ref_hash: str
+    events: int
+    findings: int
+    findings_kept: int
+    feedback: int
+    by: str
+    reason: str
+    at: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _check(user_ref: str, reason: str, by: str) -> None:
+    if not user_ref or len(user_ref) > 256 or not _NAME.match(user_ref):
+        raise ValueError("erase: user_ref must be 1 to 256 characters without control characters")
+    if not reason.strip():
+        raise ValueError("erase: --reason is empty (say which request this answers)")
+    if not by.strip() or len(by) > 128:
+        raise ValueError("erase: --by (who runs it) must be 1 to 128 characters")
+
+
+def _skeleton(row: Any, removal_id: int, at: str) -> dict[str, Any]:
+    payload = row.payload if isinstance(row.payload, dict) else {}
+    keep = {k: payload[k] for k in ("schema", "event_id", "timestamp", "model") if k in payload}
+    return {**keep, "erased": {"removal_id": removal_id, "at": at, "basis": "GDPR Art. 17"}}
+
+
+def _erase_events(conn: Connection, ref_hash: str, removal_id: int, at: str) -> list[str]:
+    rows = conn.execute(select(EVENTS.c.event_id, EVENTS.c.payload)
+                        .where(EVENTS.c.user_ref_hash == ref_hash)).all()
+    if rows:
+        conn.execute(
+            update(EVENTS).where(EVENTS.c.event_id == bindparam("eid"))
+            .values(payload=bindparam("new_payload"), prediction=None, score=None, error=None,
+                    user_ref_hash=None),
+            [{"eid": r.event_id, "new_payload": _skeleton(r, removal_id, at)} for r in rows])
+    return [r.event_id for r in rows]
+
+
+def _erase_findings(conn: Connection, event_ids: list[str], removal_id: int) -> tuple[list[str], int]:
+    erased, kept = [], 0
+    for i in range(0, len(event_ids), _CHUNK):
+        chunk = event_ids[i:i + _CHUNK]
+        rows = conn.execute(select(chain.FINDINGS).where(chain.FINDINGS.c.event_id.in_(chunk))
+                            ).mappings().all()
+        if not rows:
+            continue
+        links = dict(conn.execute(
+            select(chain.CHAIN.c.subject, chain.CHAIN.c.content_hash).where(
+                chain.CHAIN.c.kind == "finding",
+                chain.CHAIN.c.subject.in_([r["finding_id"] for r in rows]))).all())
+        changes = []
+        for r in rows:
+            if chain.erased_stub(r["evidence"]) is not None:
+                continue  # erased before
+            if links.get(r["finding_id"]) != chain.finding_hash(r):
+                kept += 1  # chained with its evidence inline (before evidence hashes)
+                continue
+            changes.append({"fid": r["finding_id"],
+                            "stub": chain.erase_evidence(r["evidence"], removal_id)})
+        if changes:
+            conn.execute(update(chain.FINDINGS)
+                         .where(chain.FINDINGS.c.finding_id == bindparam("fid"))
+                         .values(evidence=bindparam("stub")), changes)
+            erased += [c["fid"] for c in changes]
+    return erased, kept
+
+
+def _delete_feedback(conn: Connection, event_ids: list[str]) -> int:
+    n = 0
+    for i in range(0, len(event_ids), _CHUNK):
+        n += conn.execute(delete(FEEDBACK).where(
+            FEEDBACK.c.event_id.in_(event_ids[i:i + _CHUNK]))).rowcount or 0
+    return n
+
+
+def erase_subject(engine: Engine, user_ref: str, *, reason: str, by: str,
+                  now: datetime) -> ErasureResult:
+    """Erase the content of every stored event of ``user_ref``; a repeated request records an
+    erasure that found nothing left."""
+    _check(user_ref, reason, by)
+    ref_hash, now = user_ref_hash(user_ref), as_utc(now)
+    at = chain.canonical_time(now)
+    with engine.begin() as conn:
+        head = chain.lock_head(conn)  # serialises removals; the reserved id stays free
+        removal_id = next_removal_id(conn)
+        event_ids = _erase_events(conn, ref_hash, removal_id, at)
+        finding_ids, kept = _erase_findings(conn, event_ids, removal_id)
+        feedback = _delete_feedback(conn, event_ids)
+        _, seq = record_removal(conn, kind="erasure", now=now, requested_by=by, reason=reason,
+                                user_ref_hash=ref_hash, events=len(event_ids),
+                                findings=len(finding_ids), feedback=feedback,
+                                finding_ids=finding_ids, removal_id=removal_id, head=head)
+    return ErasureResult(removal_id, seq, ref_hash, len(event_ids), len(finding_ids), kept,
+                         feedback, by, reason, at)
