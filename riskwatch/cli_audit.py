@@ -180,7 +180,7 @@ def audit_verify(fmt: str) -> None:
 @click.option("--until", required=True, help="End (exclusive): RFC 3339 time or a duration ago.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def audit_export(since: str, until: str, out: Path) -> None:
-    """Write findings.jsonl, actions.jsonl, chain.jsonl and manifest.json for the period."""
+    """Write findings, evidence, actions, removals and chain (.jsonl) and manifest.json."""
     from audit.export import export
     from riskwatch.output import to_json
 
