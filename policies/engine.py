@@ -92,6 +92,9 @@ class PolicyEngine:
         self._models = {mid: e.model_dump(mode="json") for mid, e in registry.models.items()}
         self._params = dict(registry.policy_params)
         self._windows: dict[str, tuple[str, RuleWindows]] = {}
+        #: the stream's event-time watermark: the latest event time this engine has seen
+        #: (silence rules measure a key's absence against it; saved with the window state)
+        self._watermark: float | None = None
         self._sync_windows()
         self._unmapped_logged: set[str] = set()
         self._pack_dir = pack_dir
@@ -158,9 +161,13 @@ class PolicyEngine:
     # --- state
     def state_dict(self) -> dict[str, Any]:
         return {"rules": {rid: {"fingerprint": fp, "keys": rw.to_json()}
-                          for rid, (fp, rw) in self._windows.items()}}
+                          for rid, (fp, rw) in self._windows.items()},
+                "watermark": self._watermark}
 
     def load_state(self, state: dict[str, Any]) -> None:
+        saved_mark = state.get("watermark")
+        if _num(saved_mark) and (self._watermark is None or saved_mark > self._watermark):
+            self._watermark = float(saved_mark)
         for rid, saved in (state.get("rules") or {}).items():
             current = self._windows.get(rid)
             if current is None or current[0] != saved.get("fingerprint"):
@@ -201,7 +208,16 @@ class PolicyEngine:
                     det = by_event[s.event_id].setdefault(s.detector, {"count": 0})
                     det["count"] += 1
                     det[s.kind] = det.get(s.kind, 0) + 1
+            silence_rules = [r for r in book.window_rules
+                             if r.rule.window is not None and r.rule.window.silence is not None]
             for observed in events:
+                ts = observed.event.timestamp.timestamp()
+                if self._watermark is None or ts > self._watermark:
+                    self._watermark = ts
+                    # checked before the event's own rules: a key silent until this event's time
+                    # is found whatever the batch boundaries were
+                    for rule in silence_rules:
+                        findings.extend(self._silence_step(rule, ts, observed.source, now))
                 eid = observed.event.event_id
                 env = self._env(observed.event.model.id, docs[eid], by_event.get(eid, {}))
                 for rule in book.event_rules:
@@ -292,6 +308,10 @@ class PolicyEngine:
         if spec.aggregate == "distinct" and value is None:
             return None
         windows = self._windows[rule.id][1]
+        if spec.silence is not None:  # absence rule: the condition waits for the silence
+            model = observed.event.model
+            windows.add(key, observed.event.timestamp.timestamp(), value, (model.id, model.version))
+            return None
         view = windows.add(key, observed.event.timestamp.timestamp(), value)
         if view is None or view.count < spec.min_count:
             return None
@@ -303,7 +323,7 @@ class PolicyEngine:
         wenv = env | {"value": view.value, "bucket_value": view.bucket_value,
                       "previous": view.previous, "baseline": view.baseline,
                       "count": view.count, "key": key, "window": window,
-                      "elapsed_s": elapsed, "window_s": spec.size}
+                      "elapsed_s": elapsed, "window_s": spec.size, "silent_s": 0.0}
         if compiled.condition(wenv) is not True or not windows.mark_fired(key, view.start_bucket):
             return None
         if window is None:
@@ -324,6 +344,47 @@ class PolicyEngine:
             detector=POLICY_DETECTOR, severity=self._severity(rule, rule.severity, tier, context),
             title=rule.title, evidence=evidence, refs=self._refs(rule, tier, context),
             source=observed.source, now=now)
+
+    def _silence_step(self, compiled: CompiledRule, watermark: float, source: SourceRef | None,
+                      now: datetime) -> list[Finding]:
+        """Findings of a silence rule for the keys that the watermark has just left ``silence``
+        seconds behind (each episode is checked once: the condition decides whether it files)."""
+        rule = compiled.rule
+        spec = rule.window
+        assert spec is not None and spec.silence is not None and compiled.condition is not None
+        out = []
+        for key, kw, view in self._windows[rule.id][1].silent(watermark):
+            if view.count < spec.min_count:
+                continue
+            model_id, version = kw.model if kw.model is not None else ("?", None)
+            window = _window_times(spec.size, spec.bucket_s, view.start_bucket, view.end_bucket)
+            silent_s = watermark - kw.last_ts
+            env = self._env(model_id, None, None)
+            wenv = env | {"value": view.value, "bucket_value": view.bucket_value,
+                          "previous": view.previous, "baseline": view.baseline,
+                          "count": view.count, "key": key, "window": window,
+                          "elapsed_s": kw.last_ts - view.start_bucket * spec.bucket_s,
+                          "window_s": spec.size, "silent_s": silent_s}
+            if compiled.condition(wenv) is not True:
+                continue
+            last_seen = datetime.fromtimestamp(kw.last_ts, timezone.utc).isoformat()
+            evidence: dict[str, Any] = {
+                "key": key, "aggregate": spec.aggregate, "silence_s": spec.silence,
+                "silent_s": silent_s, "last_seen": last_seen,
+                "watermark": datetime.fromtimestamp(watermark, timezone.utc).isoformat(),
+                "value": view.value, "count": view.count, "window": window}
+            if spec.history:
+                evidence |= {"baseline": view.baseline, "previous": view.previous,
+                             "bucket_value": view.bucket_value}
+            evidence |= self._evidence(compiled, wenv)
+            tier = self._tier(model_id)
+            assert rule.severity is not None
+            out.append(self._finding(
+                compiled, finding_id_for(rule.id, POLICY_DETECTOR, "silence", f"{key}|{last_seen}"),
+                event_id=None, model_id=model_id, model_version=version, detector=POLICY_DETECTOR,
+                severity=self._severity(rule, rule.severity, tier, {}), title=rule.title,
+                evidence=evidence, refs=self._refs(rule, tier, {}), source=source, now=now))
+        return out
 
     @staticmethod
     def _finding(compiled: CompiledRule, finding_id: str, *, event_id: str | None, model_id: str,

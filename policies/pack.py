@@ -61,6 +61,12 @@ class WindowSpec(BaseModel):
     window is the last size/bucket buckets up to the event's. ``history`` buckets before the
     current one give ``baseline`` (their mean per-bucket aggregate). ``rate`` is the share of
     events for which ``of`` is true; ``count`` counts events (``of`` not used).
+
+    ``silence`` makes it an absence rule: events still fill the buckets, but the condition is
+    evaluated only when a key has sent nothing for ``silence`` seconds of event time (the
+    engine's watermark, the latest event time it has seen, is that far past the key's last
+    event), once per silence episode; it sees the key's window as it was at its last event and
+    ``silent_s``.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,8 +80,9 @@ class WindowSpec(BaseModel):
     history: int = Field(0, ge=0, le=1000)
     min_count: int = Field(1, ge=1)
     max_keys: int = Field(10_000, ge=1)
+    silence: int | None = None
 
-    @field_validator("size", "bucket", mode="before")
+    @field_validator("size", "bucket", "silence", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else parse_duration(value)

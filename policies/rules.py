@@ -16,10 +16,11 @@ from policies.pack import Pack, Rule
 EVENT_NAMES = frozenset({"event", "model", "model_registered", "signals", "params"})
 #: a signal rule's condition also sees the signal (detector, kind, severity, evidence, context)
 SIGNAL_NAMES = EVENT_NAMES | {"signal"}
-#: a window rule's condition sees the aggregate and the event that updated it
+#: a window rule's condition sees the aggregate and the event that updated it (a silence rule's:
+#: the key's window at its last event, ``event`` null, and ``silent_s``, 0 in other rules)
 WINDOW_NAMES = (EVENT_NAMES - {"signals"}) | {"value", "bucket_value", "previous", "baseline",
                                               "count", "key", "window", "elapsed_s",
-                                              "window_s"}
+                                              "window_s", "silent_s"}
 #: what a window's ``key``, ``of`` and ``where`` see: the event alone
 WINDOW_INPUT_NAMES = EVENT_NAMES - {"signals"}
 
@@ -63,7 +64,9 @@ def compile_rule(rule: Rule, pack: Pack | None = None) -> CompiledRule:
         key = _compile("window.key", w.key, WINDOW_INPUT_NAMES)
         of = _compile("window.of", w.of, WINDOW_INPUT_NAMES) if w.of else None
         where = _compile("window.where", w.where, WINDOW_INPUT_NAMES) if w.where else None
-        spec = orjson.dumps(w.model_dump(), option=orjson.OPT_SORT_KEYS)
+        # `silence` joins the fingerprint only when set, so older rules keep their saved state
+        dumped = w.model_dump(exclude={"silence"} if w.silence is None else None)
+        spec = orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(rule.id.encode() + b"|" + spec).hexdigest()[:16]
     used = frozenset().union(*(e.names for e in (condition, *(x for _, x in evidence)) if e))
     return CompiledRule(rule, pack if pack is not None else Pack(pack="?", version="?", rules=[]),

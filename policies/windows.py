@@ -8,6 +8,7 @@ below 1%) instead of the values. Everything round-trips through JSON for the sta
 
 from __future__ import annotations
 
+import heapq
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,6 +123,12 @@ class KeyWindow:
     #: (bucket index, previous, baseline): both depend only on earlier buckets, so they are
     #: computed once per bucket, not once per event (dropped when a late event changes them)
     history_cache: tuple[int, Any, Any] | None = None
+    #: silence rules only: event time of the key's latest event, the ``last_ts`` whose silence
+    #: episode was already checked (the key is re-armed by any later event), and the model id and
+    #: version of its latest event (the finding names them)
+    last_ts: float = 0.0
+    silence_checked: float | None = None
+    model: tuple[str, str | None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +151,13 @@ class RuleWindows:
         self.spec = spec
         self.keys: dict[str, KeyWindow] = {}
         self._keep = max(spec.buckets, spec.history + 1)
+        #: silence rules: (due event time, key), one entry per key in ``_armed`` (lazy: an entry
+        #: whose key sent events since is pushed back with its new due time when it comes up)
+        self._heap: list[tuple[float, str]] = []
+        self._armed: set[str] = set()
 
-    def add(self, key: str, ts: float, value: Any) -> WindowView | None:
+    def add(self, key: str, ts: float, value: Any,
+            model: tuple[str, str | None] | None = None) -> WindowView | None:
         """Count ``value`` into ``key``'s bucket at event time ``ts``; None when the event is too
         late to matter (older than what the key still keeps)."""
         spec = self.spec
@@ -154,7 +166,9 @@ class RuleWindows:
         if kw is None:
             if len(self.keys) >= spec.max_keys:
                 self._evict()
-            kw = self.keys[key] = KeyWindow(first=idx, last=idx)
+            kw = self.keys[key] = KeyWindow(first=idx, last=idx, last_ts=ts)
+        if spec.silence is not None:
+            self._arm(key, kw, ts, model)
         if idx <= kw.last - self._keep:
             return None
         if idx < kw.last:
@@ -202,6 +216,54 @@ class RuleWindows:
         known = [v for v in per_bucket if v is not None]
         return previous, (sum(known) / len(known) if known else None)
 
+    # --- silence (absence) rules
+    def _arm(self, key: str, kw: KeyWindow, ts: float, model: tuple[str, str | None] | None
+             ) -> None:
+        if ts >= kw.last_ts:
+            kw.last_ts = ts
+            if model is not None:
+                kw.model = model
+        if kw.silence_checked == kw.last_ts or key in self._armed:
+            return
+        assert self.spec.silence is not None
+        heapq.heappush(self._heap, (kw.last_ts + self.spec.silence, key))
+        self._armed.add(key)
+        if len(self._heap) > 2 * self.spec.max_keys + 16:  # entries of evicted keys piled up
+            self._rearm_all()
+
+    def _rearm_all(self) -> None:
+        silence = self.spec.silence
+        if silence is None:
+            self._heap, self._armed = [], set()
+            return
+        self._heap = [(kw.last_ts + silence, key) for key, kw in self.keys.items()
+                      if kw.silence_checked != kw.last_ts]
+        heapq.heapify(self._heap)
+        self._armed = {key for _, key in self._heap}
+
+    def silent(self, watermark: float) -> list[tuple[str, KeyWindow, WindowView]]:
+        """Keys whose latest event is at least ``silence`` seconds of event time behind
+        ``watermark`` and whose silence episode was not checked yet, with their window as it was
+        at their latest event. Each episode is returned once; a later event re-arms its key."""
+        silence = self.spec.silence
+        if silence is None:
+            return []
+        out = []
+        heap = self._heap
+        while heap and heap[0][0] <= watermark:
+            _, key = heapq.heappop(heap)
+            self._armed.discard(key)
+            kw = self.keys.get(key)
+            if kw is None or kw.silence_checked == kw.last_ts:
+                continue  # evicted, or checked already
+            if kw.last_ts + silence > watermark:  # it sent events since it was armed
+                heapq.heappush(heap, (kw.last_ts + silence, key))
+                self._armed.add(key)
+                continue
+            kw.silence_checked = kw.last_ts
+            out.append((key, kw, self._view(kw, kw.last)))
+        return out
+
     def mark_fired(self, key: str, start_bucket: int) -> bool:
         """Record a filed window; False if this key's window starting there was filed before."""
         kw = self.keys.get(key)
@@ -217,14 +279,27 @@ class RuleWindows:
             del self.keys[key]
 
     def to_json(self) -> dict[str, Any]:
-        return {key: {"first": kw.first, "last": kw.last, "fired": list(kw.fired),
-                      "buckets": [[b, a.to_json()] for b, a in sorted(kw.buckets.items())]}
-                for key, kw in self.keys.items()}
+        out = {}
+        for key, kw in self.keys.items():
+            raw: dict[str, Any] = {
+                "first": kw.first, "last": kw.last, "fired": list(kw.fired),
+                "buckets": [[b, a.to_json()] for b, a in sorted(kw.buckets.items())]}
+            if self.spec.silence is not None:
+                raw |= {"last_ts": kw.last_ts, "silence_checked": kw.silence_checked,
+                        "model": None if kw.model is None else list(kw.model)}
+            out[key] = raw
+        return out
 
     def load_json(self, raw: dict[str, Any]) -> None:
-        self.keys = {
-            key: KeyWindow(int(kw["first"]), int(kw["last"]),
-                           {int(b): Acc.from_json(a) for b, a in kw["buckets"]},
-                           [int(f) for f in kw["fired"]])
-            for key, kw in raw.items()
-        }
+        self.keys = {}
+        for key, kw in raw.items():
+            last = int(kw["last"])
+            model = kw.get("model")
+            checked = kw.get("silence_checked")
+            self.keys[key] = KeyWindow(
+                int(kw["first"]), last, {int(b): Acc.from_json(a) for b, a in kw["buckets"]},
+                [int(f) for f in kw["fired"]],
+                last_ts=float(kw.get("last_ts", last * self.spec.bucket_s)),
+                silence_checked=None if checked is None else float(checked),
+                model=None if not model else (str(model[0]), model[1]))
+        self._rearm_all()
