@@ -66,7 +66,7 @@ def audit_findings(model: str | None, model_version: str | None, category: str |
     """List findings, newest first (the same filters as GET /findings)."""
     from audit.queries import FINDING_COLUMNS, FindingFilter, find_findings
     from policies.taxonomy import Subcategory
-    from riskwatch.output import to_csv, to_json, to_table
+    from riskwatch.output import render
 
     if subcategory is not None and subcategory not in {s.value for s in Subcategory}:
         fail(f"unknown subcategory {subcategory!r}; one of: {', '.join(s.value for s in Subcategory)}")
@@ -76,12 +76,7 @@ def audit_findings(model: str | None, model_version: str | None, category: str |
                         since=_time("--since", since), until=_time("--until", until), sort=sort,
                         limit=limit, offset=offset)
     rows = find_findings(_engine(), flt)
-    if fmt == "json":
-        click.echo(to_json(rows))
-    elif fmt == "csv":
-        click.echo(to_csv(rows, (*FINDING_COLUMNS, "status")), nl=False)
-    else:
-        click.echo(to_table(rows, TABLE_COLUMNS))
+    click.echo(render(rows, fmt, columns=(*FINDING_COLUMNS, "status"), table_columns=TABLE_COLUMNS))
 
 
 @audit.command("summary")

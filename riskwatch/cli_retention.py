@@ -62,14 +62,9 @@ def removals(kind: str | None, limit: int, fmt: str) -> None:
     """Erasures and retention purges, newest first."""
     from audit.db import create_schema, make_engine
     from audit.removals import LIST_COLUMNS, list_removals
-    from riskwatch.output import to_csv, to_json, to_table
+    from riskwatch.output import render
 
     engine = make_engine(get_settings().database_url)
     create_schema(engine)
     rows = list_removals(engine, kind=kind, limit=limit)
-    if fmt == "json":
-        click.echo(to_json(rows))
-    elif fmt == "csv":
-        click.echo(to_csv(rows, LIST_COLUMNS), nl=False)
-    else:
-        click.echo(to_table(rows, LIST_COLUMNS))
+    click.echo(render(rows, fmt, columns=LIST_COLUMNS))

@@ -111,16 +111,11 @@ def webhooks_deliveries(status: str | None, subscription_id: int | None, finding
     """List deliveries, newest first; --status dead shows those that gave up."""
     from audit.outbox import DELIVERY_COLUMNS as ALL_COLUMNS
     from audit.outbox import list_deliveries
-    from riskwatch.output import to_csv, to_json, to_table
+    from riskwatch.output import render
 
     rows = list_deliveries(_engine(), status=status, subscription_id=subscription_id,
                            finding_id=finding_id, limit=limit)
-    if fmt == "json":
-        click.echo(to_json(rows))
-    elif fmt == "csv":
-        click.echo(to_csv(rows, ALL_COLUMNS), nl=False)
-    else:
-        click.echo(to_table(rows, DELIVERY_COLUMNS))
+    click.echo(render(rows, fmt, columns=ALL_COLUMNS, table_columns=DELIVERY_COLUMNS))
 
 
 @webhooks.command("retry")

@@ -42,6 +42,17 @@ def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int 
     return "\n".join(out)
 
 
+def render(rows: Sequence[dict[str, Any]], fmt: str, *, columns: Sequence[str],
+           table_columns: Sequence[str] | None = None) -> str:
+    """Rows as ``json``, ``csv`` (every column in ``columns``) or a table (``table_columns``,
+    default ``columns``); the text ends without a newline."""
+    if fmt == "json":
+        return to_json(rows)
+    if fmt == "csv":
+        return to_csv(rows, columns).rstrip("\n")
+    return to_table(rows, table_columns or columns)
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     lines = [f"events stored      {summary['events']}",
              f"feedback labels    {summary.get('feedback', 0)}",
