@@ -305,7 +305,7 @@ class PolicyEngine:
         value = compiled.of(env) if compiled.of is not None else None
         if spec.aggregate in _NUMERIC and not _num(value):
             return None
-        if spec.aggregate == "distinct" and value is None:
+        if spec.aggregate in ("distinct", "unique") and value is None:
             return None
         windows = self._windows[rule.id][1]
         if spec.silence is not None:  # absence rule: the condition waits for the silence

@@ -51,7 +51,7 @@ def parse_duration(value: Any) -> int:
     raise ValueError(f"{value!r} is not a duration such as 30s, 5m, 24h or 7d")
 
 
-Aggregate = Literal["count", "sum", "avg", "max", "rate", "distinct", "p95"]
+Aggregate = Literal["count", "sum", "avg", "max", "rate", "distinct", "unique", "p95"]
 
 
 class WindowSpec(BaseModel):
@@ -60,7 +60,9 @@ class WindowSpec(BaseModel):
     ``size`` is the window, ``bucket`` its step (default: ``size``, a tumbling window); the
     window is the last size/bucket buckets up to the event's. ``history`` buckets before the
     current one give ``baseline`` (their mean per-bucket aggregate). ``rate`` is the share of
-    events for which ``of`` is true; ``count`` counts events (``of`` not used).
+    events for which ``of`` is true; ``count`` counts events (``of`` not used); ``unique`` is the
+    share of events whose ``of`` (any JSON value) had not been seen before in its bucket, kept as
+    hashes (policies/windows.py).
 
     ``silence`` makes it an absence rule: events still fill the buckets, but the condition is
     evaluated only when a key has sent nothing for ``silence`` seconds of event time (the

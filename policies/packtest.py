@@ -7,7 +7,8 @@ and must not fire. A test file (``<pack dir>/tests/*.yaml``)::
       - name: EU subject without consent
         event: {context: {region: EU, consent: false}}   # or `events: [...]`, in event-time order;
                                                          # an item {repeat: N, every: 1m, event: {...}}
-                                                         # stands for N events `every` apart
+                                                         # stands for N events `every` apart,
+                                                         # "{i}" in its strings replaced by 0..N-1
         signals: [{detector: pii, kind: pii_detected}]   # optional, on the last event
         models: {credit-scoring: {...}}                  # optional registry overrides
         expect: [RW-LP-010]                              # rule ids that must fire
@@ -120,6 +121,17 @@ def _registry(raw: dict[str, Any], overrides: dict[str, dict[str, Any] | None]) 
     return Registry.model_validate(raw | {"models": models})
 
 
+def _numbered(value: Any, k: int) -> Any:
+    """A deep copy of ``value`` with ``{i}`` in its strings replaced by ``k`` (distinct inputs)."""
+    if isinstance(value, str):
+        return value.replace("{i}", str(k))
+    if isinstance(value, dict):
+        return {key: _numbered(v, k) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_numbered(v, k) for v in value]
+    return copy.deepcopy(value)
+
+
 def _expand(base: dict[str, Any], items: list[dict[str, Any]], index: int) -> list[dict[str, Any]]:
     docs = []
     for i, raw in enumerate(items):
@@ -136,7 +148,7 @@ def _expand(base: dict[str, Any], items: list[dict[str, Any]], index: int) -> li
         doc = _merge(base, raw.get("event") or {})
         start = datetime.fromisoformat(str(doc["timestamp"]).replace("Z", "+00:00"))
         for k in range(raw["repeat"]):
-            one = copy.deepcopy(doc)
+            one = _numbered(doc, k)
             one["event_id"] = f"case{index}-{i}-{k}"
             ts = start + timedelta(seconds=every * k)
             one["timestamp"] = ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")

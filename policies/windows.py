@@ -4,14 +4,24 @@ Memory is bounded: a key keeps only the buckets its window and baseline need, a 
 most ``max_keys`` keys (the least recently updated go first), ``distinct`` remembers at most
 ``DISTINCT_CAP`` values per bucket, and ``p95`` keeps a log-scale histogram (relative error
 below 1%) instead of the values. Everything round-trips through JSON for the state store.
+
+``unique`` (share of events whose value is new in its bucket: a stream without repeats, such as
+inputs generated to cover a model's input space, is near 1) keeps 52-bit BLAKE2b hashes of the
+values, never the values (input texts must not reach the state store), at most
+``DISTINCT_CAP`` per bucket: once a bucket holds that many, its share is the one measured on the
+events up to then (a sample of the bucket's first events), so it does not drift down at high
+volume as a capped distinct count would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from policies.pack import WindowSpec
 
@@ -26,8 +36,8 @@ class Acc:
     """One bucket's aggregate inputs."""
 
     n: int = 0  # events counted
-    total: float = 0.0  # sum of numeric values
-    hits: int = 0  # true values (rate)
+    total: float = 0.0  # sum of numeric values (unique: events sampled)
+    hits: int = 0  # true values (rate); values new in the bucket among those sampled (unique)
     top: float | None = None  # max
     values: set[Any] | None = None  # distinct
     hist: dict[int, int] | None = None  # p95: log-bin → count (bin 0 holds values <= 0)
@@ -44,6 +54,16 @@ class Acc:
                 self.values = set()
             if len(self.values) < DISTINCT_CAP and isinstance(value, (str, int, float, bool)):
                 self.values.add(value)
+            return
+        if aggregate == "unique":
+            if self.values is None:
+                self.values = set()
+            if len(self.values) < DISTINCT_CAP:
+                digest = value_hash(value)
+                self.total += 1
+                if digest not in self.values:
+                    self.hits += 1
+                    self.values.add(digest)
             return
         x = float(value)
         self.total += x
@@ -65,6 +85,14 @@ class Acc:
         return cls(int(n), float(total), int(hits), top,
                    None if values is None else set(values),
                    None if hist is None else {int(k): int(v) for k, v in hist})
+
+
+def value_hash(value: Any) -> int:
+    """A 52-bit hash of a JSON value (exact in a double, so any JSON reader keeps it); map keys
+    are sorted, so the same features in another order hash the same."""
+    raw = value.encode() if isinstance(value, str) else orjson.dumps(
+        value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big") >> 12
 
 
 def _bin(x: float) -> int:
@@ -96,6 +124,9 @@ def aggregate_of(aggregate: str, accs: list[Acc]) -> tuple[Any, int]:
         return (max(tops) if tops else None), n
     if aggregate == "rate":
         return sum(a.hits for a in accs) / n, n
+    if aggregate == "unique":
+        sampled = sum(a.total for a in accs)
+        return (sum(a.hits for a in accs) / sampled if sampled else None), n
     if aggregate == "distinct":
         seen: set[Any] = set()
         for a in accs:
