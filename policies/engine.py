@@ -103,6 +103,13 @@ class PolicyEngine:
         self._snapshot = self._files_snapshot() if pack_dir is not None else {}
         self._bad_snapshot: dict[str, tuple[int, int]] | None = None
 
+    def set_registry(self, registry: Registry) -> None:
+        """Use another model registry from now on (hot reload of riskwatch.yaml): the next
+        evaluation reads its models and policy_params; window state is kept."""
+        self.registry = registry
+        self._models = {mid: e.model_dump(mode="json") for mid, e in registry.models.items()}
+        self._params = dict(registry.policy_params)
+
     # --- packs and hot reload
     @property
     def rulebook(self) -> Rulebook:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     config: Path = Field(
         Path("riskwatch.yaml"), description="RISKWATCH_CONFIG: the model registry file."
     )
+    config_reload_s: float = Field(
+        2.0, gt=0, description="RISKWATCH_CONFIG_RELOAD_S: how often the worker looks for a "
+        "changed registry file (RISKWATCH_CONFIG), between batches.",
+    )
     policy_packs: Path | None = Field(
         None, description="RISKWATCH_POLICY_PACKS: folder of policy packs (*.yaml), watched for "
         "changes; default: the packs shipped in policies/packs/.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 from audit.store import AuditBatch, DeadLetter, DetectorState
 from detectors.base import Detector, ObservedEvent, ObservedFeedback, Signal, SourceRef
@@ -18,6 +18,7 @@ from policies.engine import STATE_NAME as POLICY_STATE
 from policies.engine import STATE_VERSION as POLICY_STATE_VERSION
 from policies.engine import PolicyEngine
 from policies.findings import Finding
+from riskwatch.registry import Registry
 from streams.codec import EventPolicy, InvalidMessage, decode_document
 from streams.schema import FeedbackEvent
 
@@ -86,11 +87,26 @@ class BatchProcessor:
     """Runs detectors and policies over a decoded batch; keeps no I/O of its own."""
 
     def __init__(
-        self, detectors: Sequence[Detector], policies: PolicyEngine, *, state_scope: str = "global"
+        self, detectors: Sequence[Detector], policies: PolicyEngine, *, state_scope: str = "global",
+        registry: Callable[[], Registry] | None = None,
     ) -> None:
         self.detectors = list(detectors)
         self.policies = policies
         self.state_scope = state_scope
+        #: the current model registry (RegistryWatcher.poll), asked before every batch
+        self.registry_source = registry
+        self._registry = policies.registry
+
+    def _refresh_registry(self) -> None:
+        if self.registry_source is None:
+            return
+        registry = self.registry_source()
+        if registry is self._registry:
+            return
+        self._registry = registry
+        self.policies.set_registry(registry)
+        for detector in self.detectors:  # they read models (SLOs, protected attributes) per event
+            detector.registry = registry
 
     def load(self) -> None:
         for detector in self.detectors:
@@ -116,6 +132,7 @@ class BatchProcessor:
             log.info("detector %s: state restored", detector.name)
 
     def prepare(self, decoded: Decoded, known_ids: set[str]) -> Prepared:
+        self._refresh_registry()
         fresh = [e for e in decoded.events if e.event.event_id not in known_ids]
         signals: list[Signal] = []
         failures: list[str] = []

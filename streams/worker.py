@@ -11,7 +11,7 @@ import faust
 from audit.store import AuditStore
 from policies.engine import PolicyEngine
 from policies.pack import BUILTIN_PACKS, load_packs
-from riskwatch.registry import load_registry
+from riskwatch.registry import RegistryWatcher, load_registry
 from riskwatch.settings import Settings
 from streams.agents import register_agents
 from streams.app import create_app
@@ -51,14 +51,17 @@ def build_handler(settings: Settings) -> BatchHandler:
     # that runs the batches needs.
     from detectors.registry import build_detectors
 
-    registry = load_registry(settings.config)
+    # riskwatch.yaml is watched like the packs: every unit asks for the current registry before
+    # each batch; a broken file is logged and the last good registry kept
+    watcher = RegistryWatcher(settings.config, every_s=settings.config_reload_s)
     pack_dir = settings.policy_packs or BUILTIN_PACKS
     store = open_store(settings)
 
     def unit() -> BatchProcessor:  # detectors and policies of one partition
+        registry = watcher.registry
         policies = PolicyEngine(load_packs(pack_dir), registry, pack_dir=pack_dir,
                                 reload_every_s=settings.policy_reload_s)
-        return BatchProcessor(build_detectors(registry), policies)
+        return BatchProcessor(build_detectors(registry), policies, registry=watcher.poll)
 
     # reads of partition state wait out a database outage, like the batch's other reads
     processor = PartitionedProcessor(
