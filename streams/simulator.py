@@ -260,6 +260,7 @@ def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = 
         start += timedelta(milliseconds=rng.randint(30, 70))
     if with_text:
         _leak_into_replies(events, random.Random(f"{seed}/leaks"))
+    _operational_slips(events, models, random.Random(f"{seed}/slips"))
     return events
 
 
@@ -286,6 +287,32 @@ def _leak_into_replies(events: list[Event], rng: random.Random) -> None:
         usage["output_tokens"] = len(output["text"]) // 4 + 1
         usage["cost_usd"] = round(usage["input_tokens"] * _PRICE_IN
                                   + usage["output_tokens"] * _PRICE_OUT, 8)
+
+
+#: share of a model's calls served by a deprecated version (a canary nobody retired)
+STALE_VERSION_SHARE = 0.003
+#: share of chat replies that run away (thousands of tokens: over the per-call cost ceiling)
+RUNAWAY_SHARE = 0.002
+
+
+def _operational_slips(events: list[Event], models: dict[str, ModelEntry],
+                       rng: random.Random) -> None:
+    """Two risks injected on purpose: a few calls served by a deprecated model version
+    (technology update, RW-TU-002) and a few runaway generations that cost more than the model's
+    per-call ceiling (cost control, RW-CC-004). A separate random stream, like the leaks."""
+    for event in events:
+        entry = models.get(event["model"]["id"])
+        roll = rng.random()
+        if entry is None:
+            continue
+        if roll < STALE_VERSION_SHARE and entry.deprecated_versions:
+            event["model"]["version"] = entry.deprecated_versions[-1]
+        elif roll < STALE_VERSION_SHARE + RUNAWAY_SHARE and "output_tokens" in event["usage"] \
+                and "text" in event.get("output", {}):
+            usage = event["usage"]
+            usage["output_tokens"] = 3000 + rng.randrange(3000)
+            usage["cost_usd"] = round(usage["input_tokens"] * _PRICE_IN
+                                      + usage["output_tokens"] * _PRICE_OUT, 8)
 
 
 def _malformed(rng: random.Random, kind: str, ev: Event, limit: int) -> bytes:
