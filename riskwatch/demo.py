@@ -19,6 +19,9 @@ from riskwatch.settings import Settings
 
 # The demo's second half carries a data drift (chat channel mix), so drift findings show up.
 DEMO_DRIFT_FROM = 0.5
+# Mean gap between the demo's events in event time: 8,000 events span about two hours, so the
+# one-hour baselines of the market-demand rules fill and the injected market shifts show.
+DEMO_GAP_MS = 900
 # Share of the tabular models' decisions whose outcome is fed back as riskwatch.feedback/v1 labels,
 # so fairness monitoring has labels (equalized odds) besides predictions.
 DEMO_FEEDBACK = 0.8
@@ -27,7 +30,8 @@ DEMO_FEEDBACK = 0.8
 def produce_demo(settings: Settings, n: int, *, seed: int = 7, run_id: str | None = None,
                  with_text: bool = True, malformed: float = 0.02,
                  duplicates: float = 0.02, drift_from: float | None = None,
-                 feedback: float = 0.0) -> dict[str, Any]:
+                 feedback: float = 0.0, gap_ms: int = 50,
+                 market_shifts: bool = False) -> dict[str, Any]:
     from streams.producer import make_producer, send_all
     from streams.simulator import demo_traffic
 
@@ -35,7 +39,8 @@ def produce_demo(settings: Settings, n: int, *, seed: int = 7, run_id: str | Non
     traffic = demo_traffic(n, registry=load_registry(settings.config), seed=seed, run_id=run_id,
                            malformed_fraction=malformed, duplicate_fraction=duplicates,
                            with_text=with_text, max_event_bytes=settings.max_event_bytes,
-                           drift_from=drift_from, feedback_fraction=feedback)
+                           drift_from=drift_from, feedback_fraction=feedback, gap_ms=gap_ms,
+                           market_shifts=market_shifts)
     producer = make_producer(settings.bootstrap_servers)
     try:
         sent = send_all(producer, settings.events_topic, ((m.key, m.value) for m in traffic.messages))
@@ -109,7 +114,8 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
     worker = _start_worker(settings, log_path)
     print(f"worker: pid {worker.pid}, log {log_path}", flush=True)
     try:
-        report = produce_demo(settings, n, drift_from=DEMO_DRIFT_FROM, feedback=DEMO_FEEDBACK)
+        report = produce_demo(settings, n, drift_from=DEMO_DRIFT_FROM, feedback=DEMO_FEEDBACK,
+                              gap_ms=DEMO_GAP_MS, market_shifts=True)
         print(f"produced: {to_json(report)}", flush=True)
         want_events = report["valid_events"]
         want_dead = before + sum(report["malformed"].values())

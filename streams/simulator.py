@@ -235,17 +235,20 @@ def user_ref_of(event_id: str, subjects: int = 500) -> str:
 
 def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = "demo",
                     start: datetime | None = None, with_text: bool = True,
-                    drift_from: float | None = None) -> list[Event]:
+                    drift_from: float | None = None, gap_ms: int = 50,
+                    market_shifts: bool = False) -> list[Event]:
     """n valid riskwatch.inference/v1 event dicts, event_id = f"{run_id}-{i:07d}", timestamps
-    ~50 ms apart from ``start`` (default: now minus n*50 ms). Deterministic for a fixed start.
-    From event ``drift_from * n`` on (if given), chat traffic's channel mix shifts (data drift)."""
+    ~``gap_ms`` apart from ``start`` (default: now minus n*gap_ms). Deterministic for a fixed start.
+    From event ``drift_from * n`` on (if given), chat traffic's channel mix shifts (data drift).
+    ``market_shifts`` adds a tenant going silent and a campaign surge (see _market_shifts) when
+    the traffic spans at least MARKET_SPAN (their baselines need an hour)."""
     shift_at = n if drift_from is None else int(drift_from * n)
     rng = random.Random(seed)
     models = registry.models or _DEFAULT_MODELS
     ids = list(models)
     profiles = [_PROFILES.get(mid, _GENERIC) for mid in ids]
     cum = list(accumulate(p.weight for p in profiles))
-    start = start or datetime.now(UTC) - timedelta(milliseconds=50 * n)
+    start = start or datetime.now(UTC) - timedelta(milliseconds=gap_ms * n)
     if start.tzinfo is not None:  # naive means UTC already; isoformat below truncates to ms
         start = start.astimezone(UTC).replace(tzinfo=None)
     events: list[Event] = []
@@ -257,11 +260,65 @@ def simulate_events(n: int, *, registry: Registry, seed: int = 7, run_id: str = 
         ts = start.isoformat(timespec="milliseconds") + "Z"
         events.append(_event(rng, f"{run_id}-{i:07d}", ts, ids[k], models[ids[k]], profiles[k],
                              slow, with_text, i >= shift_at))
-        start += timedelta(milliseconds=rng.randint(30, 70))
+        start += timedelta(milliseconds=rng.randint(gap_ms * 3 // 5, gap_ms * 7 // 5))
     if with_text:
         _leak_into_replies(events, random.Random(f"{seed}/leaks"))
     _operational_slips(events, models, random.Random(f"{seed}/slips"))
+    if market_shifts:
+        events = _market_shifts(events, run_id, random.Random(f"{seed}/market"))
     return events
+
+
+#: the shortest traffic span that gets market shifts: an hour of baseline, then the shifts
+MARKET_SPAN = timedelta(minutes=100)
+CAMPAIGN_FACTOR = 4  # the campaign bucket carries this many times the model's usual volume
+_BUCKET = timedelta(minutes=5)
+
+
+def _at(event: Event) -> datetime:
+    return datetime.fromisoformat(event["timestamp"].removesuffix("Z"))
+
+
+def _market_shifts(events: list[Event], run_id: str, rng: random.Random) -> list[Event]:
+    """Two market-demand risks injected on purpose, when the traffic spans MARKET_SPAN:
+
+    * a tenant goes silent from 55% of the span on (its calls go to the other tenants of the same
+      model): RW-CM-003, once its silence passes 30 minutes;
+    * a campaign: in the 5-minute bucket at 80% of the span the busiest model gets
+      CAMPAIGN_FACTOR times its usual volume, as copies of its calls around then with new ids
+      (``{run_id}-c{j}``): RW-CM-001.
+    Returns the events in time order."""
+    if not events or _at(events[-1]) - _at(events[0]) < MARKET_SPAN:
+        return events
+    first, span = _at(events[0]), _at(events[-1]) - _at(events[0])
+    by_model: dict[str, list[Event]] = defaultdict(list)
+    for e in events:
+        by_model[e["model"]["id"]].append(e)
+    tenants = {mid: sorted({e["tenant"] for e in evs}) for mid, evs in by_model.items()}
+    volume = Counter(e["tenant"] for e in events)
+    # a tenant whose every model has other tenants to take its calls, the busiest such
+    movable = [t for t in volume if all(len(ts) >= 2 for ts in tenants.values() if t in ts)]
+    if movable:
+        gone, cut = max(movable, key=lambda t: (volume[t], t)), first + span * 0.55
+        turn: Counter[str] = Counter()
+        for e in events:
+            if e["tenant"] == gone and _at(e) >= cut:
+                others = [t for t in tenants[e["model"]["id"]] if t != gone]
+                e["tenant"] = others[turn[e["model"]["id"]] % len(others)]
+                turn[e["model"]["id"]] += 1
+    busiest = max(by_model, key=lambda m: len(by_model[m]))
+    t = first + span * 0.8
+    bucket = datetime.min + ((t - datetime.min) // _BUCKET) * _BUCKET
+    usual = len(by_model[busiest]) * _BUCKET / span
+    nearby = [e for e in by_model[busiest] if bucket - _BUCKET <= _at(e) < bucket + 2 * _BUCKET]
+    extra = []
+    for j in range(round(usual * (CAMPAIGN_FACTOR - 1))):
+        copy = orjson.loads(orjson.dumps(rng.choice(nearby)))
+        copy["event_id"] = f"{run_id}-c{j:06d}"
+        at = bucket + _BUCKET * rng.random()
+        copy["timestamp"] = at.isoformat(timespec="milliseconds") + "Z"
+        extra.append(copy)
+    return sorted(events + extra, key=_at)
 
 
 _COMPETITOR_ASIDE = " Some customers also compare us with Northwind Assist."  # policy_params.competitors
@@ -310,7 +367,7 @@ def _operational_slips(events: list[Event], models: dict[str, ModelEntry],
         elif roll < STALE_VERSION_SHARE + RUNAWAY_SHARE and "output_tokens" in event["usage"] \
                 and "text" in event.get("output", {}):
             usage = event["usage"]
-            usage["output_tokens"] = 3000 + rng.randrange(3000)
+            usage["output_tokens"] = 1100 + rng.randrange(300)
             usage["cost_usd"] = round(usage["input_tokens"] * _PRICE_IN
                                       + usage["output_tokens"] * _PRICE_OUT, 8)
 
@@ -384,12 +441,14 @@ def demo_traffic(n: int, *, registry: Registry, seed: int = 7, run_id: str = "de
                  malformed_fraction: float = 0.02, duplicate_fraction: float = 0.02,
                  with_text: bool = True, max_event_bytes: int = 512 * 1024,
                  start: datetime | None = None, drift_from: float | None = None,
-                 feedback_fraction: float = 0.0) -> DemoTraffic:
+                 feedback_fraction: float = 0.0, gap_ms: int = 50,
+                 market_shifts: bool = False) -> DemoTraffic:
     """simulate_events(n) plus malformed messages (each DeadLetterReason at least once when
     n >= 100) and re-sent duplicates, each after its original, and feedback labels for
     ``feedback_fraction`` of the tabular decisions. Byte-identical for a fixed start."""
     events = simulate_events(n, registry=registry, seed=seed, run_id=run_id, start=start,
-                             with_text=with_text, drift_from=drift_from)
+                             with_text=with_text, drift_from=drift_from, gap_ms=gap_ms,
+                             market_shifts=market_shifts)
     rng = random.Random(f"{seed}/faults")  # str seeds hash with sha512: stable across processes
     keys, values = [e["model"]["id"].encode() for e in events], [orjson.dumps(e) for e in events]
     extras: defaultdict[int, list[SimulatedMessage]] = defaultdict(list)

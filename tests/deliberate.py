@@ -1,9 +1,11 @@
-"""The risks the demo simulator injects on purpose: rule id → whether an event carries it.
-Demo traffic must raise the policy packs' event rules on these events and nowhere else."""
+"""The risks the demo simulator injects on purpose: rule id → whether an event carries it, or,
+for window rules that a whole bucket tips, whether the finding's window holds such an event.
+Demo traffic must raise the policy packs' rules on these and nowhere else."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from datetime import datetime
+from typing import Any, Callable, Iterable
 
 from riskwatch.registry import load_registry
 from tests.unit.paths import REPO
@@ -21,5 +23,33 @@ DELIBERATE: dict[str, Callable[[dict[str, Any]], bool]] = {
     "RW-LP-011": lambda d: d["context"]["consent"] is False and "text" in d.get("input", {}),
     # a deprecated version still serving; a runaway generation over the per-call cost ceiling
     "RW-TU-002": lambda d: d["model"]["version"] in STALE_VERSIONS.get(d["model"]["id"], ()),
-    "RW-CC-004": lambda d: d["usage"].get("output_tokens", 0) >= 3000,
 }
+
+
+def _runaway(d: dict[str, Any]) -> bool:
+    return d["usage"].get("output_tokens", 0) >= 1100
+
+
+DELIBERATE["RW-CC-004"] = _runaway
+
+#: window rules whose aggregate an injected event moves: rule id → test over the window's events
+DELIBERATE_WINDOWS: dict[str, Callable[[list[dict[str, Any]]], bool]] = {
+    "RW-CC-003": lambda docs: any(_runaway(d) for d in docs),  # one runaway lifts the mean
+}
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def is_deliberate(rule_id: str, tipping: dict[str, Any], evidence: dict[str, Any],
+                  docs: Iterable[dict[str, Any]]) -> bool:
+    """Whether a policy finding comes from an injected risk: its tipping event carries one, or
+    (DELIBERATE_WINDOWS) the events of its model in its window do."""
+    if rule_id in DELIBERATE_WINDOWS:
+        window, key = evidence["window"], evidence["key"]
+        start, end = _time(window["start"]), _time(window["end"])
+        inside = [d for d in docs
+                  if d["model"]["id"] == key and start <= _time(d["timestamp"]) < end]
+        return DELIBERATE_WINDOWS[rule_id](inside)
+    return rule_id in DELIBERATE and DELIBERATE[rule_id](tipping)

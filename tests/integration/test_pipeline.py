@@ -17,7 +17,7 @@ from sqlalchemy import select
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
 from riskwatch.registry import load_registry
 from streams.simulator import DemoTraffic, demo_traffic
-from tests.deliberate import DELIBERATE
+from tests.deliberate import DELIBERATE, DELIBERATE_WINDOWS, is_deliberate
 from tests.integration.conftest import make_pipeline
 from tests.integration.harness import REPO, Pipeline, free_port, wait_for
 
@@ -186,7 +186,8 @@ def test_demo_traffic_raises_policy_rules_only_on_its_injected_risks(played: Pla
     with played.pipe.store.engine.connect() as conn:
         rows = conn.execute(select(FindingRecord.__table__)).mappings().all()
     policy = [r for r in rows if r["detector"] == "policy"]
-    assert {r["rule_id"] for r in policy} <= set(DELIBERATE), Counter(r["rule_id"] for r in policy)
+    assert {r["rule_id"] for r in policy} <= set(DELIBERATE) | set(DELIBERATE_WINDOWS), \
+        Counter(r["rule_id"] for r in policy)
     for row in policy:  # a window rule's finding names the event that tipped it by its offset
         if row["event_id"] is None:
             record = played.pipe.read_at(row["source_topic"], row["source_partition"],
@@ -194,6 +195,6 @@ def test_demo_traffic_raises_policy_rules_only_on_its_injected_risks(played: Pla
             doc = orjson.loads(record.value)
         else:
             doc = docs[row["event_id"]]
-        assert DELIBERATE[row["rule_id"]](doc), row
+        assert is_deliberate(row["rule_id"], doc, row["evidence"], docs.values()), row
     # and the injected risks are there to be found
     assert {"RW-TS-001", "RW-LR-004"} <= {r["rule_id"] for r in policy}
