@@ -449,6 +449,7 @@ def demo_traffic(n: int, *, registry: Registry, seed: int = 7, run_id: str = "de
     events = simulate_events(n, registry=registry, seed=seed, run_id=run_id, start=start,
                              with_text=with_text, drift_from=drift_from, gap_ms=gap_ms,
                              market_shifts=market_shifts)
+    m = len(events)  # n, plus the campaign market_shifts may add
     rng = random.Random(f"{seed}/faults")  # str seeds hash with sha512: stable across processes
     keys, values = [e["model"]["id"].encode() for e in events], [orjson.dumps(e) for e in events]
     extras: defaultdict[int, list[SimulatedMessage]] = defaultdict(list)
@@ -458,18 +459,18 @@ def demo_traffic(n: int, *, registry: Registry, seed: int = 7, run_id: str = "de
     # beyond one of each, bad events dominate and oversized ones stay rare (they are big)
     kinds += rng.choices(R.ALL, (2, 0.5, 1, 2, 1, 1, 5), k=count - len(kinds))
     for j, kind in enumerate(kinds):
-        base = rng.randrange(n)
+        base = rng.randrange(m)
         ev = orjson.loads(values[base]) | {"event_id": f"{run_id}-bad-{j:05d}"}
         value = _malformed(rng, kind, ev, max_event_bytes)
-        extras[rng.randint(0, n)].append(SimulatedMessage(keys[base], value, kind))
-    dup_count = min(n, round(n * duplicate_fraction))
-    for i in sorted(rng.sample(range(n), dup_count)):
+        extras[rng.randint(0, m)].append(SimulatedMessage(keys[base], value, kind))
+    dup_count = min(m, round(n * duplicate_fraction))
+    for i in sorted(rng.sample(range(m), dup_count)):
         # an at-least-once producer retries shortly after the original
         dup = SimulatedMessage(keys[i], values[i], "duplicate")
-        extras[rng.randint(i + 1, min(n, i + 20))].append(dup)
+        extras[rng.randint(i + 1, min(m, i + 20))].append(dup)
     feedback = (_feedback(random.Random(f"{seed}/feedback"), events, feedback_fraction, extras)
                 if feedback_fraction > 0 else 0)
-    for pos in range(n):  # after the extras slotted in before it
+    for pos in range(m):  # after the extras slotted in before it
         extras[pos].append(SimulatedMessage(keys[pos], values[pos], "valid"))
     messages = [message for pos in sorted(extras) for message in extras[pos]]
     return DemoTraffic(messages, [e["event_id"] for e in events], dict(Counter(kinds)), dup_count,

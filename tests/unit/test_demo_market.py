@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import orjson
 import pytest
 
 from detectors.base import ObservedEvent, SourceRef
@@ -86,3 +87,13 @@ def test_market_shifts_raise_the_surge_and_the_silent_tenant(
     gone = next(f for f in market if f.rule_id == "RW-CM-003")
     assert gone.evidence["key"] == silent[0]
     assert datetime.fromisoformat(gone.evidence["last_seen"]) == last[silent[0]]
+
+
+def test_demo_traffic_sends_every_event_the_shifts_add() -> None:
+    from streams.simulator import demo_traffic
+
+    traffic = demo_traffic(8000, registry=REGISTRY, seed=7, run_id="d", start=T0,
+                           gap_ms=DEMO_GAP_MS, market_shifts=True)
+    sent = {orjson.loads(m.value)["event_id"] for m in traffic.messages if m.kind == "valid"}
+    assert len(traffic.valid_event_ids) > 8000
+    assert sent == set(traffic.valid_event_ids)
