@@ -109,6 +109,7 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
     started_broker = not broker.is_up()
     print(f"kafka: {broker.up()} ({'started' if started_broker else 'already running'})", flush=True)
     store = AuditStore.from_url(settings.database_url)
+    print(f"audit store: {settings.database_url}", flush=True)
     before = summary(store.engine)["dead_letters"]
     log_path = settings.home / "demo-worker.log"
     worker = _start_worker(settings, log_path)
