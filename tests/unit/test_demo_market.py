@@ -97,3 +97,10 @@ def test_demo_traffic_sends_every_event_the_shifts_add() -> None:
     sent = {orjson.loads(m.value)["event_id"] for m in traffic.messages if m.kind == "valid"}
     assert len(traffic.valid_event_ids) > 8000
     assert sent == set(traffic.valid_event_ids)
+
+
+def test_demo_policy_findings_cover_seven_subcategories(shifted: list[dict[str, Any]]) -> None:
+    """The other two, model_reliability and ethics, come from the SLO and fairness detectors."""
+    assert {f.subcategory for f in _findings(shifted)} == {
+        "security", "technology_update", "cost_control", "market_demand", "competition",
+        "data_privacy", "regulation"}
