@@ -65,7 +65,8 @@ def text_digest(text: str | None) -> dict[str, Any] | None:
     return {"length": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
-def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None) -> dict[str, Any]:
+def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None,
+                      ref_hash: str | None = None) -> dict[str, Any]:
     """The event as received, each input/output text replaced by its redacted form (PII replaced
     by ``<ENTITY_TYPE>``) and length, or, where no redaction was made, by its length and hash;
     ``context.user_ref`` by its hash (what an erasure request is matched by)."""
@@ -81,8 +82,8 @@ def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None) 
             stored = {"redacted": clean, "length": len(text)} if clean is not None else text_digest(text)
             payload[part] = {**section, "text": stored}
     context = payload.get("context")
-    if isinstance(context, dict) and isinstance(context.get("user_ref"), str):
-        payload["context"] = {**context, "user_ref": {"sha256": user_ref_hash(context["user_ref"])}}
+    if ref_hash is not None and isinstance(context, dict) and "user_ref" in context:
+        payload["context"] = {**context, "user_ref": {"sha256": ref_hash}}
     return payload
 
 
@@ -90,6 +91,8 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
                redacted: dict[str, str] | None = None) -> dict[str, Any]:
     event, source = observed.event, observed.source
     usage, output = event.usage, event.output
+    ref_hash = (user_ref_hash(event.context.user_ref)
+                if event.context and event.context.user_ref else None)
     return {
         "event_id": event.event_id,
         "schema_name": event.schema_,
@@ -98,8 +101,7 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
         "model_version": event.model.version,
         "service": event.service,
         "tenant": event.tenant,
-        "user_ref_hash": (user_ref_hash(event.context.user_ref)
-                          if event.context and event.context.user_ref else None),
+        "user_ref_hash": ref_hash,
         "latency_ms": usage.latency_ms if usage else None,
         "input_tokens": usage.input_tokens if usage else None,
         "output_tokens": usage.output_tokens if usage else None,
@@ -107,7 +109,7 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
         "error": usage.error if usage else None,
         "prediction": output.prediction if output else None,
         "score": output.score if output else None,
-        "payload": _redacted_payload(observed, redacted),
+        "payload": _redacted_payload(observed, redacted, ref_hash),
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
