@@ -106,6 +106,8 @@ def validate_url(url: str) -> str:
     url = url.strip()
     if not url or len(url) > MAX_URL_LENGTH:
         raise SubscriptionError(f"url must be 1-{MAX_URL_LENGTH} characters")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise SubscriptionError("url must not contain control characters")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a malformed port

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 from sqlmodel import Field, SQLModel
 
 from audit.lifecycle import Action, Status
+from streams.schema import NAME, NO_NUL
 from audit.tokens import Role
 from policies.taxonomy import Category, Severity, Subcategory
 
@@ -22,6 +23,12 @@ def _aware(value: datetime) -> datetime:
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_aware)]
+# Request texts become database text, which on PostgreSQL cannot hold NUL: names carry no control
+# characters at all (they end up in logs), free texts no NUL; anything else is a 422.
+NOT_BLANK_NO_NUL = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NameText = Annotated[str, StringConstraints(pattern=NAME)]
+FreeText = Annotated[str, StringConstraints(pattern=NO_NUL)]
+Statement = Annotated[str, StringConstraints(pattern=NOT_BLANK_NO_NUL)]
 
 
 class KafkaCoordinates(SQLModel):
@@ -82,7 +89,7 @@ class EventPublic(SQLModel):
 
 
 class ActionBase(SQLModel):
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(min_length=1, max_length=2000)
 
 
 class ActionCreate(ActionBase):
@@ -132,7 +139,7 @@ class SummaryPublic(SQLModel):
 
 
 class TokenBase(SQLModel):
-    name: str | None = Field(None, min_length=1, max_length=128)
+    name: NameText | None = Field(None, min_length=1, max_length=128)
     role: Role
 
 
@@ -167,9 +174,9 @@ SortOrder = Literal["detected_at", "-detected_at", "severity", "-severity"]
 
 
 class ErasureCreate(SQLModel):
-    user_ref: str = Field(min_length=1, max_length=256, regex=r"^[^\x00-\x1f\x7f]*$",
+    user_ref: NameText = Field(min_length=1, max_length=256,
                           description="The data subject's context.user_ref.")
-    reason: str = Field(min_length=1, max_length=2000, regex=r"\S",
+    reason: Statement = Field(min_length=1, max_length=2000,
                         description="The request this answers (e.g. its ticket).")
 
 

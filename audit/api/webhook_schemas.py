@@ -7,19 +7,20 @@ from typing import Annotated
 from pydantic import AfterValidator
 from sqlmodel import Field, SQLModel
 
-from audit.api.schemas import UtcDatetime
+from audit.api.schemas import NameText, UtcDatetime
 from audit.outbox import DeliveryStatus
 from audit.webhooks import WebhookFormat, validate_url
 from policies.taxonomy import Category, Severity, Subcategory
 
-WebhookUrl = Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(validate_url)]
+WebhookUrl = Annotated[NameText, Field(min_length=1, max_length=2048),
+                      AfterValidator(validate_url)]
 
 
 class WebhookBase(SQLModel):
     url: WebhookUrl = Field(description="http(s) URL that receives the signed POSTs.")
     format: WebhookFormat = Field(WebhookFormat.GENERIC,
                                   description="generic: the finding as JSON; slack: text + blocks.")
-    models: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+    models: list[Annotated[NameText, Field(min_length=1, max_length=256)]] = Field(
         default_factory=list, max_length=100, description="Model ids; empty: every model.")
     categories: list[Category] = Field(default_factory=list, description="Empty: any category.")
     subcategories: list[Subcategory] = Field(default_factory=list,
@@ -28,7 +29,7 @@ class WebhookBase(SQLModel):
 
 
 class WebhookCreate(WebhookBase):
-    name: str | None = Field(None, min_length=1, max_length=128,
+    name: NameText | None = Field(None, min_length=1, max_length=128,
                              description="Default: the URL's host.")
 
 

@@ -254,3 +254,22 @@ def test_tokens_over_the_api(tmp_path: Path) -> None:
     assert api.client.delete(f"/tokens/{made.json()['id']}", headers=api.auth("admin")).status_code == 200
     assert api.client.get("/findings", headers=headers).status_code == 401
     assert api.client.post("/tokens", json={"role": "root"}, headers=api.auth("admin")).status_code == 422
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/tokens", {"role": "auditor", "name": "\u0000"}),
+    ("/tokens", {"role": "auditor", "name": "two\nlines"}),
+    ("/erasures", {"user_ref": "cust-1", "reason": "\u0000"}),
+    ("/erasures", {"user_ref": "cust-1", "reason": "DSR \u0000 1"}),
+    ("/erasures", {"user_ref": "cust\u0000", "reason": "DSR-1"}),
+    ("/findings/{fid}/acknowledge", {"reason": "seen\u0000"}),
+    ("/webhooks", {"url": "https://hooks.example/a", "name": "\u0000"}),
+    ("/webhooks", {"url": "https://hooks.example/\u0000"}),
+    ("/webhooks", {"url": "https://hooks.example/a", "models": ["m\u0000"]}),
+])
+def test_nul_and_control_characters_are_422_not_a_database_error(
+        api: Api, path: str, body: dict[str, Any]) -> None:
+    """PostgreSQL text cannot hold NUL: such input must be refused before the database."""
+    path = path.format(fid=api.rows[0]["finding_id"])
+    resp = api.client.post(path, json=body, headers=api.auth("admin"))
+    assert resp.status_code == 422, resp.text
