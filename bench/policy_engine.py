@@ -10,7 +10,7 @@ hand-written Python comparison on the event dict (``doc["context"]["region"] == 
 ratio says how many baseline comparisons one real rule evaluation costs. A third figure times
 the compiled conditions alone (no findings, no windows) to separate the language from the engine.
 
-    .venv/bin/python bench/policies.py [--events 20000] [--repeat 3] [--json out.json]
+    .venv/bin/python bench/policy_engine.py [--events 20000] [--repeat 3] [--json out.json]
 """
 
 from __future__ import annotations
