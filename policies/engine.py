@@ -232,7 +232,7 @@ class PolicyEngine:
                     if rule.condition(env) is True:
                         findings.append(self._event_finding(rule, observed, env, now))
                 for rule in book.window_rules:
-                    finding = self._window_step(rule, observed, env, now)
+                    finding = self._window_step(rule, observed, ts, env, now)
                     if finding is not None:
                         findings.append(finding)
         return findings
@@ -298,8 +298,8 @@ class PolicyEngine:
             title=rule.title, evidence=self._evidence(compiled, env),
             refs=self._refs(rule, tier, context), source=observed.source, now=now)
 
-    def _window_step(self, compiled: CompiledRule, observed: ObservedEvent, env: dict[str, Any],
-                     now: datetime) -> Finding | None:
+    def _window_step(self, compiled: CompiledRule, observed: ObservedEvent, ts: float,
+                     env: dict[str, Any], now: datetime) -> Finding | None:
         rule = compiled.rule
         spec = rule.window
         assert spec is not None and compiled.key is not None and compiled.condition is not None
@@ -317,16 +317,16 @@ class PolicyEngine:
         windows = self._windows[rule.id][1]
         if spec.silence is not None:  # absence rule: the condition waits for the silence
             model = observed.event.model
-            windows.add(key, observed.event.timestamp.timestamp(), value, (model.id, model.version))
+            windows.add(key, ts, value, (model.id, model.version))
             return None
-        view = windows.add(key, observed.event.timestamp.timestamp(), value)
+        view = windows.add(key, ts, value)
         if view is None or view.count < spec.min_count:
             return None
         # the window's times are formatted only if the condition reads them, or it fires
         window = _window_times(spec.size, spec.bucket_s, view.start_bucket, view.end_bucket) \
             if "window" in compiled.names else None
         # seconds of the window behind this event, and its whole length: for forecasts
-        elapsed = observed.event.timestamp.timestamp() - view.start_bucket * spec.bucket_s
+        elapsed = ts - view.start_bucket * spec.bucket_s
         wenv = env | {"value": view.value, "bucket_value": view.bucket_value,
                       "previous": view.previous, "baseline": view.baseline,
                       "count": view.count, "key": key, "window": window,

@@ -15,6 +15,7 @@ volume as a capped distinct count would.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import math
@@ -41,6 +42,7 @@ class Acc:
     top: float | None = None  # max
     values: set[Any] | None = None  # distinct
     hist: dict[int, int] | None = None  # p95: log-bin → count (bin 0 holds values <= 0)
+    bins: list[int] | None = None  # p95: the keys of ``hist``, sorted
 
     def add(self, aggregate: str, value: Any) -> None:
         self.n += 1
@@ -69,10 +71,13 @@ class Acc:
         self.total += x
         self.top = x if self.top is None or x > self.top else self.top
         if aggregate == "p95":
-            if self.hist is None:
-                self.hist = {}
+            if self.hist is None or self.bins is None:
+                self.hist, self.bins = {}, []
             b = _bin(x)
-            self.hist[b] = self.hist.get(b, 0) + 1
+            seen = self.hist.get(b)
+            if seen is None:
+                bisect.insort(self.bins, b)
+            self.hist[b] = (seen or 0) + 1
 
     def to_json(self) -> list[Any]:
         return [self.n, self.total, self.hits, self.top,
@@ -82,9 +87,10 @@ class Acc:
     @classmethod
     def from_json(cls, raw: list[Any]) -> Acc:
         n, total, hits, top, values, hist = raw
+        counts = None if hist is None else {int(k): int(v) for k, v in hist}
         return cls(int(n), float(total), int(hits), top,
-                   None if values is None else set(values),
-                   None if hist is None else {int(k): int(v) for k, v in hist})
+                   None if values is None else set(values), counts,
+                   None if counts is None else sorted(counts))
 
 
 def value_hash(value: Any) -> int:
@@ -110,6 +116,8 @@ def _bin_value(b: int) -> float:
 
 def aggregate_of(aggregate: str, accs: list[Acc]) -> tuple[Any, int]:
     """(aggregate value, events counted) over some buckets; the value is None when undefined."""
+    if len(accs) == 1 and aggregate in _ONE_BUCKET:
+        return _ONE_BUCKET[aggregate](accs[0])
     n = sum(a.n for a in accs)
     if aggregate == "count":
         return n, n
@@ -143,6 +151,44 @@ def aggregate_of(aggregate: str, accs: list[Acc]) -> tuple[Any, int]:
         if seen_n >= rank:
             return _bin_value(b), n
     return None, n  # pragma: no cover - the loop always reaches n
+
+
+def _one_rate(a: Acc) -> tuple[Any, int]:
+    return (a.hits / a.n if a.n else None), a.n
+
+
+def _one_unique(a: Acc) -> tuple[Any, int]:
+    return (a.hits / a.total if a.total else None), a.n
+
+
+def _one_max(a: Acc) -> tuple[Any, int]:
+    return (a.top if a.n else None), a.n
+
+
+def _one_p95(a: Acc) -> tuple[Any, int]:
+    if not a.n or not a.hist or a.bins is None:
+        return None, a.n
+    # from the top bin down: the answer is the first bin whose cumulative count from below
+    # reaches 95% of n, and only ~5% of the values lie above it
+    rank, at_or_below = 0.95 * a.n, a.n
+    for b in reversed(a.bins):
+        below = at_or_below - a.hist[b]
+        if below < rank:
+            return _bin_value(b), a.n
+        at_or_below = below
+    return None, a.n  # pragma: no cover - bin 0 at the latest has below == 0 < rank
+
+
+#: aggregate_of over a single bucket, without the general path's sums (per event and rule)
+_ONE_BUCKET = {
+    "count": lambda a: (a.n, a.n),
+    "sum": lambda a: ((a.total if a.n else 0), a.n),
+    "avg": lambda a: ((a.total / a.n if a.n else None), a.n),
+    "rate": _one_rate,
+    "unique": _one_unique,
+    "max": _one_max,
+    "p95": _one_p95,
+}
 
 
 @dataclass(slots=True)
@@ -181,7 +227,11 @@ class RuleWindows:
     def __init__(self, spec: WindowSpec) -> None:
         self.spec = spec
         self.keys: dict[str, KeyWindow] = {}
-        self._keep = max(spec.buckets, spec.history + 1)
+        # read once: the spec's properties are computed, and add() runs per event and rule
+        self._bucket_s = spec.bucket_s
+        self._buckets = spec.buckets
+        self._aggregate = spec.aggregate
+        self._keep = max(self._buckets, spec.history + 1)
         #: silence rules: (due event time, key), one entry per key in ``_armed`` (lazy: an entry
         #: whose key sent events since is pushed back with its new due time when it comes up)
         self._heap: list[tuple[float, str]] = []
@@ -192,7 +242,7 @@ class RuleWindows:
         """Count ``value`` into ``key``'s bucket at event time ``ts``; None when the event is too
         late to matter (older than what the key still keeps)."""
         spec = self.spec
-        idx = int(ts // spec.bucket_s)
+        idx = int(ts // self._bucket_s)
         kw = self.keys.get(key)
         if kw is None:
             if len(self.keys) >= spec.max_keys:
@@ -213,18 +263,19 @@ class RuleWindows:
         acc = kw.buckets.get(idx)
         if acc is None:
             acc = kw.buckets[idx] = Acc()
-        acc.add(spec.aggregate, value)
+        acc.add(self._aggregate, value)
         return self._view(kw, idx)
 
     def _view(self, kw: KeyWindow, idx: int) -> WindowView:
-        spec, agg = self.spec, self.spec.aggregate
-        start = idx - spec.buckets + 1
-        window = [a for b, a in kw.buckets.items() if start <= b <= idx]
-        value, count = aggregate_of(agg, window)
-        if spec.buckets == 1:
+        spec, agg = self.spec, self._aggregate
+        start = idx - self._buckets + 1
+        current = kw.buckets.get(idx)
+        if self._buckets == 1:  # tumbling: the window is the current bucket
+            value, count = aggregate_of(agg, [current] if current else [])
             bucket_value = value
         else:
-            current = kw.buckets.get(idx)
+            window = [a for b, a in kw.buckets.items() if start <= b <= idx]
+            value, count = aggregate_of(agg, window)
             bucket_value = aggregate_of(agg, [current] if current else [])[0]
         previous = baseline = None
         if spec.history:

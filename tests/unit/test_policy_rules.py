@@ -4,12 +4,14 @@ pack checks with file/line/rule, hot reload, and the pack tests beside the shipp
 from __future__ import annotations
 
 import logging
+import random
 import shutil
 import textwrap
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
@@ -179,6 +181,24 @@ def test_p95_is_within_one_percent() -> None:
         acc.add("p95", v)
     exact = sorted(values)[int(0.95 * len(values)) - 1]
     assert aggregate_of("p95", [acc])[0] == pytest.approx(exact, rel=0.01)
+
+
+@pytest.mark.parametrize("aggregate", ["count", "sum", "avg", "max", "rate", "unique",
+                                       "distinct", "p95"])
+@pytest.mark.parametrize("seed", range(5))
+def test_one_bucket_shortcut_equals_the_general_aggregate(aggregate: str, seed: int) -> None:
+    """The per-event shortcut for a single bucket gives what merging buckets gives."""
+    rng = random.Random(seed)
+    acc = Acc()
+    for _ in range(rng.randint(1, 400)):
+        x = rng.lognormvariate(4, 1.5) if rng.random() > 0.05 else 0.0
+        value = (x > 80 if aggregate == "rate" else f"v{int(x) % 50}"
+                 if aggregate in ("unique", "distinct") else x)
+        acc.add(aggregate, value)
+    for bucket in (acc, Acc.from_json(orjson.loads(orjson.dumps(acc.to_json())))):
+        general = aggregate_of(aggregate, [bucket, Acc()])  # two buckets: the general path
+        assert aggregate_of(aggregate, [bucket]) == general
+        assert general[1] == acc.n
 
 
 # ----------------------------------------------------------------------- check: file, line, rule
