@@ -121,6 +121,19 @@ class DetectorStateRecord(SQLModel, table=True):
     updated_at: datetime = _utc_column()
 
 
+class DetectorStateEntryRecord(SQLModel, table=True):
+    """A detector's keyed state entries (detectors/base.py StateEntries), written and deleted one
+    by one with each batch, so that a large set of small entries is not rewritten every batch."""
+
+    __tablename__ = "detector_state_entries"
+
+    detector: str = Field(primary_key=True, max_length=64)
+    scope: str = Field(primary_key=True, max_length=255)
+    key: str = Field(primary_key=True, max_length=255)
+    version: str = Field(max_length=32)
+    value: Any = Field(sa_column=Column(JSON, nullable=False))
+
+
 class ChainEntry(SQLModel, table=True):
     """One link of the tamper-evident hash chain (audit/chain.py): append-only."""
 

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from audit import chain, outbox
 from audit.db import create_schema, make_engine
 from audit.erasure import user_ref_hash
-from audit.models import (DeadLetterRecord, DetectorStateRecord, EventRecord, FeedbackRecord,
-                          FindingRecord)
-from detectors.base import ObservedEvent, ObservedFeedback
+from audit.models import (DeadLetterRecord, DetectorStateEntryRecord, DetectorStateRecord,
+                          EventRecord, FeedbackRecord, FindingRecord)
+from detectors.base import ObservedEvent, ObservedFeedback, StateEntries
 from policies.findings import Finding
 
 _ID_CHUNK = 500
+_ENTRY_CHUNK = 500  # keys per DELETE: below any backend's limit on bound parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class DetectorState:
     version: str
     state: dict[str, Any]
     scope: str = "global"
+    #: keyed entries: to write, those changed in the batch; loaded, every saved entry (upserts)
+    entries: StateEntries | None = None
 
 
 @dataclass(slots=True)
@@ -218,6 +222,8 @@ class AuditStore:
             )
         for st in batch.states:
             self._upsert_state(conn, st, now)
+            if st.entries:
+                self._write_entries(conn, st)
 
     def _upsert_state(self, conn: Connection, st: DetectorState, now: datetime) -> None:
         table = DetectorStateRecord.__table__
@@ -231,11 +237,39 @@ class AuditStore:
             )
         )
 
+    def _write_entries(self, conn: Connection, st: DetectorState) -> None:
+        assert st.entries is not None
+        table = DetectorStateEntryRecord.__table__
+        mine = (table.c.detector == st.detector) & (table.c.scope == st.scope)
+        gone = sorted(st.entries.deletes - set(st.entries.upserts))
+        for i in range(0, len(gone), _ENTRY_CHUNK):
+            conn.execute(delete(table).where(mine, table.c.key.in_(gone[i:i + _ENTRY_CHUNK])))
+        if st.entries.upserts:
+            ins: Any = (postgresql if self.engine.dialect.name == "postgresql"
+                        else sqlite).insert(table)
+            conn.execute(
+                ins.on_conflict_do_update(
+                    index_elements=["detector", "scope", "key"],
+                    set_={"version": ins.excluded.version, "value": ins.excluded.value}),
+                [{"detector": st.detector, "scope": st.scope, "key": key, "version": st.version,
+                  "value": value} for key, value in st.entries.upserts.items()])
+
     def load_states(self, scope: str = "global") -> dict[str, DetectorState]:
-        table = DetectorStateRecord.__table__
+        table, entries = DetectorStateRecord.__table__, DetectorStateEntryRecord.__table__
         with self.engine.connect() as conn:
             rows = conn.execute(select(table).where(table.c.scope == scope)).mappings().all()
-        return {r["detector"]: DetectorState(r["detector"], r["version"], r["state"], r["scope"]) for r in rows}
+            saved: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
+            for detector, version, key, value in conn.execute(
+                    select(entries.c.detector, entries.c.version, entries.c.key, entries.c.value)
+                    .where(entries.c.scope == scope)):
+                saved[(detector, version)][key] = value
+        out = {}
+        for r in rows:
+            # entries saved by another version of the detector are not its entries
+            found = saved.get((r["detector"], r["version"]))
+            out[r["detector"]] = DetectorState(r["detector"], r["version"], r["state"], r["scope"],
+                                               StateEntries(found) if found else None)
+        return out
 
     def load_state_of(self, detector: str, scopes: Sequence[str]) -> dict[str, dict[str, Any]]:
         """One detector's saved state in each of ``scopes`` (scope → state; absent: none)."""

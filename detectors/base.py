@@ -59,6 +59,19 @@ class Signal:
     context: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class StateEntries:
+    """Keyed state entries that changed since they were last saved: ``upserts`` (key → JSON
+    value) and ``deletes``. A detector whose state is mostly many small independent entries
+    (decisions waiting for their labels) saves these instead of every entry after every batch."""
+
+    upserts: dict[str, Any] = field(default_factory=dict)
+    deletes: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.upserts or self.deletes)
+
+
 class Detector(ABC):
     """Base class of every detector.
 
@@ -100,6 +113,17 @@ class Detector(ABC):
 
     def load_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore what ``state_dict`` returned."""
+
+    def saved_state(self) -> tuple[dict[str, Any], StateEntries | None]:
+        """What the worker saves after a batch: ``state_dict()``, and no entries. A detector with
+        keyed entries returns its state without them, and the entries changed since the previous
+        call (so it must be called once per saved batch)."""
+        return self.state_dict(), None
+
+    def restore_saved(self, state: dict[str, Any], entries: dict[str, Any]) -> None:
+        """Restore from the last ``saved_state`` state and every entry saved and not deleted
+        since (key → value)."""
+        self.load_state(state)
 
 
 def detector_settings(registry: Registry, name: str, defaults: dict[str, Any],

@@ -31,7 +31,9 @@ while its injected bias (credit-scoring, age 18-29) is always found.
 
 Joining labels: a decision waits for its label in ``pending predictions`` and a label that comes
 first (its event not yet processed) waits in ``pending labels``; both are part of the state, so a
-restart loses neither. An entry is dropped once its timestamp is more than ``label_ttl_s`` behind
+restart loses neither. They are saved as keyed entries (``saved_state``): a batch writes the
+entries it added and deletes those it joined or dropped, not the whole lists (up to
+``max_pending`` each) every batch. An entry is dropped once its timestamp is more than ``label_ttl_s`` behind
 the newest timestamp seen (event time, so a replay drops the same ones), oldest arrival first,
 and each list keeps at most ``max_pending`` entries. A label is joined only to an event of the
 model it names; the first label of an event is used.
@@ -51,7 +53,7 @@ import orjson
 
 from detectors import fairness_metrics as fm
 from detectors.base import (Detector, ObservedEvent, ObservedFeedback, Signal, SourceRef,
-                            detector_settings)
+                            StateEntries, detector_settings)
 from detectors.drift import window_bounds
 from policies.taxonomy import Severity
 from riskwatch.registry import ConfigError, Registry
@@ -129,9 +131,9 @@ class _Model:
 class _Pending:
     """Decisions waiting for labels and labels waiting for decisions, oldest arrival first."""
 
-    #: event_id -> [model, version, groups, prediction, meta, epoch seconds]
+    #: event_id -> [model, version, groups, prediction, meta, epoch seconds, arrival number]
     predictions: dict[str, list[Any]] = field(default_factory=dict)
-    #: event_id -> [model, label, epoch seconds]
+    #: event_id -> [model, label, epoch seconds, arrival number]
     labels: dict[str, list[Any]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=lambda: {
         "expired_predictions": 0, "expired_labels": 0, "model_mismatch": 0})
@@ -154,6 +156,10 @@ class FairnessDetector(Detector):
         self._pending = _Pending()
         self._inbox: list[list[Any]] = []  # [event_id, model, label, epoch]: not yet joined
         self._clock: float | None = None  # newest event or label timestamp seen, epoch seconds
+        self._arrivals = 0  # numbers pending entries, so that a restore keeps their order
+        #: pending entries changed since the last saved_state: "p:"/"l:" + event_id → entry,
+        #: or None when it left
+        self._changed: dict[str, list[Any] | None] = {}
 
     # ------------------------------------------------------------------ inputs
 
@@ -180,24 +186,29 @@ class FairnessDetector(Detector):
             if self._closes(m.seen):
                 signals += self._parity_signals(model_id, m)
             label = self._pending.labels.pop(event.event_id, None)
+            if label is not None:
+                self._changed["l:" + event.event_id] = None
             if label is not None and label[0] == model_id:
                 signals += self._join(model_id, m, [groups, prediction, label[1], version, meta])
                 continue
             if label is not None:
                 self._pending.dropped["model_mismatch"] += 1
-            self._pending.predictions[event.event_id] = [
-                model_id, version, groups, prediction, meta, event.timestamp.timestamp()]
+            self._add_pending("p:", self._pending.predictions, event.event_id, [
+                model_id, version, groups, prediction, meta, event.timestamp.timestamp()])
         inbox, self._inbox = self._inbox, []
         for event_id, model_id, label, epoch in inbox:
             self._tick(epoch)
             waiting = self._pending.predictions.get(event_id)
             if waiting is None:
-                self._pending.labels.setdefault(event_id, [model_id, label, epoch])
+                if event_id not in self._pending.labels:
+                    self._add_pending("l:", self._pending.labels, event_id,
+                                      [model_id, label, epoch])
             elif waiting[0] != model_id:
                 self._pending.dropped["model_mismatch"] += 1
             else:
                 del self._pending.predictions[event_id]
-                _, version, groups, prediction, meta, _ = waiting
+                self._changed["p:" + event_id] = None
+                version, groups, prediction, meta = waiting[1:5]
                 signals += self._join(model_id, self._model(model_id),
                                       [groups, prediction, label, version, meta])
         if batch or inbox:
@@ -238,14 +249,23 @@ class FairnessDetector(Detector):
     def _expire(self) -> None:
         assert self._clock is not None
         cutoff, cap = self._clock - self.cfg["label_ttl_s"], self.cfg["max_pending"]
-        for kind, entries, at in (("expired_predictions", self._pending.predictions, 5),
-                                  ("expired_labels", self._pending.labels, 2)):
+        for kind, prefix, entries, at in (
+                ("expired_predictions", "p:", self._pending.predictions, 5),
+                ("expired_labels", "l:", self._pending.labels, 2)):
             while entries:
                 oldest = next(iter(entries))
                 if len(entries) <= cap and entries[oldest][at] >= cutoff:
                     break
                 del entries[oldest]
+                self._changed[prefix + oldest] = None
                 self._pending.dropped[kind] += 1
+
+    def _add_pending(self, prefix: str, entries: dict[str, list[Any]], event_id: str,
+                     entry: list[Any]) -> None:
+        entry.append(self._arrivals)
+        self._arrivals += 1
+        entries[event_id] = entry
+        self._changed[prefix + event_id] = entry
 
     # ------------------------------------------------------------------ verdicts
 
@@ -333,20 +353,25 @@ class FairnessDetector(Detector):
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
+        return self._state_without_pending() | {
+            # lists, so that the arrival order (the expiry order) survives any JSON store
+            "pending_predictions": [[k, *v] for k, v in self._pending.predictions.items()],
+            "pending_labels": [[k, *v] for k, v in self._pending.labels.items()]}
+
+    def _state_without_pending(self) -> dict[str, Any]:
         return {
             "clock": self._clock,
+            "arrivals": self._arrivals,
             "models": {mid: {"window": list(m.window), "seen": m.seen,
                              "labelled": list(m.labelled), "labelled_seen": m.labelled_seen,
                              "streaks": dict(m.streaks)}
                        for mid, m in self._models.items()},
-            # lists, so that the arrival order (the expiry order) survives any JSON store
-            "pending_predictions": [[k, *v] for k, v in self._pending.predictions.items()],
-            "pending_labels": [[k, *v] for k, v in self._pending.labels.items()],
             "dropped": dict(self._pending.dropped),
             "inbox": [list(i) for i in self._inbox]}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._clock = state.get("clock")
+        self._arrivals = int(state.get("arrivals", 0))
         self._models = {
             mid: _Model(deque(s["window"], maxlen=self.window_size),
                         deque(s["labelled"], maxlen=self.window_size), s["seen"],
@@ -357,3 +382,27 @@ class FairnessDetector(Detector):
             {p[0]: list(p[1:]) for p in state.get("pending_labels", [])},
             {**_Pending().dropped, **state.get("dropped", {})})
         self._inbox = [list(i) for i in state.get("inbox", [])]
+        for entries, size in ((self._pending.predictions, 7), (self._pending.labels, 4)):
+            for entry in entries.values():
+                if len(entry) < size:  # saved before entries were numbered
+                    entry.append(self._arrivals)
+                    self._arrivals += 1
+
+    def saved_state(self) -> tuple[dict[str, Any], StateEntries | None]:
+        state = self._state_without_pending()
+        changes = StateEntries(
+            upserts={k: v for k, v in self._changed.items() if v is not None},
+            deletes={k for k, v in self._changed.items() if v is None})
+        self._changed = {}
+        return state, changes
+
+    def restore_saved(self, state: dict[str, Any], entries: dict[str, Any]) -> None:
+        self.load_state(state)
+        # a state saved whole (before entries) still holds its lists: they become entries
+        self._changed = {**{"p:" + k: v for k, v in self._pending.predictions.items()},
+                         **{"l:" + k: v for k, v in self._pending.labels.items()}}
+        numbered = sorted(((v[-1], k, v) for k, v in entries.items()), key=lambda t: t[0])
+        for arrival, key, value in numbered:
+            target = self._pending.predictions if key.startswith("p:") else self._pending.labels
+            target[key[2:]] = list(value)
+            self._arrivals = max(self._arrivals, int(arrival) + 1)

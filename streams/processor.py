@@ -128,7 +128,7 @@ class BatchProcessor:
                 log.warning("detector %s: saved state is version %s, running %s; starting fresh",
                             detector.name, saved.version, detector.version)
                 continue
-            detector.load_state(saved.state)
+            detector.restore_saved(saved.state, saved.entries.upserts if saved.entries else {})
             log.info("detector %s: state restored", detector.name)
 
     def prepare(self, decoded: Decoded, known_ids: set[str]) -> Prepared:
@@ -151,11 +151,11 @@ class BatchProcessor:
                 failures.append(detector.name)
             seconds[detector.name] = time.perf_counter() - started
         findings = self.policies.evaluate(signals, fresh)
-        states = [
-            DetectorState(d.name, d.version, d.state_dict(), self.state_scope)
-            for d in self.detectors
-            if d.name not in failures
-        ]
+        states = []
+        for d in self.detectors:
+            if d.name not in failures:  # a failed detector's changes wait for its next batch
+                state, entries = d.saved_state()
+                states.append(DetectorState(d.name, d.version, state, self.state_scope, entries))
         # window rules' state, in the same transaction as the batch it reflects
         states.append(DetectorState(POLICY_STATE, POLICY_STATE_VERSION,
                                     self.policies.state_dict(), self.state_scope))

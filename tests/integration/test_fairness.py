@@ -17,7 +17,8 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from audit.models import DetectorStateRecord, FeedbackRecord, FindingRecord
+from audit.models import (DetectorStateEntryRecord, DetectorStateRecord, FeedbackRecord,
+                          FindingRecord)
 from tests.integration.conftest import make_pipeline
 from tests.integration.harness import Pipeline, wait_for
 
@@ -137,4 +138,8 @@ def test_labels_waiting_across_the_restart_were_joined(pipe: Pipeline) -> None:
     for model in ("lender", "fairlend"):
         assert models[model]["seen"] == N
         assert models[model]["labelled_seen"] == N, "every label joined its decision"
-    assert all(s["pending_labels"] == [] and s["pending_predictions"] == [] for s in states)
+    assert all("pending_labels" not in s for s in states), "pending entries are saved one by one"
+    entries = DetectorStateEntryRecord.__table__
+    with pipe.store.engine.connect() as conn:
+        left = conn.execute(select(entries.c.key).where(entries.c.detector == "fairness")).all()
+    assert left == [], "every waiting decision and label was joined, and its entry deleted"

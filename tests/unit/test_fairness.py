@@ -240,6 +240,69 @@ def test_state_round_trip_mid_stream_loses_no_pending_label(compas: list[dict[st
     assert restarted.state_dict() == straight.state_dict()
 
 
+def test_saved_entries_restore_mid_stream_and_each_batch_writes_only_its_changes(
+        compas: list[dict[str, Any]]) -> None:
+    """What the worker saves (saved_state: the state without the pending lists, plus the pending
+    entries each batch changed), applied like the store applies it, restores the detector."""
+    docs, _ = compas_stream(compas[:3000], seed=2)
+    cfg = ALWAYS | {"min_group_size": 20, "min_outcome_count": 5}
+    straight = FairnessDetector(EMPTY, window_size=800, step=400, **cfg)
+    expected = run(straight, docs)
+    first = FairnessDetector(EMPTY, window_size=800, step=400, **cfg)
+    raw = [RawMessage("rw.events", 0, k, None, orjson.dumps(d)) for k, d in enumerate(docs)]
+    table: dict[str, Any] = {}  # the store's entries of this detector
+    saved: dict[str, Any] = {}
+    signals: list[Signal] = []
+    most_pending = 0
+    for k in range(0, 2500, 100):
+        decoded = decode_batch(raw[k:k + 100], EventPolicy())
+        first.observe_feedback(decoded.feedback)
+        signals += first.process(decoded.events)
+        state, entries = first.saved_state()
+        assert entries is not None and "pending_predictions" not in state
+        # a batch's writes are bounded by its own messages, not by what is pending
+        assert len(entries.upserts) + len(entries.deletes) <= 2 * 100
+        saved = json.loads(json.dumps(state, allow_nan=False))
+        for key in entries.deletes:
+            table.pop(key, None)
+        table.update(json.loads(json.dumps(entries.upserts, allow_nan=False)))
+        most_pending = max(most_pending, len(table))
+    assert most_pending > 200, "entries pile up over batches: the test saves more than one"
+    restarted = FairnessDetector(EMPTY, window_size=800, step=400, **cfg)
+    restarted.restore_saved(saved, dict(reversed(table.items())))  # a store keeps no order
+    assert restarted.state_dict() == first.state_dict()
+    for k in range(2500, len(raw), 100):
+        decoded = decode_batch(raw[k:k + 100], EventPolicy())
+        restarted.observe_feedback(decoded.feedback)
+        signals += restarted.process(decoded.events)
+    assert signals == expected
+    assert restarted.state_dict() == straight.state_dict()
+
+
+def test_a_state_saved_whole_is_restored_and_its_lists_become_entries(
+        compas: list[dict[str, Any]]) -> None:
+    docs, _ = compas_stream(compas[:3000], seed=2)
+    old = FairnessDetector(EMPTY, window_size=800, step=400, **ALWAYS)
+    run(old, docs[:2500])
+    whole = json.loads(json.dumps(old.state_dict()))
+    assert whole["pending_predictions"] and whole["pending_labels"]
+    for entry in whole["pending_predictions"] + whole["pending_labels"]:
+        entry.pop()  # as saved before pending entries were numbered
+    del whole["arrivals"]
+    restored = FairnessDetector(EMPTY, window_size=800, step=400, **ALWAYS)
+    restored.restore_saved(whole, {})
+    now, before = restored.state_dict(), old.state_dict()
+    for state in (now, before):  # numbered afresh, in the same order
+        for entry in state["pending_predictions"] + state["pending_labels"]:
+            entry.pop()
+        del state["arrivals"]
+    assert now == before
+    _, entries = restored.saved_state()
+    assert entries is not None and not entries.deletes
+    assert set(entries.upserts) == {"p:" + p[0] for p in whole["pending_predictions"]} | {
+        "l:" + p[0] for p in whole["pending_labels"]}
+
+
 # --------------------------------------------------------------------------- joins, bounds
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import inspect, select, text
 from audit.models import EventRecord
 from audit.queries import FindingFilter, find_findings, parse_since, summary
 from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
-from detectors.base import ObservedEvent, SourceRef
+from detectors.base import ObservedEvent, SourceRef, StateEntries
 from policies.findings import Finding, finding_id_for
 from policies.taxonomy import Category, Severity, Subcategory
 from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
@@ -141,6 +141,29 @@ def test_detector_state_upsert_and_load_by_scope(store: AuditStore) -> None:
                                    "b": DetectorState("b", "1", {"n": [1, 2]})}
     assert store.load_states("p3") == {"a": DetectorState("a", "1", {"n": 99}, "p3")}
     assert store.load_states("nowhere") == {}
+
+
+def test_state_entries_are_written_and_deleted_one_by_one(store: AuditStore) -> None:
+    def state(version: str, upserts: dict[str, Any], deletes: set[str] = set(),
+              scope: str = "global") -> AuditBatch:
+        return AuditBatch(states=[DetectorState("f", version, {"n": 1}, scope,
+                                                StateEntries(upserts, deletes))])
+
+    store.write(state("1", {f"p:{i}": [i, "x"] for i in range(1200)}))
+    store.write(state("1", {"p:5": [5, "changed"], "l:9": [9]},
+                      {f"p:{i}" for i in range(1000)} - {"p:5"}))
+    store.write(state("1", {"p:0": [0]}, scope="p1"))
+    loaded = store.load_states()["f"]
+    assert loaded.entries is not None
+    assert loaded.entries.upserts == {"p:5": [5, "changed"], "l:9": [9],
+                                      **{f"p:{i}": [i, "x"] for i in range(1000, 1200)}}
+    assert store.load_states("p1")["f"].entries == StateEntries({"p:0": [0]})
+    store.write(state("1", {}, {"p:5", "l:9", *(f"p:{i}" for i in range(1000, 1200))}))
+    assert store.load_states()["f"].entries is None
+    assert _count(store, "detector_state_entries") == 1  # scope p1's
+    # another version's entries are not loaded with this version's state
+    store.write(state("2", {}, scope="p1"))
+    assert store.load_states("p1")["f"].entries is None
 
 
 def test_summary_shape_and_counts(store: AuditStore) -> None:
