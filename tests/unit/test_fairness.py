@@ -58,11 +58,13 @@ def feedback_doc(i: int, label: Any, model: str = "compas",
             "label": label}
 
 
-def run(det: FairnessDetector, docs: list[dict[str, Any]], batch: int = 100) -> list[Signal]:
-    """Feed documents as Kafka messages (offset = position) through the real codec."""
+def run(det: FairnessDetector, docs: list[dict[str, Any]], batch: int = 100,
+        start: int = 0) -> list[Signal]:
+    """Feed documents from ``start`` as Kafka messages (offset = position) through the real
+    codec."""
     raw = [RawMessage("rw.events", 0, k, None, orjson.dumps(d)) for k, d in enumerate(docs)]
     signals: list[Signal] = []
-    for k in range(0, len(raw), batch):
+    for k in range(start, len(raw), batch):
         decoded = decode_batch(raw[k:k + batch], EventPolicy())
         assert not decoded.rejected, decoded.rejected
         det.observe_feedback(decoded.feedback)
@@ -231,11 +233,7 @@ def test_state_round_trip_mid_stream_loses_no_pending_label(compas: list[dict[st
     restarted = FairnessDetector(EMPTY, window_size=800, step=400, **cfg)
     restarted.load_state(state)
     assert restarted.state_dict() == first.state_dict()
-    raw = [RawMessage("rw.events", 0, k, None, orjson.dumps(d)) for k, d in enumerate(docs)]
-    for k in range(2500, len(raw), 100):
-        decoded = decode_batch(raw[k:k + 100], EventPolicy())
-        restarted.observe_feedback(decoded.feedback)
-        signals += restarted.process(decoded.events)
+    signals += run(restarted, docs, start=2500)
     assert signals == expected
     assert restarted.state_dict() == straight.state_dict()
 
@@ -271,10 +269,7 @@ def test_saved_entries_restore_mid_stream_and_each_batch_writes_only_its_changes
     restarted = FairnessDetector(EMPTY, window_size=800, step=400, **cfg)
     restarted.restore_saved(saved, dict(reversed(table.items())))  # a store keeps no order
     assert restarted.state_dict() == first.state_dict()
-    for k in range(2500, len(raw), 100):
-        decoded = decode_batch(raw[k:k + 100], EventPolicy())
-        restarted.observe_feedback(decoded.feedback)
-        signals += restarted.process(decoded.events)
+    signals += run(restarted, docs, start=2500)
     assert signals == expected
     assert restarted.state_dict() == straight.state_dict()
 
