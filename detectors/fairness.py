@@ -158,8 +158,9 @@ class FairnessDetector(Detector):
         self._clock: float | None = None  # newest event or label timestamp seen, epoch seconds
         self._arrivals = 0  # numbers pending entries, so that a restore keeps their order
         #: pending entries changed since the last saved_state: "p:"/"l:" + event_id → entry,
-        #: or None when it left
-        self._changed: dict[str, list[Any] | None] = {}
+        #: or None when it left; None until the entries are saved (or restored) one by one, so
+        #: that a detector used without the worker keeps no such record
+        self._changed: dict[str, list[Any] | None] | None = None
 
     # ------------------------------------------------------------------ inputs
 
@@ -187,7 +188,7 @@ class FairnessDetector(Detector):
                 signals += self._parity_signals(model_id, m)
             label = self._pending.labels.pop(event.event_id, None)
             if label is not None:
-                self._changed["l:" + event.event_id] = None
+                self._mark("l:" + event.event_id, None)
             if label is not None and label[0] == model_id:
                 signals += self._join(model_id, m, [groups, prediction, label[1], version, meta])
                 continue
@@ -207,7 +208,7 @@ class FairnessDetector(Detector):
                 self._pending.dropped["model_mismatch"] += 1
             else:
                 del self._pending.predictions[event_id]
-                self._changed["p:" + event_id] = None
+                self._mark("p:" + event_id, None)
                 version, groups, prediction, meta = waiting[1:5]
                 signals += self._join(model_id, self._model(model_id),
                                       [groups, prediction, label, version, meta])
@@ -257,7 +258,7 @@ class FairnessDetector(Detector):
                 if len(entries) <= cap and entries[oldest][at] >= cutoff:
                     break
                 del entries[oldest]
-                self._changed[prefix + oldest] = None
+                self._mark(prefix + oldest, None)
                 self._pending.dropped[kind] += 1
 
     def _add_pending(self, prefix: str, entries: dict[str, list[Any]], event_id: str,
@@ -265,7 +266,15 @@ class FairnessDetector(Detector):
         entry.append(self._arrivals)
         self._arrivals += 1
         entries[event_id] = entry
-        self._changed[prefix + event_id] = entry
+        self._mark(prefix + event_id, entry)
+
+    def _mark(self, key: str, entry: list[Any] | None) -> None:
+        if self._changed is not None:
+            self._changed[key] = entry
+
+    def _all_pending(self) -> dict[str, list[Any] | None]:
+        return {**{"p:" + k: v for k, v in self._pending.predictions.items()},
+                **{"l:" + k: v for k, v in self._pending.labels.items()}}
 
     # ------------------------------------------------------------------ verdicts
 
@@ -390,17 +399,18 @@ class FairnessDetector(Detector):
 
     def saved_state(self) -> tuple[dict[str, Any], StateEntries | None]:
         state = self._state_without_pending()
+        # the first save of a detector that was not restored from entries writes them all
+        changed = self._all_pending() if self._changed is None else self._changed
         changes = StateEntries(
-            upserts={k: v for k, v in self._changed.items() if v is not None},
-            deletes={k for k, v in self._changed.items() if v is None})
+            upserts={k: v for k, v in changed.items() if v is not None},
+            deletes={k for k, v in changed.items() if v is None})
         self._changed = {}
         return state, changes
 
     def restore_saved(self, state: dict[str, Any], entries: dict[str, Any]) -> None:
         self.load_state(state)
         # a state saved whole (before entries) still holds its lists: they become entries
-        self._changed = {**{"p:" + k: v for k, v in self._pending.predictions.items()},
-                         **{"l:" + k: v for k, v in self._pending.labels.items()}}
+        self._changed = self._all_pending()
         numbered = sorted(((v[-1], k, v) for k, v in entries.items()), key=lambda t: t[0])
         for arrival, key, value in numbered:
             target = self._pending.predictions if key.startswith("p:") else self._pending.labels

@@ -274,6 +274,23 @@ def test_saved_entries_restore_mid_stream_and_each_batch_writes_only_its_changes
     assert restarted.state_dict() == straight.state_dict()
 
 
+def test_the_first_save_writes_every_pending_entry(compas: list[dict[str, Any]]) -> None:
+    """A detector run without saving (not restored from entries) records no changes as it goes;
+    its first save writes what is pending, and later saves only what changed since."""
+    docs, _ = compas_stream(compas[:3000], seed=2)
+    det = FairnessDetector(EMPTY, window_size=800, step=400, **ALWAYS)
+    run(det, docs[:2500])
+    whole = det.state_dict()
+    _, first = det.saved_state()
+    assert first is not None and not first.deletes
+    assert set(first.upserts) == {"p:" + p[0] for p in whole["pending_predictions"]} | {
+        "l:" + p[0] for p in whole["pending_labels"]}
+    assert len(first.upserts) > 200
+    run(det, docs[:2600], start=2500)
+    _, later = det.saved_state()
+    assert later is not None and 0 < len(later.upserts) + len(later.deletes) <= 200
+
+
 def test_a_state_saved_whole_is_restored_and_its_lists_become_entries(
         compas: list[dict[str, Any]]) -> None:
     docs, _ = compas_stream(compas[:3000], seed=2)
