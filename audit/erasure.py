@@ -30,7 +30,7 @@ from audit import chain
 from audit.models import EventRecord, FeedbackRecord
 from audit.queries import as_utc
 from audit.removals import next_removal_id, record_removal
-from streams.schema import NAME
+from core.events import NAME
 
 EVENTS = EventRecord.__table__
 FEEDBACK = FeedbackRecord.__table__

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from audit.lifecycle import Status, status_expr
 from audit.models import DeadLetterRecord, EventRecord, FeedbackRecord, FindingRecord
-from policies.taxonomy import Severity
+from core.taxonomy import Severity
 
 FINDINGS = FindingRecord.__table__
 

@@ -20,7 +20,7 @@ from audit.lifecycle import Status, status_expr
 from audit.models import EventRecord, FindingRecord
 from audit.queries import as_utc
 from audit.report_charts import horizontal_bars, stacked_bars
-from riskwatch.registry import Registry
+from core.model_registry import Registry
 
 EVENTS = EventRecord.__table__
 FINDINGS = FindingRecord.__table__

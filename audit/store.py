@@ -17,8 +17,8 @@ from audit.db import create_schema, make_engine
 from audit.erasure import user_ref_hash
 from audit.models import (DeadLetterRecord, DetectorStateEntryRecord, DetectorStateRecord,
                           EventRecord, FeedbackRecord, FindingRecord)
-from detectors.base import ObservedEvent, ObservedFeedback, StateEntries
-from policies.findings import Finding
+from core.signals import ObservedEvent, ObservedFeedback, StateEntries
+from core.findings import Finding
 
 _ID_CHUNK = 500
 _ENTRY_CHUNK = 500  # keys per DELETE: below any backend's limit on bound parameters

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
 from audit.models import WebhookDelivery, WebhookSubscription
-from policies.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
+from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
 
 SUBSCRIPTIONS = WebhookSubscription.__table__
 DELIVERIES = WebhookDelivery.__table__

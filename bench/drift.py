@@ -35,12 +35,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detectors import drift_stats as ds  # noqa: E402
-from detectors.base import ObservedEvent, SourceRef  # noqa: E402
+from core.signals import ObservedEvent, SourceRef  # noqa: E402
 from detectors.drift import DriftDetector  # noqa: E402
-from riskwatch.registry import load_registry  # noqa: E402
+from core.model_registry import load_registry  # noqa: E402
 from streams.codec import EventPolicy  # noqa: E402
 from streams.processor import RawMessage, decode_batch  # noqa: E402
-from streams.schema import InferenceEvent  # noqa: E402
+from core.events import InferenceEvent  # noqa: E402
 from streams.simulator import simulate_events  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

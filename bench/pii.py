@@ -31,10 +31,10 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.pii_corpus import Sample, generate  # noqa: E402
-from detectors.base import ObservedEvent, SourceRef  # noqa: E402
+from core.signals import ObservedEvent, SourceRef  # noqa: E402
 from detectors.pii import NER_IGNORE, NER_MAPPING, SPACY_MODEL, PIIDetector  # noqa: E402
-from riskwatch.registry import load_registry  # noqa: E402
-from streams.schema import InferenceEvent  # noqa: E402
+from core.model_registry import load_registry  # noqa: E402
+from core.events import InferenceEvent  # noqa: E402
 
 CLASS = {"PERSON": "person", "LOCATION": "location/address", "ADDRESS": "location/address",
          "EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "credit card",

@@ -38,8 +38,8 @@ from audit.models import EventRecord
 from audit.store import AuditStore
 from riskwatch.demo import stop_process
 from riskwatch.local_kafka import LocalKafka
-from riskwatch.registry import Registry, load_registry
-from riskwatch.settings import Settings
+from core.model_registry import Registry, load_registry
+from core.settings import Settings
 from streams.producer import make_producer, send_all
 from streams.simulator import simulate_events
 

@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from detectors.base import ObservedEvent, SourceRef  # noqa: E402
+from core.signals import ObservedEvent, SourceRef  # noqa: E402
 from policies.engine import PolicyEngine  # noqa: E402
 from policies.pack import load_packs  # noqa: E402
-from riskwatch.registry import load_registry  # noqa: E402
-from streams.schema import InferenceEvent  # noqa: E402
+from core.model_registry import load_registry  # noqa: E402
+from core.events import InferenceEvent  # noqa: E402
 from streams.simulator import simulate_events  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -32,11 +32,12 @@ import orjson
 import torch
 
 from detectors.anomaly_models import EventProfile, VectorModel, pick_device, seed_of
-from detectors.base import Detector, ObservedEvent, Signal, SourceRef, detector_settings
+from core.signals import ObservedEvent, Signal, SourceRef
+from detectors.base import Detector, detector_settings
 from detectors.series import SeriesScorer
-from policies.taxonomy import Severity
-from riskwatch.registry import ConfigError, Registry
-from streams.schema import InferenceEvent
+from core.taxonomy import Severity
+from core.model_registry import ConfigError, Registry
+from core.events import InferenceEvent
 
 DEFAULTS: dict[str, Any] = {
     "reference_events": 500, "holdout_fraction": 0.25, "false_alarm_rate": 0.005,

@@ -7,69 +7,12 @@ and how strongly; the policy pack maps it to the taxonomy, a severity and regula
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
-from policies.taxonomy import Severity
-from riskwatch.registry import ConfigError, Registry
-from streams.schema import FeedbackEvent, InferenceEvent
+from core.model_registry import ConfigError, Registry
+from core.signals import ObservedEvent, ObservedFeedback, Signal, StateEntries
 
-
-@dataclass(frozen=True, slots=True)
-class SourceRef:
-    """Where an event came from in Kafka, so any finding can be traced and replayed."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedEvent:
-    event: InferenceEvent
-    source: SourceRef
-    #: the event's JSON object as received (validated by ``event``); read-only
-    document: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ObservedFeedback:
-    """A ground-truth label (riskwatch.feedback/v1) as received, with its Kafka position."""
-
-    feedback: FeedbackEvent
-    source: SourceRef
-    document: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """One observation by a detector. ``event_id`` is None for window-level signals."""
-
-    detector: str
-    kind: str
-    model_id: str
-    model_version: str | None
-    title: str
-    severity: Severity
-    evidence: dict[str, Any]
-    source: SourceRef | None
-    event_id: str | None = None
-    key: str = ""  # disambiguates several signals of one kind for one event or window
-    context: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class StateEntries:
-    """Keyed state entries that changed since they were last saved: ``upserts`` (key → JSON
-    value) and ``deletes``. A detector whose state is mostly many small independent entries
-    (decisions waiting for their labels) saves these instead of every entry after every batch."""
-
-    upserts: dict[str, Any] = field(default_factory=dict)
-    deletes: set[str] = field(default_factory=set)
-
-    def __bool__(self) -> bool:
-        return bool(self.upserts or self.deletes)
+__all__ = ["Detector", "detector_settings"]
 
 
 class Detector(ABC):

@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Sequence
 
 from detectors import drift_stats as ds
-from detectors.base import Detector, ObservedEvent, Signal, SourceRef, detector_settings
-from policies.taxonomy import Severity
-from riskwatch.registry import ConfigError, Registry
-from streams.schema import InferenceEvent
+from core.signals import ObservedEvent, Signal, SourceRef
+from detectors.base import Detector, detector_settings
+from core.taxonomy import Severity
+from core.model_registry import ConfigError, Registry
+from core.events import InferenceEvent
 
 DEFAULTS: dict[str, Any] = {
     "reference_size": 1000, "window_size": 500, "step": 250, "stattest": None,

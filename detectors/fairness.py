@@ -52,12 +52,12 @@ from typing import Any, ClassVar, Sequence
 import orjson
 
 from detectors import fairness_metrics as fm
-from detectors.base import (Detector, ObservedEvent, ObservedFeedback, Signal, SourceRef,
-                            StateEntries, detector_settings)
+from core.signals import ObservedEvent, ObservedFeedback, Signal, SourceRef, StateEntries
+from detectors.base import Detector, detector_settings
 from detectors.drift import window_bounds
-from policies.taxonomy import Severity
-from riskwatch.registry import ConfigError, Registry
-from streams.schema import InferenceEvent
+from core.taxonomy import Severity
+from core.model_registry import ConfigError, Registry
+from core.events import InferenceEvent
 
 DEFAULTS: dict[str, Any] = {
     "window_size": 500, "step": 250, "min_group_size": 30, "positive_label": 1,

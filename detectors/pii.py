@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, ClassVar, Sequence
 
-from detectors.base import Detector, ObservedEvent, Signal, detector_settings
-from policies.taxonomy import Severity
-from riskwatch.registry import Registry
+from core.signals import ObservedEvent, Signal
+from detectors.base import Detector, detector_settings
+from core.taxonomy import Severity
+from core.model_registry import Registry
 
 if TYPE_CHECKING:
     from detectors.pii_engine import PIIEngine, Span

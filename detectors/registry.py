@@ -8,7 +8,7 @@ from detectors.drift import DriftDetector
 from detectors.fairness import FairnessDetector
 from detectors.pii import PIIDetector
 from detectors.usage_slo import UsageSLODetector
-from riskwatch.registry import Registry
+from core.model_registry import Registry
 
 #: Every shipped detector class by name; the contract tests run on each of these.
 DETECTOR_CLASSES: dict[str, type[Detector]] = {

@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from detectors.base import Detector, ObservedEvent, Signal
-from policies.taxonomy import Severity
-from riskwatch.registry import ModelEntry, Registry
+from core.signals import ObservedEvent, Signal
+from detectors.base import Detector
+from core.taxonomy import Severity
+from core.model_registry import ModelEntry, Registry
 
 DEFAULT_ERROR_RATE_SLO = 0.05
 

@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
-from detectors.base import ObservedEvent, Signal, SourceRef
-from policies.findings import Finding, finding_id_for
+from core.signals import ObservedEvent, Signal, SourceRef
+from core.findings import Finding, finding_id_for
 from policies.pack import Pack, PackError, Rule, load_packs, pack_files
 from policies.rules import CompiledRule, compile_rule
-from policies.taxonomy import Severity
+from core.taxonomy import Severity
 from policies.windows import RuleWindows
-from riskwatch.registry import Registry
+from core.model_registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
                       model_validator)
 
-from policies.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
-from riskwatch.registry import RiskTier
+from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
+from core.model_registry import RiskTier
 
 BUILTIN_PACKS = Path(__file__).parent / "packs"
 

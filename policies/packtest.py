@@ -29,12 +29,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from detectors.base import ObservedEvent, Signal, SourceRef
+from core.signals import ObservedEvent, Signal, SourceRef
 from policies.engine import PolicyEngine
 from policies.pack import Pack, PackError, load_packs, parse_duration
-from policies.taxonomy import Severity
-from riskwatch.registry import Registry
-from streams.schema import InferenceEvent
+from core.taxonomy import Severity
+from core.model_registry import Registry
+from core.events import InferenceEvent
 
 
 class CaseSignal(BaseModel):

@@ -12,9 +12,9 @@ from riskwatch.cli_common import fail as _fail
 from riskwatch.cli_policies import policies
 from riskwatch.cli_report import report
 from riskwatch.cli_retention import erase, purge, removals
-from riskwatch.logs import configure_logging
+from core.logs import configure_logging
 from riskwatch.cli_webhooks import alerts, webhooks
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 
 
 @click.group()
@@ -74,7 +74,7 @@ def kafka_status() -> None:
 def worker() -> None:
     """Run a Faust worker: events topic → detectors → policies → audit store + findings topic."""
     from policies.pack import PackError
-    from riskwatch.registry import ConfigError
+    from core.model_registry import ConfigError
     from streams.worker import run_worker
 
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from riskwatch.cli_common import fail
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 
 TABLE_COLUMNS = ("detected_at", "severity", "status", "category", "subcategory", "model_id",
                  "rule_id", "title", "event_id")
@@ -65,7 +65,7 @@ def audit_findings(model: str | None, model_version: str | None, category: str |
                    fmt: str) -> None:
     """List findings, newest first (the same filters as GET /findings)."""
     from audit.queries import FINDING_COLUMNS, FindingFilter, find_findings
-    from policies.taxonomy import Subcategory
+    from core.taxonomy import Subcategory
     from riskwatch.output import render
 
     if subcategory is not None and subcategory not in {s.value for s in Subcategory}:

@@ -10,8 +10,8 @@ import click
 from audit.db import make_engine
 from audit.queries import parse_since
 from audit.report import ReportPeriod, build_report
-from riskwatch.registry import load_registry
-from riskwatch.settings import get_settings
+from core.model_registry import load_registry
+from core.settings import get_settings
 
 
 def write_report(model: str, since: datetime, until: datetime, out: Path) -> Path:

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import click
 
 from riskwatch.cli_common import fail
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 
 
 @click.command("purge")

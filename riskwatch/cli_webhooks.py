@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from riskwatch.cli_common import fail
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 CATEGORIES = ["technical", "commercial", "legal"]

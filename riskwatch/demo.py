@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from riskwatch.registry import load_registry
-from riskwatch.settings import Settings
+from core.model_registry import load_registry
+from core.settings import Settings
 
 
 # The demo's second half carries a data drift (chat channel mix), so drift findings show up.

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import faust
 from faust.types import EventT, StreamT
 
-from riskwatch.settings import Settings
+from core.settings import Settings
 from streams.app import RiskwatchApp
 from streams.handler import Outcome
 from streams.processor import RawMessage

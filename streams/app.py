@@ -6,7 +6,7 @@ from typing import Awaitable, Callable
 
 import faust
 
-from riskwatch.settings import Settings
+from core.settings import Settings
 
 
 DRAIN_TIMEOUT_S = 25.0

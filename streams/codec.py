@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from streams.schema import FEEDBACK_V1, INFERENCE_V1, FeedbackEvent, InferenceEvent
+from core.events import FEEDBACK_V1, INFERENCE_V1, FeedbackEvent, InferenceEvent
 
 #: what a message on the events topic decodes to
 Message = InferenceEvent | FeedbackEvent

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence, TypeVar
 
 from audit.store import AuditStore, DeadLetter
-from policies.findings import Finding
+from core.findings import Finding
 from streams.codec import EventPolicy
 from streams.processor import BatchProcessor, RawMessage, decode_batch
 

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from audit.store import AuditBatch, DeadLetter, DetectorState
-from detectors.base import Detector, ObservedEvent, ObservedFeedback, Signal, SourceRef
+from core.signals import ObservedEvent, ObservedFeedback, Signal, SourceRef
+from detectors.base import Detector
 from policies.engine import STATE_NAME as POLICY_STATE
 from policies.engine import STATE_VERSION as POLICY_STATE_VERSION
 from policies.engine import PolicyEngine
-from policies.findings import Finding
-from riskwatch.registry import Registry
+from core.findings import Finding
+from core.model_registry import Registry
 from streams.codec import EventPolicy, InvalidMessage, decode_document
-from streams.schema import FeedbackEvent
+from core.events import FeedbackEvent
 
 log = logging.getLogger(__name__)
 

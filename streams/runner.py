@@ -82,10 +82,10 @@ def _child_init(settings_json: str, parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    from riskwatch.settings import Settings
+    from core.settings import Settings
     from streams.worker import build_handler
 
-    from riskwatch.logs import configure_logging
+    from core.logs import configure_logging
 
     settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.log_level, settings.log_format)

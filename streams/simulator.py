@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from riskwatch.registry import ModelEntry, Registry
+from core.model_registry import ModelEntry, Registry
 from streams.codec import DeadLetterReason as R
-from streams.schema import FEEDBACK_V1, INFERENCE_V1
+from core.events import FEEDBACK_V1, INFERENCE_V1
 
 Event = dict[str, Any]
 Parts = tuple[Event, Event, Event]  # input, output, usage

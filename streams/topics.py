@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import faust
 from faust.types import TopicT
 
-from riskwatch.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

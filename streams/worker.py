@@ -11,8 +11,8 @@ import faust
 from audit.store import AuditStore
 from policies.engine import PolicyEngine
 from policies.pack import BUILTIN_PACKS, load_packs
-from riskwatch.registry import RegistryWatcher, load_registry
-from riskwatch.settings import Settings
+from core.model_registry import RegistryWatcher, load_registry
+from core.settings import Settings
 from streams.agents import register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy

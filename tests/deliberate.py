@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from riskwatch.registry import load_registry
+from core.model_registry import load_registry
 from tests.unit.paths import REPO
 
 STALE_VERSIONS = {mid: set(m.deprecated_versions)

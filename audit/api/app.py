@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from audit.api.routes import chain, findings, removals, reports, summary, tokens, webhooks
 from audit.db import create_schema, make_engine
-from riskwatch.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:

@@ -13,9 +13,9 @@ from pydantic import AfterValidator, StringConstraints
 from sqlmodel import Field, SQLModel
 
 from audit.lifecycle import Action, Status
-from streams.schema import NAME, NO_NUL
+from core.events import NAME, NO_NUL
 from audit.tokens import Role
-from policies.taxonomy import Category, Severity, Subcategory
+from core.taxonomy import Category, Severity, Subcategory
 
 
 def _aware(value: datetime) -> datetime:

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 from audit.api.schemas import NameText, UtcDatetime
 from audit.outbox import DeliveryStatus
 from audit.webhooks import WebhookFormat, validate_url
-from policies.taxonomy import Category, Severity, Subcategory
+from core.taxonomy import Category, Severity, Subcategory
 
 WebhookUrl = Annotated[NameText, Field(min_length=1, max_length=2048),
                       AfterValidator(validate_url)]

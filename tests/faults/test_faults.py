@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
 from riskwatch.local_kafka import LocalKafka
 from riskwatch.local_postgres import LocalPostgres
-from riskwatch.registry import load_registry
-from riskwatch.settings import Settings
+from core.model_registry import load_registry
+from core.settings import Settings
 from streams.processor import RawMessage
 from streams.simulator import DemoTraffic, demo_traffic
 from streams.worker import build_handler

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
-from riskwatch.registry import load_registry
+from core.model_registry import load_registry
 from streams.simulator import DemoTraffic, demo_traffic
 from tests.deliberate import DELIBERATE, DELIBERATE_WINDOWS, is_deliberate
 from tests.integration.conftest import make_pipeline

@@ -23,7 +23,7 @@ from audit.models import FindingRecord
 from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
 from audit.webhooks import (Filters, NewSubscription, WebhookFormat, create_subscription,
                             list_subscriptions)
-from riskwatch.registry import load_registry
+from core.model_registry import load_registry
 from streams.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for
 

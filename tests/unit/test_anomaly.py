@@ -18,10 +18,10 @@ import torch
 from detectors import anomaly_models
 from detectors.anomaly import AnomalyDetector
 from detectors.anomaly_models import pick_device
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from detectors.series import SeriesScorer
-from riskwatch.registry import ConfigError, ModelEntry, Registry
-from streams.schema import InferenceEvent
+from core.model_registry import ConfigError, ModelEntry, Registry
+from core.events import InferenceEvent
 
 T0 = datetime(2026, 11, 28, 0, 0, tzinfo=timezone.utc)
 FAR = 0.005

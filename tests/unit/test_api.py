@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from audit.api import create_app
 from audit.models import FindingRecord
 from audit.tokens import create_token, revoke_token
-from policies.taxonomy import Severity
-from riskwatch.settings import Settings
+from core.taxonomy import Severity
+from core.settings import Settings
 from tests.unit.audit_helpers import filled
 from tests.dburl import db_url
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 
 from audit.api import create_app
 from audit.tokens import create_token
-from riskwatch.settings import Settings
+from core.settings import Settings
 from tests.dburl import db_url
 from tests.unit.audit_helpers import filled
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from audit import chain
 from riskwatch.cli import main
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 from tests.unit.audit_helpers import filled, messages
 from tests.dburl import db_url
 
@@ -162,8 +162,8 @@ def _synthetic(worker: int, n: int) -> Any:
     from datetime import datetime, timezone
 
     from audit.store import AuditBatch
-    from policies.findings import Finding, finding_id_for
-    from policies.taxonomy import Category, Severity, Subcategory
+    from core.findings import Finding, finding_id_for
+    from core.taxonomy import Category, Severity, Subcategory
 
     return AuditBatch(findings=[Finding(
         finding_id=finding_id_for("R", "d", "k", f"w{worker}-{i}"), event_id=None,

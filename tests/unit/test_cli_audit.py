@@ -14,12 +14,12 @@ from click.testing import CliRunner, Result
 
 from audit.queries import FINDING_COLUMNS
 from audit.store import AuditBatch, AuditStore, DeadLetter
-from detectors.base import ObservedEvent, SourceRef
-from policies.findings import Finding, finding_id_for
-from policies.taxonomy import Category, Severity, Subcategory
+from core.signals import ObservedEvent, SourceRef
+from core.findings import Finding, finding_id_for
+from core.taxonomy import Category, Severity, Subcategory
 from riskwatch.cli import main
-from riskwatch.settings import get_settings
-from streams.schema import InferenceEvent
+from core.settings import get_settings
+from core.events import InferenceEvent
 from tests.dburl import db_url
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

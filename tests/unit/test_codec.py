@@ -14,7 +14,7 @@ from streams.codec import (
     decode_document,
     decode_event,
 )
-from streams.schema import FEEDBACK_V1, INFERENCE_V1
+from core.events import FEEDBACK_V1, INFERENCE_V1
 
 
 def _doc(**overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from riskwatch.settings import Settings
+from core.settings import Settings
 from tests.unit.paths import REPO
 
 

@@ -9,13 +9,13 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from policies.engine import PolicyEngine
-from policies.findings import Finding
+from core.findings import Finding
 from policies.pack import load_packs
 from riskwatch.demo import DEMO_GAP_MS
-from riskwatch.registry import load_registry
-from streams.schema import InferenceEvent
+from core.model_registry import load_registry
+from core.events import InferenceEvent
 from streams.simulator import simulate_events
 from tests.deliberate import is_deliberate
 from tests.unit.paths import REPO

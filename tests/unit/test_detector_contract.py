@@ -14,11 +14,12 @@ from functools import lru_cache
 import orjson
 import pytest
 
-from detectors.base import Detector, ObservedEvent, Signal
+from core.signals import ObservedEvent, Signal
+from detectors.base import Detector
 from detectors.registry import DETECTOR_CLASSES, build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from riskwatch.registry import load_registry
+from core.model_registry import load_registry
 from streams.codec import EventPolicy
 from streams.processor import RawMessage, decode_batch
 from streams.simulator import simulate_events

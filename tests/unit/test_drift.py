@@ -14,10 +14,10 @@ import pytest
 from scipy.stats import ks_2samp
 
 from detectors import drift_stats as ds
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from detectors.drift import DriftDetector
-from riskwatch.registry import ConfigError, Registry
-from streams.schema import InferenceEvent
+from core.model_registry import ConfigError, Registry
+from core.events import InferenceEvent
 
 REGISTRY = Registry()
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)

@@ -24,7 +24,7 @@ from audit.models import EventRecord, FeedbackRecord, FindingRecord
 from audit.removals import get_removal, list_removals
 from audit.tokens import create_token
 from riskwatch.cli import main
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 from streams.processor import RawMessage
 from streams.simulator import demo_traffic
 from tests.dburl import as_json, db_url, dump_all

@@ -16,12 +16,12 @@ from fairlearn.metrics import (MetricFrame, demographic_parity_difference,
                                equalized_odds_difference, false_positive_rate, selection_rate,
                                true_positive_rate)
 
-from detectors.base import ObservedEvent, ObservedFeedback, Signal
+from core.signals import ObservedEvent, ObservedFeedback, Signal
 from detectors.fairness import FairnessDetector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from policies.taxonomy import Category, Subcategory
-from riskwatch.registry import ConfigError, Registry, load_registry
+from core.taxonomy import Category, Subcategory
+from core.model_registry import ConfigError, Registry, load_registry
 from streams.codec import EventPolicy
 from streams.processor import RawMessage, decode_batch
 from streams.simulator import demo_traffic

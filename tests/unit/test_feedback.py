@@ -13,10 +13,11 @@ from sqlalchemy import select, text
 from audit.models import FeedbackRecord
 from audit.queries import summary
 from audit.store import AuditBatch, AuditStore
-from detectors.base import Detector, ObservedEvent, ObservedFeedback, Signal
+from core.signals import ObservedEvent, ObservedFeedback, Signal
+from detectors.base import Detector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from riskwatch.registry import Registry
+from core.model_registry import Registry
 from streams.codec import DeadLetterReason, EventPolicy
 from streams.handler import BatchHandler
 from streams.processor import BatchProcessor, RawMessage, decode_batch

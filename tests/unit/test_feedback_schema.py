@@ -1,7 +1,7 @@
 """The published JSON Schema for riskwatch.feedback/v1 agrees with the pydantic model.
 
-``streams/schemas/riskwatch.feedback.v1.schema.json`` is hand-written for producers; the authority
-is ``streams.schema.FeedbackEvent`` as applied by ``streams.codec.decode_event``. Every document
+``core/schemas/riskwatch.feedback.v1.schema.json`` is hand-written for producers; the authority
+is ``core.events.FeedbackEvent`` as applied by ``streams.codec.decode_event``. Every document
 below is judged by both, and both verdicts must equal the expected one.
 """
 
@@ -17,9 +17,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from streams.codec import DeadLetterReason, InvalidMessage, decode_event
-from streams.schema import _RFC3339, FEEDBACK_V1, FeedbackEvent
+from core.events import _RFC3339, FEEDBACK_V1, FeedbackEvent
 
-SCHEMA_PATH = (Path(__file__).resolve().parents[2] / "streams" / "schemas"
+SCHEMA_PATH = (Path(__file__).resolve().parents[2] / "core" / "schemas"
                / "riskwatch.feedback.v1.schema.json")
 
 

@@ -23,7 +23,7 @@ from audit.store import AuditStore
 from detectors.registry import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from riskwatch.registry import load_registry
+from core.model_registry import load_registry
 from streams.codec import DeadLetterReason, EventPolicy
 from streams.handler import BatchHandler
 from streams.processor import BatchProcessor, RawMessage

@@ -1,7 +1,7 @@
 """The published JSON Schema for riskwatch.inference/v1 agrees with the pydantic model.
 
-``streams/schemas/riskwatch.inference.v1.schema.json`` is hand-written for producers; the
-authority is ``streams.schema.InferenceEvent`` as applied by ``streams.codec.decode_event``.
+``core/schemas/riskwatch.inference.v1.schema.json`` is hand-written for producers; the
+authority is ``core.events.InferenceEvent`` as applied by ``streams.codec.decode_event``.
 Every document below is judged by both, and both verdicts must equal the expected one.
 """
 
@@ -17,10 +17,10 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from streams.codec import InvalidMessage, decode_event
-from streams.schema import _RFC3339, INFERENCE_V1
+from core.events import _RFC3339, INFERENCE_V1
 
 SCHEMA_PATH = (
-    Path(__file__).resolve().parent / ".." / ".." / "streams" / "schemas"
+    Path(__file__).resolve().parent / ".." / ".." / "core" / "schemas"
     / "riskwatch.inference.v1.schema.json"
 ).resolve()
 

@@ -13,7 +13,7 @@ from audit.lifecycle import FindingNotFound, InvalidTransition, record_action, s
 from audit.queries import FindingFilter, count_findings, find_findings
 from audit.trail import finding_trail
 from riskwatch.cli import main
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 from tests.unit.audit_helpers import filled
 from tests.dburl import db_url
 

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from audit.store import DeadLetter
-from policies.findings import Finding
-from policies.taxonomy import Category, Severity, Subcategory
-from riskwatch.logs import JsonFormatter, configure_logging
+from core.findings import Finding
+from core.taxonomy import Category, Severity, Subcategory
+from core.logs import JsonFormatter, configure_logging
 from streams.handler import Outcome
 from streams.metrics import WorkerMetrics
 from streams.processor import RawMessage

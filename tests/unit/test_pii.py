@@ -9,14 +9,14 @@ from typing import Any, Iterator
 import orjson
 import pytest
 
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from detectors.pii import PIIDetector
 from detectors.pii_engine import PIIEngine
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from policies.taxonomy import Severity
-from riskwatch.registry import load_registry
-from streams.schema import InferenceEvent
+from core.taxonomy import Severity
+from core.model_registry import load_registry
+from core.events import InferenceEvent
 from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")
@@ -252,7 +252,7 @@ def test_the_guard_would_catch_the_default_suffix_list_download(guard: None) -> 
 
 
 def test_a_misspelt_setting_is_an_error_not_a_silent_default() -> None:
-    from riskwatch.registry import ConfigError, Registry
+    from core.model_registry import ConfigError, Registry
 
     with pytest.raises(ConfigError, match="detectors.pii: unknown setting"):
         PIIDetector(Registry(detectors={"pii": {"score_treshold": 0.4}}))

@@ -9,12 +9,12 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from policies.windows import DISTINCT_CAP, Acc, aggregate_of, value_hash
-from riskwatch.registry import Registry
-from streams.schema import InferenceEvent
+from core.model_registry import Registry
+from core.events import InferenceEvent
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 REGISTRY = Registry.model_validate({"models": {"chat": {"owner": "o@example.com",

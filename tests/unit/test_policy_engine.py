@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from detectors.base import Signal, SourceRef
+from core.signals import Signal, SourceRef
 from policies.engine import PolicyEngine
-from policies.findings import finding_id_for
+from core.findings import finding_id_for
 from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
-from policies.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
-from riskwatch.registry import load_registry
+from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
+from core.model_registry import load_registry
 from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")  # credit-scoring: high; support-assistant: limited

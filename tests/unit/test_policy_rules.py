@@ -16,17 +16,17 @@ import pytest
 from click.testing import CliRunner
 
 from audit.store import DetectorState
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from policies.engine import POLICY_DETECTOR, STATE_NAME, PolicyEngine
-from policies.findings import finding_id_for
+from core.findings import finding_id_for
 from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
 from policies.packtest import run_pack_tests
-from policies.taxonomy import Severity
+from core.taxonomy import Severity
 from policies.windows import Acc, aggregate_of
 from riskwatch.cli import main
-from riskwatch.registry import Registry
+from core.model_registry import Registry
 from streams.processor import BatchProcessor, Decoded
-from streams.schema import InferenceEvent
+from core.events import InferenceEvent
 
 REGISTRY = Registry.model_validate({
     "policy_params": {"budgets": {"acme": 1.0}},
@@ -300,7 +300,7 @@ def test_pack_test_file_errors_are_reported(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------- demo traffic
 def test_demo_traffic_raises_only_the_risks_the_simulator_injects() -> None:
-    from riskwatch.registry import load_registry
+    from core.model_registry import load_registry
     from streams.simulator import simulate_events
     from tests.unit.paths import REPO
 
@@ -323,7 +323,7 @@ def test_demo_traffic_raises_only_the_risks_the_simulator_injects() -> None:
 
 
 def test_signal_rule_condition_filters_signals(tmp_path: Path) -> None:
-    from detectors.base import Signal
+    from core.signals import Signal
 
     text = """\
 pack: s

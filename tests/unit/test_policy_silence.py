@@ -13,13 +13,13 @@ from typing import Any
 import orjson
 import pytest
 
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from policies.engine import POLICY_DETECTOR, PolicyEngine
-from policies.findings import Finding, finding_id_for
+from core.findings import Finding, finding_id_for
 from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
 from policies.rules import compile_rule
-from riskwatch.registry import Registry
-from streams.schema import InferenceEvent
+from core.model_registry import Registry
+from core.events import InferenceEvent
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 REGISTRY = Registry.model_validate({"models": {"m": {"owner": "o@example.com",

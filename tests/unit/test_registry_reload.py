@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from detectors.base import ObservedEvent, SourceRef
+from core.signals import ObservedEvent, SourceRef
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from riskwatch.registry import ConfigError, RegistryWatcher, load_registry
+from core.model_registry import ConfigError, RegistryWatcher, load_registry
 from streams.processor import BatchProcessor, Decoded
-from streams.schema import InferenceEvent
+from core.events import InferenceEvent
 
 GOOD = """\
 version: 1
@@ -82,13 +82,13 @@ def test_an_invalid_change_keeps_the_last_good_registry_and_names_file_and_line(
     good = watcher.poll()
     _write(path, broken, 1)
     clock.t = 3.0
-    with caplog.at_level(logging.ERROR, logger="riskwatch.registry"):
+    with caplog.at_level(logging.ERROR, logger="core.model_registry"):
         assert watcher.poll() is good
     assert f"{path}:{line}:" in caplog.text and words in caplog.text, caplog.text
     assert watcher.failures == 1 and watcher.last_error and f"{path}:{line}:" in watcher.last_error
     caplog.clear()
     clock.t = 6.0
-    with caplog.at_level(logging.ERROR, logger="riskwatch.registry"):
+    with caplog.at_level(logging.ERROR, logger="core.model_registry"):
         assert watcher.poll() is good
     assert caplog.text == "" and watcher.failures == 1  # the same broken file: reported once
     _write(path, GOOD.replace("1000", "300"), 2)  # fixed
@@ -103,7 +103,7 @@ def test_a_deleted_file_is_not_an_empty_registry(tmp_path: Path,
     good = watcher.poll()
     path.unlink()
     clock.t = 3.0
-    with caplog.at_level(logging.ERROR, logger="riskwatch.registry"):
+    with caplog.at_level(logging.ERROR, logger="core.model_registry"):
         assert watcher.poll() is good and "shop" in good.models
     assert "is gone" in caplog.text
     _write(path, GOOD.replace("1000", "400"), 1)

@@ -19,7 +19,7 @@ from audit.models import EventRecord, FindingRecord
 from audit.report import ReportPeriod, build_report, collect
 from audit.tokens import create_token
 from riskwatch.cli import main
-from riskwatch.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from tests.dburl import db_url
 from tests.unit.audit_helpers import REGISTRY, filled
 

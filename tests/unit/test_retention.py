@@ -15,7 +15,7 @@ from audit.models import ChainEntry, EventRecord, FindingRecord
 from audit.removals import get_removal, list_removals
 from audit.retention import RetentionPurger, purge_events
 from riskwatch.cli import main
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 from tests.dburl import db_url
 from tests.unit.audit_helpers import filled
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from riskwatch.registry import Registry, load_registry
+from core.model_registry import Registry, load_registry
 from streams.codec import DeadLetterReason, InvalidMessage, decode_event
 from streams.simulator import DemoTraffic, demo_traffic, simulate_events
 

@@ -15,10 +15,11 @@ import streams.handler
 import streams.sink
 from audit.queries import summary
 from audit.store import AuditBatch, AuditStore
-from detectors.base import Detector, ObservedEvent, Signal
+from core.signals import ObservedEvent, Signal
+from detectors.base import Detector
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
-from riskwatch.registry import load_registry
+from core.model_registry import load_registry
 from streams.codec import DeadLetterReason as R, EventPolicy
 from streams.handler import BatchHandler, Outcome
 from streams.processor import BatchProcessor, RawMessage

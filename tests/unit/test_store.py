@@ -14,9 +14,9 @@ from sqlalchemy import inspect, select, text
 from audit.models import EventRecord
 from audit.queries import FindingFilter, find_findings, parse_since, summary
 from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
-from detectors.base import ObservedEvent, SourceRef, StateEntries
-from policies.findings import Finding, finding_id_for
-from policies.taxonomy import Category, Severity, Subcategory
+from core.signals import ObservedEvent, SourceRef, StateEntries
+from core.findings import Finding, finding_id_for
+from core.taxonomy import Category, Severity, Subcategory
 from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
 from streams.processor import RawMessage, decode_batch
 from tests.dburl import as_json, db_url

@@ -13,7 +13,7 @@ from audit.api import create_app
 from audit.db import make_engine
 from audit.tokens import Role, authenticate, hash_token
 from riskwatch.cli import main
-from riskwatch.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 from tests.dburl import db_url, dump_all
 
 

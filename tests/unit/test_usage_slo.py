@@ -8,10 +8,10 @@ from datetime import datetime, timedelta, timezone
 import orjson
 import pytest
 
-from detectors.base import ObservedEvent, Signal, SourceRef
+from core.signals import ObservedEvent, Signal, SourceRef
 from detectors.usage_slo import DEFAULT_ERROR_RATE_SLO, UsageSLODetector
-from riskwatch.registry import load_registry
-from streams.schema import InferenceEvent
+from core.model_registry import load_registry
+from core.events import InferenceEvent
 from tests.unit.paths import REPO
 
 # credit-scoring: 250 ms SLO, 2% budget; support-assistant: 2500 ms, 5%; fraud-detection: 80 ms, 1%

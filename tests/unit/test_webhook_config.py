@@ -8,8 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
-from riskwatch.registry import ConfigError, load_registry
-from riskwatch.settings import Settings
+from core.model_registry import ConfigError, load_registry
+from core.settings import Settings
 from streams.worker import start_webhook_dispatcher
 from tests.dburl import db_url
 

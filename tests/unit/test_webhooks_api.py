@@ -12,7 +12,7 @@ from audit import outbox
 from audit.api import create_app
 from audit.store import AuditStore
 from audit.tokens import create_token
-from riskwatch.settings import Settings
+from core.settings import Settings
 from tests.unit.webhook_helpers import finding, new_store, write_findings
 
 URL = "https://hooks.example.com/riskwatch"

@@ -14,7 +14,7 @@ from audit import outbox
 from audit.store import AuditStore
 from audit.webhook_signing import SIGNATURE_HEADER, verify
 from riskwatch.cli import main
-from riskwatch.settings import get_settings
+from core.settings import get_settings
 from tests.unit.webhook_helpers import finding, new_store, write_findings
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from audit.store import AuditBatch, AuditStore
-from policies.findings import Finding, finding_id_for
-from policies.taxonomy import Category, Severity, Subcategory, category_of
+from core.findings import Finding, finding_id_for
+from core.taxonomy import Category, Severity, Subcategory, category_of
 from tests.dburl import db_url
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)

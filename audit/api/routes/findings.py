@@ -14,7 +14,7 @@ from audit.api.schemas import (ActionCreate, ActionResult, FindingsPublic, Findi
 from audit.lifecycle import Action, FindingNotFound, InvalidTransition, Status, record_action
 from audit.queries import FindingFilter, count_findings, encode_cursor, find_findings
 from audit.trail import finding_trail
-from policies.taxonomy import Category, Severity, Subcategory
+from core.taxonomy import Category, Severity, Subcategory
 
 router = APIRouter(prefix="/findings", tags=["findings"])
 

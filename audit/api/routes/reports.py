@@ -11,8 +11,8 @@ from pydantic import AwareDatetime
 
 from audit.api.deps import AuditorToken, EngineDep
 from audit.report import ReportPeriod, build_report
-from riskwatch.registry import Registry, load_registry
-from riskwatch.settings import get_settings
+from core.model_registry import Registry, load_registry
+from core.settings import get_settings
 
 router = APIRouter(prefix="/reports", tags=["reports"])
 

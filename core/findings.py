@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from policies.taxonomy import Category, Severity, Subcategory
+from core.taxonomy import Category, Severity, Subcategory
 
 _NAMESPACE = uuid.UUID("6f1c1d2e-6b6e-4b8e-9a57-2f0b8c1e4a10")
 
