@@ -28,9 +28,10 @@ truncated chain (head ahead of the last link), or a finding or action that is no
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 from sqlalchemy import String, cast, exists, insert, select, update
@@ -58,7 +59,7 @@ _CHUNK = 500
 def canonical_time(value: datetime) -> str:
     """UTC, microseconds, "Z": the same text whether the row was just built or read back."""
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value.isoformat(timespec="microseconds") + "Z"
 
 
@@ -76,14 +77,18 @@ def evidence_digest(evidence: Any) -> str:
     """SHA-256 of the evidence's canonical JSON, or the hash an erased stub kept."""
     if (stub := erased_stub(evidence)) is not None:
         return stub["sha256"]
-    return hashlib.sha256(orjson.dumps(evidence, option=orjson.OPT_SORT_KEYS
-                                       | orjson.OPT_NON_STR_KEYS)).hexdigest()
+    return hashlib.sha256(
+        orjson.dumps(evidence, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    ).hexdigest()
 
 
 def erased_stub(evidence: Any) -> dict[str, Any] | None:
     """The evidence if it is an erased stub ({"_erased": true, "removal_id", "sha256"})."""
-    if (isinstance(evidence, dict) and evidence.keys() == {ERASED, "removal_id", "sha256"}
-            and evidence[ERASED] is True):
+    if (
+        isinstance(evidence, dict)
+        and evidence.keys() == {ERASED, "removal_id", "sha256"}
+        and evidence[ERASED] is True
+    ):
         return evidence
     return None
 
@@ -140,24 +145,33 @@ class Head:
 def lock_head(conn: Connection) -> Head:
     """Lock the chain head for the rest of the transaction and return it."""
     if conn.dialect.name == "postgresql":
-        row = conn.execute(select(HEAD.c.seq, HEAD.c.entry_hash).where(HEAD.c.id == 1)
-                           .with_for_update()).first()
+        row = conn.execute(
+            select(HEAD.c.seq, HEAD.c.entry_hash).where(HEAD.c.id == 1).with_for_update()
+        ).first()
         if row is None:
-            conn.execute(postgresql.insert(HEAD).values(id=1, seq=0, entry_hash=GENESIS)
-                         .on_conflict_do_nothing(index_elements=["id"]))
-            row = conn.execute(select(HEAD.c.seq, HEAD.c.entry_hash).where(HEAD.c.id == 1)
-                               .with_for_update()).one()
+            conn.execute(
+                postgresql.insert(HEAD)
+                .values(id=1, seq=0, entry_hash=GENESIS)
+                .on_conflict_do_nothing(index_elements=["id"])
+            )
+            row = conn.execute(
+                select(HEAD.c.seq, HEAD.c.entry_hash).where(HEAD.c.id == 1).with_for_update()
+            ).one()
         return Head(int(row.seq), row.entry_hash)
     # SQLite: a write first, so the transaction holds the write lock before it reads the head.
     if conn.execute(update(HEAD).where(HEAD.c.id == 1).values(seq=HEAD.c.seq)).rowcount == 0:
-        conn.execute(sqlite.insert(HEAD).values(id=1, seq=0, entry_hash=GENESIS)
-                     .on_conflict_do_nothing(index_elements=["id"]))
+        conn.execute(
+            sqlite.insert(HEAD)
+            .values(id=1, seq=0, entry_hash=GENESIS)
+            .on_conflict_do_nothing(index_elements=["id"])
+        )
     row = conn.execute(select(HEAD.c.seq, HEAD.c.entry_hash).where(HEAD.c.id == 1)).one()
     return Head(int(row.seq), row.entry_hash)
 
 
-def append(conn: Connection, links: Sequence[Link], now: datetime,
-           head: Head | None = None) -> list[dict[str, Any]]:
+def append(
+    conn: Connection, links: Sequence[Link], now: datetime, head: Head | None = None
+) -> list[dict[str, Any]]:
     """Append links in this transaction; ``head`` if the caller already holds it (lock_head)."""
     if not links:
         return []
@@ -166,9 +180,17 @@ def append(conn: Connection, links: Sequence[Link], now: datetime,
     for link in links:
         seq += 1
         digest = entry_hash(prev, link.content_hash, link.kind, link.subject, seq)
-        rows.append({"seq": seq, "kind": link.kind, "subject": link.subject,
-                     "content_hash": link.content_hash, "prev_hash": prev,
-                     "entry_hash": digest, "at": now})
+        rows.append(
+            {
+                "seq": seq,
+                "kind": link.kind,
+                "subject": link.subject,
+                "content_hash": link.content_hash,
+                "prev_hash": prev,
+                "entry_hash": digest,
+                "at": now,
+            }
+        )
         prev = digest
     conn.execute(insert(CHAIN), rows)
     conn.execute(update(HEAD).where(HEAD.c.id == 1).values(seq=seq, entry_hash=prev))
@@ -192,11 +214,14 @@ def read_head(conn: Connection) -> Head:
 
 
 def entry_for(conn: Connection, kind: str, subject: str) -> dict[str, Any] | None:
-    row = conn.execute(select(CHAIN).where(CHAIN.c.kind == kind, CHAIN.c.subject == subject)).first()
+    row = conn.execute(
+        select(CHAIN).where(CHAIN.c.kind == kind, CHAIN.c.subject == subject)
+    ).first()
     return dict(row._mapping) if row else None
 
 
 # --- verification --------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Break:
@@ -218,30 +243,36 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         b = self.broken
-        return {"ok": self.ok, "entries": self.entries,
-                "head": {"seq": self.head.seq, "entry_hash": self.head.entry_hash},
-                "broken": None if b is None else {"seq": b.seq, "kind": b.kind,
-                                                  "subject": b.subject, "problem": b.problem}}
+        return {
+            "ok": self.ok,
+            "entries": self.entries,
+            "head": {"seq": self.head.seq, "entry_hash": self.head.entry_hash},
+            "broken": None
+            if b is None
+            else {"seq": b.seq, "kind": b.kind, "subject": b.subject, "problem": b.problem},
+        }
 
 
 def rows_by_id(conn: Connection, table: Any, key: str, ids: list[Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for i in range(0, len(ids), _CHUNK):
-        rows = conn.execute(select(table).where(table.c[key].in_(ids[i:i + _CHUNK]))).mappings()
+        rows = conn.execute(select(table).where(table.c[key].in_(ids[i : i + _CHUNK]))).mappings()
         found.update({str(r[key]): r for r in rows})
     return found
 
 
 def _chunks(conn: Connection, size: int) -> Iterator[list[Any]]:
     last = -1
-    while rows := conn.execute(select(CHAIN).where(CHAIN.c.seq > last)
-                               .order_by(CHAIN.c.seq).limit(size)).all():
+    while rows := conn.execute(
+        select(CHAIN).where(CHAIN.c.seq > last).order_by(CHAIN.c.seq).limit(size)
+    ).all():
         yield rows
         last = rows[-1].seq
 
 
-def _content_problem(entry: Any, findings: dict[str, Any], actions: dict[str, Any],
-                     removals: dict[str, Any]) -> str | None:
+def _content_problem(
+    entry: Any, findings: dict[str, Any], actions: dict[str, Any], removals: dict[str, Any]
+) -> str | None:
     if entry.kind == "finding":
         row, what, digest = findings.get(entry.subject), "finding", finding_hash
     elif entry.kind == "lifecycle":
@@ -254,17 +285,27 @@ def _content_problem(entry: Any, findings: dict[str, Any], actions: dict[str, An
         return f"{what} {entry.subject} was deleted"
     recomputed = digest(row)
     if recomputed != entry.content_hash:
-        if entry.kind == "finding" and erased_stub(row["evidence"]) is None \
-                and legacy_finding_hash(row) == entry.content_hash:
+        if (
+            entry.kind == "finding"
+            and erased_stub(row["evidence"]) is None
+            and legacy_finding_hash(row) == entry.content_hash
+        ):
             return None
-        return (f"{what} {entry.subject} changed after it was chained: content hash "
-                f"{recomputed} != chained {entry.content_hash}")
+        return (
+            f"{what} {entry.subject} changed after it was chained: content hash "
+            f"{recomputed} != chained {entry.content_hash}"
+        )
     if entry.kind == "finding" and (stub := erased_stub(row["evidence"])) is not None:
         removal = removals.get(str(stub["removal_id"]))
-        if removal is None or removal["kind"] != "erasure" \
-                or entry.subject not in (removal["finding_ids"] or []):
-            return (f"finding {entry.subject}'s evidence was removed outside an erasure (erasure "
-                    f"record {stub['removal_id']} does not list it)")
+        if (
+            removal is None
+            or removal["kind"] != "erasure"
+            or entry.subject not in (removal["finding_ids"] or [])
+        ):
+            return (
+                f"finding {entry.subject}'s evidence was removed outside an erasure (erasure "
+                f"record {stub['removal_id']} does not list it)"
+            )
     return None
 
 
@@ -278,24 +319,37 @@ def _webhook_problems(conn: Connection, rows: list[Any]) -> dict[str, str]:
 
 
 def _check_chunk(conn: Connection, rows: list[Any], prev: Head) -> tuple[Head, Break | None]:
-    findings = rows_by_id(conn, FINDINGS, "finding_id",
-                           [r.subject for r in rows if r.kind == "finding"])
-    actions = rows_by_id(conn, ACTIONS, "id",
-                          [int(r.subject) for r in rows if r.kind == "lifecycle" and r.subject.isdigit()])
+    findings = rows_by_id(
+        conn, FINDINGS, "finding_id", [r.subject for r in rows if r.kind == "finding"]
+    )
+    actions = rows_by_id(
+        conn,
+        ACTIONS,
+        "id",
+        [int(r.subject) for r in rows if r.kind == "lifecycle" and r.subject.isdigit()],
+    )
     hooks = _webhook_problems(conn, rows)
     removal_ids = {int(r.subject) for r in rows if r.kind in REMOVAL_KINDS and r.subject.isdigit()}
-    removal_ids |= {int(stub["removal_id"]) for f in findings.values()
-                    if (stub := erased_stub(f["evidence"])) is not None
-                    and isinstance(stub["removal_id"], int)}
+    removal_ids |= {
+        int(stub["removal_id"])
+        for f in findings.values()
+        if (stub := erased_stub(f["evidence"])) is not None and isinstance(stub["removal_id"], int)
+    }
     removals = rows_by_id(conn, REMOVALS, "id", sorted(removal_ids))
     for r in rows:
+
         def broken(problem: str, r: Any = r) -> tuple[Head, Break]:
             return prev, Break(r.seq, problem, r.kind, r.subject)
+
         if r.seq != prev.seq + 1:
-            return broken(f"sequence gap: expected seq {prev.seq + 1}, found {r.seq} "
-                          f"(chain rows {prev.seq + 1}..{r.seq - 1} are missing)")
+            return broken(
+                f"sequence gap: expected seq {prev.seq + 1}, found {r.seq} "
+                f"(chain rows {prev.seq + 1}..{r.seq - 1} are missing)"
+            )
         if r.prev_hash != prev.entry_hash:
-            return broken(f"prev_hash {r.prev_hash} != entry_hash {prev.entry_hash} of seq {prev.seq}")
+            return broken(
+                f"prev_hash {r.prev_hash} != entry_hash {prev.entry_hash} of seq {prev.seq}"
+            )
         if entry_hash(r.prev_hash, r.content_hash, r.kind, r.subject, r.seq) != r.entry_hash:
             return broken("entry_hash does not match the entry's fields (the chain row was edited)")
         if problem := _content_problem(r, findings, actions, removals):
@@ -307,26 +361,42 @@ def _check_chunk(conn: Connection, rows: list[Any], prev: Head) -> tuple[Head, B
 
 
 def _unchained(conn: Connection) -> Break | None:
-    linked = select(CHAIN.c.seq).where(CHAIN.c.kind == "finding", CHAIN.c.subject == FINDINGS.c.finding_id)
+    linked = select(CHAIN.c.seq).where(
+        CHAIN.c.kind == "finding", CHAIN.c.subject == FINDINGS.c.finding_id
+    )
     fid = conn.execute(select(FINDINGS.c.finding_id).where(~exists(linked)).limit(1)).scalar()
     if fid is not None:
-        return Break(None, f"finding {fid} is not in the chain (written outside riskwatch)",
-                     "finding", fid)
-    linked = select(CHAIN.c.seq).where(CHAIN.c.kind == "lifecycle",
-                                       CHAIN.c.subject == cast(ACTIONS.c.id, String))
+        return Break(
+            None, f"finding {fid} is not in the chain (written outside riskwatch)", "finding", fid
+        )
+    linked = select(CHAIN.c.seq).where(
+        CHAIN.c.kind == "lifecycle", CHAIN.c.subject == cast(ACTIONS.c.id, String)
+    )
     aid = conn.execute(select(ACTIONS.c.id).where(~exists(linked)).limit(1)).scalar()
     if aid is not None:
         return Break(None, f"lifecycle action {aid} is not in the chain", "lifecycle", str(aid))
-    rid = conn.execute(select(REMOVALS.c.id, REMOVALS.c.kind).where(~exists(
-        select(CHAIN.c.seq).where(CHAIN.c.kind == REMOVALS.c.kind,
-                                  CHAIN.c.subject == cast(REMOVALS.c.id, String)))).limit(1)).first()
+    rid = conn.execute(
+        select(REMOVALS.c.id, REMOVALS.c.kind)
+        .where(
+            ~exists(
+                select(CHAIN.c.seq).where(
+                    CHAIN.c.kind == REMOVALS.c.kind, CHAIN.c.subject == cast(REMOVALS.c.id, String)
+                )
+            )
+        )
+        .limit(1)
+    ).first()
     if rid is not None:
         return Break(None, f"{rid.kind} record {rid.id} is not in the chain", rid.kind, str(rid.id))
     from audit.webhooks import unchained_subscription  # it imports this module
 
     if (sid := unchained_subscription(conn)) is not None:
-        return Break(None, f"webhook subscription {sid} is not in the chain (written outside "
-                     "riskwatch)", "webhook", str(sid))
+        return Break(
+            None,
+            f"webhook subscription {sid} is not in the chain (written outside riskwatch)",
+            "webhook",
+            str(sid),
+        )
     return None
 
 
@@ -339,9 +409,14 @@ def verify(engine: Engine, chunk: int = 2000) -> Report:
                 return Report(entries + sum(1 for r in rows if r.seq <= last.seq), head, broken)
             entries += len(rows)
         if (last.seq, last.entry_hash) != (head.seq, head.entry_hash):
-            return Report(entries, head, Break(
-                last.seq + 1 if head.seq > last.seq else head.seq,
-                f"chain head (seq {head.seq}, {head.entry_hash}) does not match the last entry "
-                f"(seq {last.seq}, {last.entry_hash}): entries were removed from the end or the head "
-                f"was edited"))
+            return Report(
+                entries,
+                head,
+                Break(
+                    last.seq + 1 if head.seq > last.seq else head.seq,
+                    f"chain head (seq {head.seq}, {head.entry_hash}) does not match the last entry "
+                    f"(seq {last.seq}, {last.entry_hash}): entries were removed from the end or the head "
+                    f"was edited",
+                ),
+            )
         return Report(entries, head, _unchained(conn))

@@ -49,17 +49,25 @@ def make_engine(url: str) -> Engine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30},
-            json_serializer=_json, json_deserializer=_from_json,
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            json_serializer=_json,
+            json_deserializer=_from_json,
         )
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if parsed.get_backend_name() == "postgresql":
         return create_engine(
-            url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, pool_size=5,
-            json_serializer=_json, json_deserializer=_from_json,
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": 5},
+            pool_size=5,
+            json_serializer=_json,
+            json_deserializer=_from_json,
         )
-    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite or postgresql")
+    raise ValueError(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite or postgresql"
+    )
 
 
 def create_schema(engine: Engine) -> None:

@@ -76,29 +76,46 @@ def _skeleton(row: Any, removal_id: int, at: str) -> dict[str, Any]:
 
 
 def _erase_events(conn: Connection, ref_hash: str, removal_id: int, at: str) -> list[str]:
-    rows = conn.execute(select(EVENTS.c.event_id, EVENTS.c.payload)
-                        .where(EVENTS.c.user_ref_hash == ref_hash)).all()
+    rows = conn.execute(
+        select(EVENTS.c.event_id, EVENTS.c.payload).where(EVENTS.c.user_ref_hash == ref_hash)
+    ).all()
     if rows:
         conn.execute(
-            update(EVENTS).where(EVENTS.c.event_id == bindparam("eid"))
-            .values(payload=bindparam("new_payload"), prediction=None, score=None, error=None,
-                    user_ref_hash=None),
-            [{"eid": r.event_id, "new_payload": _skeleton(r, removal_id, at)} for r in rows])
+            update(EVENTS)
+            .where(EVENTS.c.event_id == bindparam("eid"))
+            .values(
+                payload=bindparam("new_payload"),
+                prediction=None,
+                score=None,
+                error=None,
+                user_ref_hash=None,
+            ),
+            [{"eid": r.event_id, "new_payload": _skeleton(r, removal_id, at)} for r in rows],
+        )
     return [r.event_id for r in rows]
 
 
-def _erase_findings(conn: Connection, event_ids: list[str], removal_id: int) -> tuple[list[str], int]:
+def _erase_findings(
+    conn: Connection, event_ids: list[str], removal_id: int
+) -> tuple[list[str], int]:
     erased, kept = [], 0
     for i in range(0, len(event_ids), _CHUNK):
-        chunk = event_ids[i:i + _CHUNK]
-        rows = conn.execute(select(chain.FINDINGS).where(chain.FINDINGS.c.event_id.in_(chunk))
-                            ).mappings().all()
+        chunk = event_ids[i : i + _CHUNK]
+        rows = (
+            conn.execute(select(chain.FINDINGS).where(chain.FINDINGS.c.event_id.in_(chunk)))
+            .mappings()
+            .all()
+        )
         if not rows:
             continue
-        links = dict(conn.execute(
-            select(chain.CHAIN.c.subject, chain.CHAIN.c.content_hash).where(
-                chain.CHAIN.c.kind == "finding",
-                chain.CHAIN.c.subject.in_([r["finding_id"] for r in rows]))).all())
+        links = dict(
+            conn.execute(
+                select(chain.CHAIN.c.subject, chain.CHAIN.c.content_hash).where(
+                    chain.CHAIN.c.kind == "finding",
+                    chain.CHAIN.c.subject.in_([r["finding_id"] for r in rows]),
+                )
+            ).all()
+        )
         changes = []
         for r in rows:
             if chain.erased_stub(r["evidence"]) is not None:
@@ -106,12 +123,16 @@ def _erase_findings(conn: Connection, event_ids: list[str], removal_id: int) -> 
             if links.get(r["finding_id"]) != chain.finding_hash(r):
                 kept += 1  # chained with its evidence inline (before evidence hashes)
                 continue
-            changes.append({"fid": r["finding_id"],
-                            "stub": chain.erase_evidence(r["evidence"], removal_id)})
+            changes.append(
+                {"fid": r["finding_id"], "stub": chain.erase_evidence(r["evidence"], removal_id)}
+            )
         if changes:
-            conn.execute(update(chain.FINDINGS)
-                         .where(chain.FINDINGS.c.finding_id == bindparam("fid"))
-                         .values(evidence=bindparam("stub")), changes)
+            conn.execute(
+                update(chain.FINDINGS)
+                .where(chain.FINDINGS.c.finding_id == bindparam("fid"))
+                .values(evidence=bindparam("stub")),
+                changes,
+            )
             erased += [c["fid"] for c in changes]
     return erased, kept
 
@@ -119,13 +140,18 @@ def _erase_findings(conn: Connection, event_ids: list[str], removal_id: int) -> 
 def _delete_feedback(conn: Connection, event_ids: list[str]) -> int:
     n = 0
     for i in range(0, len(event_ids), _CHUNK):
-        n += conn.execute(delete(FEEDBACK).where(
-            FEEDBACK.c.event_id.in_(event_ids[i:i + _CHUNK]))).rowcount or 0
+        n += (
+            conn.execute(
+                delete(FEEDBACK).where(FEEDBACK.c.event_id.in_(event_ids[i : i + _CHUNK]))
+            ).rowcount
+            or 0
+        )
     return n
 
 
-def erase_subject(engine: Engine, user_ref: str, *, reason: str, by: str,
-                  now: datetime) -> ErasureResult:
+def erase_subject(
+    engine: Engine, user_ref: str, *, reason: str, by: str, now: datetime
+) -> ErasureResult:
     """Erase the content of every stored event of ``user_ref``; a repeated request records an
     erasure that found nothing left."""
     _check(user_ref, reason, by)
@@ -137,9 +163,20 @@ def erase_subject(engine: Engine, user_ref: str, *, reason: str, by: str,
         event_ids = _erase_events(conn, ref_hash, removal_id, at)
         finding_ids, kept = _erase_findings(conn, event_ids, removal_id)
         feedback = _delete_feedback(conn, event_ids)
-        _, seq = record_removal(conn, kind="erasure", now=now, requested_by=by, reason=reason,
-                                user_ref_hash=ref_hash, events=len(event_ids),
-                                findings=len(finding_ids), feedback=feedback,
-                                finding_ids=finding_ids, removal_id=removal_id, head=head)
-    return ErasureResult(removal_id, seq, ref_hash, len(event_ids), len(finding_ids), kept,
-                         feedback, by, reason, at)
+        _, seq = record_removal(
+            conn,
+            kind="erasure",
+            now=now,
+            requested_by=by,
+            reason=reason,
+            user_ref_hash=ref_hash,
+            events=len(event_ids),
+            findings=len(finding_ids),
+            feedback=feedback,
+            finding_ids=finding_ids,
+            removal_id=removal_id,
+            head=head,
+        )
+    return ErasureResult(
+        removal_id, seq, ref_hash, len(event_ids), len(finding_ids), kept, feedback, by, reason, at
+    )

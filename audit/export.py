@@ -13,9 +13,10 @@ that ``evidence_sha256`` (an erased finding's evidence is the erasure stub that 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 from sqlalchemy import select
@@ -45,44 +46,75 @@ def export(engine: Engine, *, since: datetime, until: datetime, out: Path) -> di
     out.mkdir(parents=True, exist_ok=True)
     c = chain.CHAIN
     with engine.connect() as conn:
-        links = conn.execute(select(c).where(c.c.at >= since, c.c.at < until)
-                             .order_by(c.c.seq)).mappings().all()
+        links = (
+            conn.execute(select(c).where(c.c.at >= since, c.c.at < until).order_by(c.c.seq))
+            .mappings()
+            .all()
+        )
         finding_ids = [r["subject"] for r in links if r["kind"] == "finding"]
         action_ids = [int(r["subject"]) for r in links if r["kind"] == "lifecycle"]
-        removal_ids = [int(r["subject"]) for r in links
-                       if r["kind"] in chain.REMOVAL_KINDS and r["subject"].isdigit()]
+        removal_ids = [
+            int(r["subject"])
+            for r in links
+            if r["kind"] in chain.REMOVAL_KINDS and r["subject"].isdigit()
+        ]
         findings = chain.rows_by_id(conn, chain.FINDINGS, "finding_id", finding_ids)
         actions = chain.rows_by_id(conn, chain.ACTIONS, "id", action_ids)
         removals = chain.rows_by_id(conn, chain.REMOVALS, "id", removal_ids)
         head = chain.read_head(conn)
     files = {
-        "findings.jsonl": _write_lines(out / "findings.jsonl", (
-            chain.finding_json(findings[i]) for i in finding_ids if i in findings)),
-        "evidence.jsonl": _write_lines(out / "evidence.jsonl", (
-            orjson.dumps({"finding_id": i, "evidence": findings[i]["evidence"]},
-                         option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-            for i in finding_ids if i in findings)),
-        "actions.jsonl": _write_lines(out / "actions.jsonl", (
-            chain.canonical_json(actions[str(i)], chain.ACTION_FIELDS)
-            for i in action_ids if str(i) in actions)),
-        "removals.jsonl": _write_lines(out / "removals.jsonl", (
-            chain.canonical_json(removals[str(i)], chain.REMOVAL_FIELDS)
-            for i in removal_ids if str(i) in removals)),
-        "chain.jsonl": _write_lines(out / "chain.jsonl", (
-            chain.canonical_json(r, CHAIN_FIELDS) for r in links)),
+        "findings.jsonl": _write_lines(
+            out / "findings.jsonl",
+            (chain.finding_json(findings[i]) for i in finding_ids if i in findings),
+        ),
+        "evidence.jsonl": _write_lines(
+            out / "evidence.jsonl",
+            (
+                orjson.dumps(
+                    {"finding_id": i, "evidence": findings[i]["evidence"]},
+                    option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS,
+                )
+                for i in finding_ids
+                if i in findings
+            ),
+        ),
+        "actions.jsonl": _write_lines(
+            out / "actions.jsonl",
+            (
+                chain.canonical_json(actions[str(i)], chain.ACTION_FIELDS)
+                for i in action_ids
+                if str(i) in actions
+            ),
+        ),
+        "removals.jsonl": _write_lines(
+            out / "removals.jsonl",
+            (
+                chain.canonical_json(removals[str(i)], chain.REMOVAL_FIELDS)
+                for i in removal_ids
+                if str(i) in removals
+            ),
+        ),
+        "chain.jsonl": _write_lines(
+            out / "chain.jsonl", (chain.canonical_json(r, CHAIN_FIELDS) for r in links)
+        ),
     }
     manifest = {
         "format": FORMAT,
-        "exported_at": chain.canonical_time(datetime.now(timezone.utc)),
+        "exported_at": chain.canonical_time(datetime.now(UTC)),
         "period": {"since": chain.canonical_time(since), "until": chain.canonical_time(until)},
         "files": files,
-        "segment": None if not links else {
-            "first_seq": links[0]["seq"], "last_seq": links[-1]["seq"],
-            "prev_hash": links[0]["prev_hash"], "last_entry_hash": links[-1]["entry_hash"]},
+        "segment": None
+        if not links
+        else {
+            "first_seq": links[0]["seq"],
+            "last_seq": links[-1]["seq"],
+            "prev_hash": links[0]["prev_hash"],
+            "last_entry_hash": links[-1]["entry_hash"],
+        },
         "chain_head": {"seq": head.seq, "entry_hash": head.entry_hash},
         "hashes": "content_hash = sha256(findings/actions/removals line without its newline); "
-                  "evidence_sha256 = sha256(evidence as compact JSON, keys sorted, UTF-8); "
-                  "entry_hash = sha256(prev_hash|content_hash|kind|subject|seq)",
+        "evidence_sha256 = sha256(evidence as compact JSON, keys sorted, UTF-8); "
+        "entry_hash = sha256(prev_hash|content_hash|kind|subject|seq)",
     }
     (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest

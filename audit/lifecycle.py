@@ -6,7 +6,7 @@ A finding's status is its last action (``open`` if it has none). Each action is 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -34,8 +34,12 @@ class Status(StrEnum):
     FALSE_POSITIVE = "false_positive"
 
 
-STATUS_AFTER = {Action.ACKNOWLEDGE: Status.ACKNOWLEDGED, Action.RESOLVE: Status.RESOLVED,
-                Action.FALSE_POSITIVE: Status.FALSE_POSITIVE, Action.REOPEN: Status.OPEN}
+STATUS_AFTER = {
+    Action.ACKNOWLEDGE: Status.ACKNOWLEDGED,
+    Action.RESOLVE: Status.RESOLVED,
+    Action.FALSE_POSITIVE: Status.FALSE_POSITIVE,
+    Action.REOPEN: Status.OPEN,
+}
 #: the statuses each action may be taken from
 ALLOWED_FROM = {
     Action.ACKNOWLEDGE: {Status.OPEN},
@@ -55,16 +59,23 @@ class InvalidTransition(ValueError):
 
 def last_action_expr(finding_id: Any = None) -> Any:
     """Scalar subquery: the last action on the finding (NULL if none)."""
-    return (select(ACTIONS.c.action)
-            .where(ACTIONS.c.finding_id == (FINDINGS.c.finding_id if finding_id is None else finding_id))
-            .order_by(ACTIONS.c.id.desc()).limit(1).scalar_subquery())
+    return (
+        select(ACTIONS.c.action)
+        .where(
+            ACTIONS.c.finding_id == (FINDINGS.c.finding_id if finding_id is None else finding_id)
+        )
+        .order_by(ACTIONS.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
 
 
 def status_expr() -> ColumnElement[str]:
     """SQL expression for each finding's status, for filtering and listing."""
     last = last_action_expr()
-    return case({a.value: STATUS_AFTER[a].value for a in Action}, value=last,
-                else_=Status.OPEN.value)
+    return case(
+        {a.value: STATUS_AFTER[a].value for a in Action}, value=last, else_=Status.OPEN.value
+    )
 
 
 def status_of(conn: Connection, finding_id: str) -> Status:
@@ -73,31 +84,51 @@ def status_of(conn: Connection, finding_id: str) -> Status:
 
 
 def history(conn: Connection, finding_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(select(ACTIONS).where(ACTIONS.c.finding_id == finding_id)
-                        .order_by(ACTIONS.c.id)).mappings()
+    rows = conn.execute(
+        select(ACTIONS).where(ACTIONS.c.finding_id == finding_id).order_by(ACTIONS.c.id)
+    ).mappings()
     return [dict(r) for r in rows]
 
 
-def record_action(engine: Engine, *, finding_id: str, action: Action | str, actor: str,
-                  reason: str, at: datetime | None = None) -> dict[str, Any]:
+def record_action(
+    engine: Engine,
+    *,
+    finding_id: str,
+    action: Action | str,
+    actor: str,
+    reason: str,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """Record one action and chain it; returns the action row with the new status and chain link.
 
     Raises FindingNotFound for an unknown finding and InvalidTransition when the action does not
     apply to the finding's current status (e.g. resolving a resolved finding)."""
     action = Action(action)
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
     with engine.begin() as conn:
         head = chain.lock_head(conn)  # serialises concurrent actions before the status is read
-        if conn.execute(select(FINDINGS.c.finding_id)
-                        .where(FINDINGS.c.finding_id == finding_id)).first() is None:
+        if (
+            conn.execute(
+                select(FINDINGS.c.finding_id).where(FINDINGS.c.finding_id == finding_id)
+            ).first()
+            is None
+        ):
             raise FindingNotFound(finding_id)
         current = status_of(conn, finding_id)
         if current not in ALLOWED_FROM[action]:
             raise InvalidTransition(f"cannot {action.value} a finding that is {current.value}")
-        row: dict[str, Any] = {"finding_id": finding_id, "action": action.value, "actor": actor,
-                               "reason": reason, "at": at}
+        row: dict[str, Any] = {
+            "finding_id": finding_id,
+            "action": action.value,
+            "actor": actor,
+            "reason": reason,
+            "at": at,
+        }
         row["id"] = conn.execute(insert(ACTIONS).values(**row).returning(ACTIONS.c.id)).scalar_one()
         link = chain.Link("lifecycle", str(row["id"]), chain.action_hash(row))
         entry = chain.append(conn, [link], at, head=head)[0]
-    return {**row, "status": STATUS_AFTER[action].value,
-            "chain": {"seq": entry["seq"], "entry_hash": entry["entry_hash"]}}
+    return {
+        **row,
+        "status": STATUS_AFTER[action].value,
+        "chain": {"seq": entry["seq"], "entry_hash": entry["entry_hash"]},
+    }

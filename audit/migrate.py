@@ -51,8 +51,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         tables = set(inspect(conn).get_table_names())
         config = alembic_config(conn)
         if "events" in tables and "alembic_version" not in tables:
-            SQLModel.metadata.create_all(conn, tables=[
-                t for name, t in SQLModel.metadata.tables.items()
-                if name not in _ADDED_AFTER_PRE_MIGRATION])
+            SQLModel.metadata.create_all(
+                conn,
+                tables=[
+                    t
+                    for name, t in SQLModel.metadata.tables.items()
+                    if name not in _ADDED_AFTER_PRE_MIGRATION
+                ],
+            )
             command.stamp(config, _PRE_MIGRATION)
         command.upgrade(config, revision)

@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,7 +46,7 @@ def delivery_id_for(finding_id: str, subscription_id: int) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _insert_ignore(conn: Connection) -> Any:
@@ -65,16 +66,25 @@ def enqueue(conn: Connection, findings: Iterable[Mapping[str, Any]], now: dateti
         for sub in subscriptions:
             if sub.filters.matches(finding):
                 did = delivery_id_for(finding["finding_id"], sub.id)
-                rows[did] = {"delivery_id": did, "subscription_id": sub.id,
-                             "finding_id": finding["finding_id"],
-                             "status": DeliveryStatus.PENDING.value, "attempts": 0,
-                             "next_attempt_at": now, "lease_until": None, "lease_owner": None,
-                             "last_status_code": None, "last_error": None, "created_at": now,
-                             "delivered_at": None}
+                rows[did] = {
+                    "delivery_id": did,
+                    "subscription_id": sub.id,
+                    "finding_id": finding["finding_id"],
+                    "status": DeliveryStatus.PENDING.value,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "lease_until": None,
+                    "lease_owner": None,
+                    "last_status_code": None,
+                    "last_error": None,
+                    "created_at": now,
+                    "delivered_at": None,
+                }
     if not rows:
         return 0
-    result = conn.execute(_insert_ignore(conn).returning(DELIVERIES.c.delivery_id),
-                          list(rows.values()))
+    result = conn.execute(
+        _insert_ignore(conn).returning(DELIVERIES.c.delivery_id), list(rows.values())
+    )
     return len(result.scalars().all())
 
 
@@ -91,23 +101,37 @@ class Claimed:
     finding: dict[str, Any]
 
     def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
-        return (f"Claimed(delivery_id={self.delivery_id!r}, attempts={self.attempts}, "
-                f"subscription_id={self.subscription_id})")
+        return (
+            f"Claimed(delivery_id={self.delivery_id!r}, attempts={self.attempts}, "
+            f"subscription_id={self.subscription_id})"
+        )
 
 
 def _due(now: datetime) -> Any:
-    return ((DELIVERIES.c.status == DeliveryStatus.PENDING.value)
-            & (DELIVERIES.c.next_attempt_at <= now)
-            & or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < now))
+    return (
+        (DELIVERIES.c.status == DeliveryStatus.PENDING.value)
+        & (DELIVERIES.c.next_attempt_at <= now)
+        & or_(DELIVERIES.c.lease_until.is_(None), DELIVERIES.c.lease_until < now)
+    )
 
 
-def claim(engine: Engine, owner: str, *, now: datetime | None = None, lease_s: float = 60.0,
-          limit: int = 100) -> list[Claimed]:
+def claim(
+    engine: Engine,
+    owner: str,
+    *,
+    now: datetime | None = None,
+    lease_s: float = 60.0,
+    limit: int = 100,
+) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries to ``owner`` until now + lease_s."""
-    now = _utc(now or datetime.now(timezone.utc))
+    now = _utc(now or datetime.now(UTC))
     until = now + timedelta(seconds=lease_s)
-    due = (select(DELIVERIES.c.delivery_id).where(_due(now))
-           .order_by(DELIVERIES.c.next_attempt_at).limit(limit))
+    due = (
+        select(DELIVERIES.c.delivery_id)
+        .where(_due(now))
+        .order_by(DELIVERIES.c.next_attempt_at)
+        .limit(limit)
+    )
     lease = {"lease_until": until, "lease_owner": owner}
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -115,47 +139,99 @@ def claim(engine: Engine, owner: str, *, now: datetime | None = None, lease_s: f
             # of queueing behind ours (its re-checked guard would then exclude them anyway).
             taken = conn.execute(due.with_for_update(skip_locked=True)).scalars().all()
             if taken:
-                conn.execute(update(DELIVERIES).where(DELIVERIES.c.delivery_id.in_(taken))
-                             .values(**lease))
+                conn.execute(
+                    update(DELIVERIES).where(DELIVERIES.c.delivery_id.in_(taken)).values(**lease)
+                )
         else:
             # SQLite: one guarded statement, so the write lock is taken before the read (a
             # read-then-write transaction cannot wait for a concurrent writer; it fails).
-            conn.execute(update(DELIVERIES)
-                         .where(DELIVERIES.c.delivery_id.in_(due), _due(now)).values(**lease))
-        rows = conn.execute(
-            select(DELIVERIES.c.delivery_id, DELIVERIES.c.attempts, SUBSCRIPTIONS.c.id,
-                   SUBSCRIPTIONS.c.url, SUBSCRIPTIONS.c.format, SUBSCRIPTIONS.c.secret,
-                   *FINDINGS.columns)
-            .join(SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id)
-            .join(FINDINGS, FINDINGS.c.finding_id == DELIVERIES.c.finding_id)
-            .where(DELIVERIES.c.lease_owner == owner, DELIVERIES.c.lease_until == until,
-                   DELIVERIES.c.status == DeliveryStatus.PENDING.value)
-            .order_by(DELIVERIES.c.next_attempt_at)).mappings().all()
+            conn.execute(
+                update(DELIVERIES)
+                .where(DELIVERIES.c.delivery_id.in_(due), _due(now))
+                .values(**lease)
+            )
+        rows = (
+            conn.execute(
+                select(
+                    DELIVERIES.c.delivery_id,
+                    DELIVERIES.c.attempts,
+                    SUBSCRIPTIONS.c.id,
+                    SUBSCRIPTIONS.c.url,
+                    SUBSCRIPTIONS.c.format,
+                    SUBSCRIPTIONS.c.secret,
+                    *FINDINGS.columns,
+                )
+                .join(SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id)
+                .join(FINDINGS, FINDINGS.c.finding_id == DELIVERIES.c.finding_id)
+                .where(
+                    DELIVERIES.c.lease_owner == owner,
+                    DELIVERIES.c.lease_until == until,
+                    DELIVERIES.c.status == DeliveryStatus.PENDING.value,
+                )
+                .order_by(DELIVERIES.c.next_attempt_at)
+            )
+            .mappings()
+            .all()
+        )
     finding_cols = [c.name for c in FINDINGS.columns]
-    return [Claimed(r["delivery_id"], r["attempts"], r["id"], r["url"], WebhookFormat(r["format"]),
-                    r["secret"], {c: r[c] for c in finding_cols}) for r in rows]
+    return [
+        Claimed(
+            r["delivery_id"],
+            r["attempts"],
+            r["id"],
+            r["url"],
+            WebhookFormat(r["format"]),
+            r["secret"],
+            {c: r[c] for c in finding_cols},
+        )
+        for r in rows
+    ]
 
 
 def _finish(engine: Engine, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:
     with engine.begin() as conn:
-        return conn.execute(
-            update(DELIVERIES)
-            .where(DELIVERIES.c.delivery_id == delivery_id, DELIVERIES.c.lease_owner == owner,
-                   DELIVERIES.c.status == DeliveryStatus.PENDING.value)
-            .values(lease_until=None, lease_owner=None, attempts=DELIVERIES.c.attempts + 1,
-                    **values)).rowcount == 1
+        return (
+            conn.execute(
+                update(DELIVERIES)
+                .where(
+                    DELIVERIES.c.delivery_id == delivery_id,
+                    DELIVERIES.c.lease_owner == owner,
+                    DELIVERIES.c.status == DeliveryStatus.PENDING.value,
+                )
+                .values(
+                    lease_until=None, lease_owner=None, attempts=DELIVERIES.c.attempts + 1, **values
+                )
+            ).rowcount
+            == 1
+        )
 
 
-def mark_delivered(engine: Engine, delivery_id: str, owner: str, *, status_code: int,
-                   now: datetime | None = None) -> bool:
+def mark_delivered(
+    engine: Engine, delivery_id: str, owner: str, *, status_code: int, now: datetime | None = None
+) -> bool:
     """False when ``owner`` no longer holds the lease (the result is then not recorded)."""
-    return _finish(engine, delivery_id, owner, {
-        "status": DeliveryStatus.DELIVERED.value, "last_status_code": status_code,
-        "last_error": None, "delivered_at": _utc(now or datetime.now(timezone.utc))})
+    return _finish(
+        engine,
+        delivery_id,
+        owner,
+        {
+            "status": DeliveryStatus.DELIVERED.value,
+            "last_status_code": status_code,
+            "last_error": None,
+            "delivered_at": _utc(now or datetime.now(UTC)),
+        },
+    )
 
 
-def mark_failed(engine: Engine, delivery_id: str, owner: str, *, error: str,
-                status_code: int | None, retry_at: datetime | None) -> bool:
+def mark_failed(
+    engine: Engine,
+    delivery_id: str,
+    owner: str,
+    *,
+    error: str,
+    status_code: int | None,
+    retry_at: datetime | None,
+) -> bool:
     """A failed attempt: pending again from ``retry_at``, or dead when ``retry_at`` is None."""
     values: dict[str, Any] = {"last_status_code": status_code, "last_error": error[:_ERROR_LIMIT]}
     if retry_at is None:
@@ -167,9 +243,18 @@ def mark_failed(engine: Engine, delivery_id: str, owner: str, *, error: str,
 
 # --- reading and retrying ------------------------------------------------------------------------
 
-DELIVERY_COLUMNS = ("delivery_id", "subscription_id", "finding_id", "status", "attempts",
-                    "next_attempt_at", "last_status_code", "last_error", "created_at",
-                    "delivered_at")
+DELIVERY_COLUMNS = (
+    "delivery_id",
+    "subscription_id",
+    "finding_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_status_code",
+    "last_error",
+    "created_at",
+    "delivered_at",
+)
 
 
 def _public(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -180,9 +265,15 @@ def _public(row: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def list_deliveries(engine: Engine, *, status: DeliveryStatus | str | None = None,
-                    subscription_id: int | None = None, finding_id: str | None = None,
-                    limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+def list_deliveries(
+    engine: Engine,
+    *,
+    status: DeliveryStatus | str | None = None,
+    subscription_id: int | None = None,
+    finding_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """Deliveries, newest first."""
     query = select(DELIVERIES)
     if status is not None:
@@ -199,8 +290,11 @@ def list_deliveries(engine: Engine, *, status: DeliveryStatus | str | None = Non
 
 def get_delivery(engine: Engine, delivery_id: str) -> dict[str, Any] | None:
     with engine.connect() as conn:
-        row = conn.execute(select(DELIVERIES)
-                           .where(DELIVERIES.c.delivery_id == delivery_id)).mappings().first()
+        row = (
+            conn.execute(select(DELIVERIES).where(DELIVERIES.c.delivery_id == delivery_id))
+            .mappings()
+            .first()
+        )
     return _public(row) if row else None
 
 
@@ -213,19 +307,31 @@ def status_counts(engine: Engine, *, subscription_id: int | None = None) -> dict
     return {s.value: int(found.get(s.value, 0)) for s in DeliveryStatus}
 
 
-def retry_dead(engine: Engine, *, delivery_ids: Sequence[str] | None = None,
-               subscription_id: int | None = None, now: datetime | None = None) -> int:
+def retry_dead(
+    engine: Engine,
+    *,
+    delivery_ids: Sequence[str] | None = None,
+    subscription_id: int | None = None,
+    now: datetime | None = None,
+) -> int:
     """Make dead deliveries pending again with a fresh attempt budget, due now. Deliveries of a
     removed subscription stay dead. Returns how many were revived."""
-    now = _utc(now or datetime.now(timezone.utc))
+    now = _utc(now or datetime.now(UTC))
     live = select(SUBSCRIPTIONS.c.id).where(SUBSCRIPTIONS.c.removed_at.is_(None))
-    query = update(DELIVERIES).where(DELIVERIES.c.status == DeliveryStatus.DEAD.value,
-                                     DELIVERIES.c.subscription_id.in_(live))
+    query = update(DELIVERIES).where(
+        DELIVERIES.c.status == DeliveryStatus.DEAD.value, DELIVERIES.c.subscription_id.in_(live)
+    )
     if delivery_ids is not None:
         query = query.where(DELIVERIES.c.delivery_id.in_(list(delivery_ids)))
     if subscription_id is not None:
         query = query.where(DELIVERIES.c.subscription_id == subscription_id)
     with engine.begin() as conn:
-        return conn.execute(query.values(status=DeliveryStatus.PENDING.value, attempts=0,
-                                         next_attempt_at=now, lease_until=None,
-                                         lease_owner=None)).rowcount
+        return conn.execute(
+            query.values(
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=None,
+                lease_owner=None,
+            )
+        ).rowcount

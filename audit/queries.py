@@ -6,7 +6,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:
     """'15m', '24h', '7d' (ago) or an ISO 8601 / RFC 3339 time (naive means UTC)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     match = _RELATIVE.match(value.strip())
     if match:
         return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
@@ -35,7 +35,7 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
         raise ValueError(
             f"--since {value!r}: use a duration like 30m, 24h, 7d or a time like 2026-11-28T12:00:00Z"
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 SORTS = ("-detected_at", "detected_at", "-severity", "severity")
@@ -64,15 +64,30 @@ class FindingFilter:
 
 
 FINDING_COLUMNS = (
-    "finding_id", "detected_at", "severity", "category", "subcategory", "model_id",
-    "model_version", "detector", "rule_id", "title", "event_id", "regulation_refs",
-    "evidence", "remediation", "pack", "pack_version", "source_topic", "source_partition",
+    "finding_id",
+    "detected_at",
+    "severity",
+    "category",
+    "subcategory",
+    "model_id",
+    "model_version",
+    "detector",
+    "rule_id",
+    "title",
+    "event_id",
+    "regulation_refs",
+    "evidence",
+    "remediation",
+    "pack",
+    "pack_version",
+    "source_topic",
+    "source_partition",
     "source_offset",
 )
 
 
 def as_utc(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _like_escape(value: str) -> str:
@@ -92,9 +107,14 @@ def _sort_keys(sort: str) -> list[Any]:
 
 def _conditions(flt: FindingFilter) -> list[Any]:
     t, where = FINDINGS, []
-    for column, value in (("model_id", flt.model), ("model_version", flt.version),
-                          ("category", flt.category), ("subcategory", flt.subcategory),
-                          ("severity", flt.severity), ("detector", flt.detector)):
+    for column, value in (
+        ("model_id", flt.model),
+        ("model_version", flt.version),
+        ("category", flt.category),
+        ("subcategory", flt.subcategory),
+        ("severity", flt.severity),
+        ("detector", flt.detector),
+    ):
         if value is not None:
             where.append(t.c[column] == value)
     if flt.min_severity is not None:
@@ -174,7 +194,9 @@ def summary(engine: Engine) -> dict[str, Any]:
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(EventRecord.__table__)).scalar_one()
         dead = conn.execute(select(func.count()).select_from(d)).scalar_one()
-        labels = conn.execute(select(func.count()).select_from(FeedbackRecord.__table__)).scalar_one()
+        labels = conn.execute(
+            select(func.count()).select_from(FeedbackRecord.__table__)
+        ).scalar_one()
     return {
         "events": int(events),
         "feedback": int(labels),

@@ -37,8 +37,10 @@ class ReportPeriod:
         if not self.model.strip():
             raise ValueError("report: the model id is empty")
         if as_utc(self.since) >= as_utc(self.until):
-            raise ValueError(f"report: since ({self.since.isoformat()}) must be before until "
-                             f"({self.until.isoformat()})")
+            raise ValueError(
+                f"report: since ({self.since.isoformat()}) must be before until "
+                f"({self.until.isoformat()})"
+            )
         if as_utc(self.until) - as_utc(self.since) > timedelta(days=3660):
             raise ValueError("report: the period is longer than ten years")
 
@@ -64,33 +66,57 @@ def _day(value: datetime) -> str:
     return as_utc(value).date().isoformat()
 
 
-def collect(engine: Engine, period: ReportPeriod, registry: Registry | None,
-            now: datetime) -> ReportData:
+def collect(
+    engine: Engine, period: ReportPeriod, registry: Registry | None, now: datetime
+) -> ReportData:
     since, until = as_utc(period.since), as_utc(period.until)
     data = ReportData(period, now)
     first = since.date()
-    data.days = [(first + timedelta(days=i)).isoformat()
-                 for i in range((until - timedelta(microseconds=1)).date().toordinal()
-                                - first.toordinal() + 1)]
-    in_events = (EVENTS.c.model_id == period.model, EVENTS.c.timestamp >= since,
-                 EVENTS.c.timestamp < until)
-    in_findings = (FINDINGS.c.model_id == period.model, FINDINGS.c.detected_at >= since,
-                   FINDINGS.c.detected_at < until)
+    data.days = [
+        (first + timedelta(days=i)).isoformat()
+        for i in range(
+            (until - timedelta(microseconds=1)).date().toordinal() - first.toordinal() + 1
+        )
+    ]
+    in_events = (
+        EVENTS.c.model_id == period.model,
+        EVENTS.c.timestamp >= since,
+        EVENTS.c.timestamp < until,
+    )
+    in_findings = (
+        FINDINGS.c.model_id == period.model,
+        FINDINGS.c.detected_at >= since,
+        FINDINGS.c.detected_at < until,
+    )
     entity_counts: Counter[str] = Counter()
     per_day: dict[str, Counter[str]] = defaultdict(Counter)
     with engine.connect() as conn:
         data.event_count = conn.execute(select(func.count()).where(*in_events)).scalar_one()
         cost: dict[str, float] = defaultdict(float)
-        for ts, usd in conn.execute(select(EVENTS.c.timestamp, EVENTS.c.cost_usd)
-                                    .where(*in_events, EVENTS.c.cost_usd.is_not(None))):
+        for ts, usd in conn.execute(
+            select(EVENTS.c.timestamp, EVENTS.c.cost_usd).where(
+                *in_events, EVENTS.c.cost_usd.is_not(None)
+            )
+        ):
             cost[_day(ts)] += usd
         data.cost_by_day = {d: round(cost.get(d, 0.0), 6) for d in data.days}
-        rows = conn.execute(select(FINDINGS.c.finding_id, FINDINGS.c.detected_at,
-                                   FINDINGS.c.category, FINDINGS.c.subcategory,
-                                   FINDINGS.c.severity, FINDINGS.c.title, FINDINGS.c.detector,
-                                   FINDINGS.c.rule_id, FINDINGS.c.evidence,
-                                   FINDINGS.c.regulation_refs, status_expr().label("status"))
-                            .where(*in_findings).order_by(FINDINGS.c.detected_at)).mappings()
+        rows = conn.execute(
+            select(
+                FINDINGS.c.finding_id,
+                FINDINGS.c.detected_at,
+                FINDINGS.c.category,
+                FINDINGS.c.subcategory,
+                FINDINGS.c.severity,
+                FINDINGS.c.title,
+                FINDINGS.c.detector,
+                FINDINGS.c.rule_id,
+                FINDINGS.c.evidence,
+                FINDINGS.c.regulation_refs,
+                status_expr().label("status"),
+            )
+            .where(*in_findings)
+            .order_by(FINDINGS.c.detected_at)
+        ).mappings()
         for row in rows:
             data.finding_count += 1
             per_day[row["category"]][_day(row["detected_at"])] += 1
@@ -113,15 +139,18 @@ def collect(engine: Engine, period: ReportPeriod, registry: Registry | None,
                 data.fairness.append(dict(row))
     data.findings_by_day = {cat: [c[d] for d in data.days] for cat, c in per_day.items()}
     if data.event_count:
-        data.pii_rate = {k: round(v / data.event_count, 6)
-                         for k, v in sorted(entity_counts.items())}
+        data.pii_rate = {
+            k: round(v / data.event_count, 6) for k, v in sorted(entity_counts.items())
+        }
     entry = registry.get(period.model) if registry else None
     data.daily_budget = entry.daily_cost_budget_usd if entry else None
     return data
 
 
-_ENV = Environment(loader=PackageLoader("audit", "templates"),
-                   autoescape=select_autoescape(default=True, default_for_string=True))
+_ENV = Environment(
+    loader=PackageLoader("audit", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
 
 
 def render(data: ReportData) -> str:
@@ -131,11 +160,15 @@ def render(data: ReportData) -> str:
         "pii": Markup(horizontal_bars(data.pii_rate)),
         "cost": Markup(horizontal_bars(data.cost_by_day, limit=data.daily_budget)),
     }
-    over = [d for d, v in data.cost_by_day.items()
-            if data.daily_budget is not None and v > data.daily_budget]
+    over = [
+        d
+        for d, v in data.cost_by_day.items()
+        if data.daily_budget is not None and v > data.daily_budget
+    ]
     return _ENV.get_template("report.html.j2").render(d=data, charts=charts, over_budget=over)
 
 
-def build_report(engine: Engine, period: ReportPeriod, registry: Registry | None,
-                 now: datetime) -> str:
+def build_report(
+    engine: Engine, period: ReportPeriod, registry: Registry | None, now: datetime
+) -> str:
     return render(collect(engine, period, registry, now))

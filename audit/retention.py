@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
@@ -36,8 +36,9 @@ class PurgeResult:
         return asdict(self)
 
 
-def purge_events(engine: Engine, retention_days: int, *, by: str, now: datetime,
-                 record_empty: bool = True) -> PurgeResult:
+def purge_events(
+    engine: Engine, retention_days: int, *, by: str, now: datetime, record_empty: bool = True
+) -> PurgeResult:
     """Delete events whose timestamp is before ``now - retention_days``; 0 days purges nothing.
     ``record_empty=False`` (the worker's periodic purge) records nothing when nothing was due."""
     if retention_days < 0:
@@ -54,8 +55,14 @@ def purge_events(engine: Engine, retention_days: int, *, by: str, now: datetime,
         if deleted == 0 and not record_empty:
             return PurgeResult(cutoff, 0, by, at, None, None)
         removal_id, seq = record_removal(
-            conn, kind="retention", now=as_utc(now), requested_by=by, cutoff=cutoff_dt,
-            reason=f"event retention: {retention_days} days", events=deleted)
+            conn,
+            kind="retention",
+            now=as_utc(now),
+            requested_by=by,
+            cutoff=cutoff_dt,
+            reason=f"event retention: {retention_days} days",
+            events=deleted,
+        )
     return PurgeResult(cutoff, deleted, by, at, removal_id, seq)
 
 
@@ -64,23 +71,43 @@ class RetentionPurger:
     retention period every ``every_s`` seconds (and once at start). With several workers each
     purges; only a purge that deleted something is recorded."""
 
-    def __init__(self, engine: Engine, retention_days: int, *, every_s: float = 3600.0,
-                 by: str = "riskwatch-worker") -> None:
-        self.engine, self.retention_days, self.every_s, self.by = engine, retention_days, every_s, by
+    def __init__(
+        self,
+        engine: Engine,
+        retention_days: int,
+        *,
+        every_s: float = 3600.0,
+        by: str = "riskwatch-worker",
+    ) -> None:
+        self.engine, self.retention_days, self.every_s, self.by = (
+            engine,
+            retention_days,
+            every_s,
+            by,
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last: PurgeResult | None = None
 
     def run_once(self) -> PurgeResult | None:
         try:
-            self.last = purge_events(self.engine, self.retention_days, by=self.by,
-                                     now=datetime.now(timezone.utc), record_empty=False)
+            self.last = purge_events(
+                self.engine,
+                self.retention_days,
+                by=self.by,
+                now=datetime.now(UTC),
+                record_empty=False,
+            )
         except Exception as exc:  # the database may be away; the next round tries again
             log.warning("retention purge failed: %s", str(exc)[:300])
             return None
         if self.last.deleted:
-            log.info("retention purge: %d events before %s deleted (removal %s)",
-                     self.last.deleted, self.last.cutoff, self.last.removal_id)
+            log.info(
+                "retention purge: %d events before %s deleted (removal %s)",
+                self.last.deleted,
+                self.last.cutoff,
+                self.last.removal_id,
+            )
         return self.last
 
     def start(self) -> RetentionPurger:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -15,10 +16,16 @@ from sqlalchemy.engine import Connection, Engine
 from audit import chain, outbox
 from audit.db import create_schema, make_engine
 from audit.erasure import user_ref_hash
-from audit.models import (DeadLetterRecord, DetectorStateEntryRecord, DetectorStateRecord,
-                          EventRecord, FeedbackRecord, FindingRecord)
-from core.signals import ObservedEvent, ObservedFeedback, StateEntries
+from audit.models import (
+    DeadLetterRecord,
+    DetectorStateEntryRecord,
+    DetectorStateRecord,
+    EventRecord,
+    FeedbackRecord,
+    FindingRecord,
+)
 from core.findings import Finding
+from core.signals import ObservedEvent, ObservedFeedback, StateEntries
 
 _ID_CHUNK = 500
 _ENTRY_CHUNK = 500  # keys per DELETE: below any backend's limit on bound parameters
@@ -35,11 +42,19 @@ class DeadLetter:
     sha256: str
 
     @classmethod
-    def of(cls, raw: bytes | None, *, topic: str, partition: int, offset: int,
-           reason: str, detail: str) -> DeadLetter:
+    def of(
+        cls, raw: bytes | None, *, topic: str, partition: int, offset: int, reason: str, detail: str
+    ) -> DeadLetter:
         data = raw or b""
-        return cls(topic, partition, offset, reason, detail[:2000], len(data),
-                   hashlib.sha256(data).hexdigest())
+        return cls(
+            topic,
+            partition,
+            offset,
+            reason,
+            detail[:2000],
+            len(data),
+            hashlib.sha256(data).hexdigest(),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +84,9 @@ def text_digest(text: str | None) -> dict[str, Any] | None:
     return {"length": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
-def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None,
-                      ref_hash: str | None = None) -> dict[str, Any]:
+def _redacted_payload(
+    observed: ObservedEvent, redacted: dict[str, str] | None, ref_hash: str | None = None
+) -> dict[str, Any]:
     """The event as received, each input/output text replaced by its redacted form (PII replaced
     by ``<ENTITY_TYPE>``) and length, or, where no redaction was made, by its length and hash;
     ``context.user_ref`` by its hash (what an erasure request is matched by)."""
@@ -83,7 +99,9 @@ def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None,
         if isinstance(section, dict) and section.get("text") is not None:
             clean = (redacted or {}).get(f"{part}.text")
             text = section["text"]
-            stored = {"redacted": clean, "length": len(text)} if clean is not None else text_digest(text)
+            stored = (
+                {"redacted": clean, "length": len(text)} if clean is not None else text_digest(text)
+            )
             payload[part] = {**section, "text": stored}
     context = payload.get("context")
     if ref_hash is not None and isinstance(context, dict) and "user_ref" in context:
@@ -91,12 +109,14 @@ def _redacted_payload(observed: ObservedEvent, redacted: dict[str, str] | None,
     return payload
 
 
-def _event_row(observed: ObservedEvent, stored_at: datetime,
-               redacted: dict[str, str] | None = None) -> dict[str, Any]:
+def _event_row(
+    observed: ObservedEvent, stored_at: datetime, redacted: dict[str, str] | None = None
+) -> dict[str, Any]:
     event, source = observed.event, observed.source
     usage, output = event.usage, event.output
-    ref_hash = (user_ref_hash(event.context.user_ref)
-                if event.context and event.context.user_ref else None)
+    ref_hash = (
+        user_ref_hash(event.context.user_ref) if event.context and event.context.user_ref else None
+    )
     return {
         "event_id": event.event_id,
         "schema_name": event.schema_,
@@ -124,8 +144,11 @@ def _event_row(observed: ObservedEvent, stored_at: datetime,
 
 def _feedback_row(observed: ObservedFeedback, stored_at: datetime) -> dict[str, Any]:
     fb, source = observed.feedback, observed.source
-    payload = (dict(observed.document) if observed.document is not None
-               else fb.model_dump(mode="json", by_alias=True, exclude_none=True))
+    payload = (
+        dict(observed.document)
+        if observed.document is not None
+        else fb.model_dump(mode="json", by_alias=True, exclude_none=True)
+    )
     return {
         "event_id": fb.event_id,
         "timestamp": _utc(fb.timestamp),
@@ -143,7 +166,7 @@ def _feedback_row(observed: ObservedFeedback, stored_at: datetime) -> dict[str, 
 
 def _utc(value: datetime) -> datetime:
     """Aware times are stored in UTC (SQLite keeps the wall clock, not the offset)."""
-    return value.astimezone(timezone.utc) if value.tzinfo is not None else value
+    return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
 def _finding_row(f: Finding) -> dict[str, Any]:
@@ -184,11 +207,15 @@ class AuditStore:
         with self.engine.connect() as conn:
             for i in range(0, len(ids), _ID_CHUNK):
                 chunk = ids[i : i + _ID_CHUNK]
-                found.update(conn.execute(select(table.c.event_id).where(table.c.event_id.in_(chunk))).scalars())
+                found.update(
+                    conn.execute(
+                        select(table.c.event_id).where(table.c.event_id.in_(chunk))
+                    ).scalars()
+                )
         return found
 
     def write(self, batch: AuditBatch) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             self._write(conn, batch, now)
 
@@ -199,15 +226,21 @@ class AuditStore:
                 [_event_row(e, now, batch.redactions.get(e.event.event_id)) for e in batch.events],
             )
         if batch.feedback:
-            conn.execute(self._insert_ignore(FeedbackRecord.__table__, ["event_id"]),
-                         [_feedback_row(f, now) for f in batch.feedback])
+            conn.execute(
+                self._insert_ignore(FeedbackRecord.__table__, ["event_id"]),
+                [_feedback_row(f, now) for f in batch.feedback],
+            )
         if batch.findings:
             table = FindingRecord.__table__
             rows = [_finding_row(f) for f in batch.findings]
             # RETURNING names only the rows inserted now: a replayed finding is not chained twice.
-            inserted = conn.execute(
-                self._insert_ignore(table, ["finding_id"]).returning(table.c.finding_id), rows
-            ).scalars().all()
+            inserted = (
+                conn.execute(
+                    self._insert_ignore(table, ["finding_id"]).returning(table.c.finding_id), rows
+                )
+                .scalars()
+                .all()
+            )
             chain.append(conn, chain.finding_links(rows, inserted), now)
             # Alert deliveries commit with their findings (the outbox); only new findings
             # get them, so a replayed batch alerts nobody twice.
@@ -216,7 +249,8 @@ class AuditStore:
         if batch.dead_letters:
             conn.execute(
                 self._insert_ignore(
-                    DeadLetterRecord.__table__, ["source_topic", "source_partition", "source_offset"]
+                    DeadLetterRecord.__table__,
+                    ["source_topic", "source_partition", "source_offset"],
                 ),
                 [{**_dl_row(d), "received_at": now} for d in batch.dead_letters],
             )
@@ -227,9 +261,16 @@ class AuditStore:
 
     def _upsert_state(self, conn: Connection, st: DetectorState, now: datetime) -> None:
         table = DetectorStateRecord.__table__
-        values = {"detector": st.detector, "scope": st.scope, "version": st.version,
-                  "state": st.state, "updated_at": now}
-        ins: Any = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(table)
+        values = {
+            "detector": st.detector,
+            "scope": st.scope,
+            "version": st.version,
+            "state": st.state,
+            "updated_at": now,
+        }
+        ins: Any = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(
+            table
+        )
         conn.execute(
             ins.values(**values).on_conflict_do_update(
                 index_elements=["detector", "scope"],
@@ -243,16 +284,27 @@ class AuditStore:
         mine = (table.c.detector == st.detector) & (table.c.scope == st.scope)
         gone = sorted(st.entries.deletes - set(st.entries.upserts))
         for i in range(0, len(gone), _ENTRY_CHUNK):
-            conn.execute(delete(table).where(mine, table.c.key.in_(gone[i:i + _ENTRY_CHUNK])))
+            conn.execute(delete(table).where(mine, table.c.key.in_(gone[i : i + _ENTRY_CHUNK])))
         if st.entries.upserts:
-            ins: Any = (postgresql if self.engine.dialect.name == "postgresql"
-                        else sqlite).insert(table)
+            ins: Any = (postgresql if self.engine.dialect.name == "postgresql" else sqlite).insert(
+                table
+            )
             conn.execute(
                 ins.on_conflict_do_update(
                     index_elements=["detector", "scope", "key"],
-                    set_={"version": ins.excluded.version, "value": ins.excluded.value}),
-                [{"detector": st.detector, "scope": st.scope, "key": key, "version": st.version,
-                  "value": value} for key, value in st.entries.upserts.items()])
+                    set_={"version": ins.excluded.version, "value": ins.excluded.value},
+                ),
+                [
+                    {
+                        "detector": st.detector,
+                        "scope": st.scope,
+                        "key": key,
+                        "version": st.version,
+                        "value": value,
+                    }
+                    for key, value in st.entries.upserts.items()
+                ],
+            )
 
     def load_states(self, scope: str = "global") -> dict[str, DetectorState]:
         table, entries = DetectorStateRecord.__table__, DetectorStateEntryRecord.__table__
@@ -260,23 +312,33 @@ class AuditStore:
             rows = conn.execute(select(table).where(table.c.scope == scope)).mappings().all()
             saved: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
             for detector, version, key, value in conn.execute(
-                    select(entries.c.detector, entries.c.version, entries.c.key, entries.c.value)
-                    .where(entries.c.scope == scope)):
+                select(entries.c.detector, entries.c.version, entries.c.key, entries.c.value).where(
+                    entries.c.scope == scope
+                )
+            ):
                 saved[(detector, version)][key] = value
         out = {}
         for r in rows:
             # entries saved by another version of the detector are not its entries
             found = saved.get((r["detector"], r["version"]))
-            out[r["detector"]] = DetectorState(r["detector"], r["version"], r["state"], r["scope"],
-                                               StateEntries(found) if found else None)
+            out[r["detector"]] = DetectorState(
+                r["detector"],
+                r["version"],
+                r["state"],
+                r["scope"],
+                StateEntries(found) if found else None,
+            )
         return out
 
     def load_state_of(self, detector: str, scopes: Sequence[str]) -> dict[str, dict[str, Any]]:
         """One detector's saved state in each of ``scopes`` (scope → state; absent: none)."""
         table = DetectorStateRecord.__table__
         with self.engine.connect() as conn:
-            rows = conn.execute(select(table.c.scope, table.c.state).where(
-                table.c.detector == detector, table.c.scope.in_(list(scopes)))).all()
+            rows = conn.execute(
+                select(table.c.scope, table.c.state).where(
+                    table.c.detector == detector, table.c.scope.in_(list(scopes))
+                )
+            ).all()
         return {scope: state for scope, state in rows}
 
 
@@ -290,4 +352,3 @@ def _dl_row(d: DeadLetter) -> dict[str, Any]:
         "size_bytes": d.size_bytes,
         "sha256": d.sha256,
     }
-

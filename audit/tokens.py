@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -40,8 +40,13 @@ class TokenInfo:
     revoked_at: datetime | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role.value,
-                "created_at": self.created_at, "revoked_at": self.revoked_at}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.value,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
 
 
 def hash_token(token: str) -> str:
@@ -52,16 +57,25 @@ def _info(row: Any) -> TokenInfo:
     return TokenInfo(row.id, row.name, Role(row.role), row.created_at, row.revoked_at)
 
 
-def create_token(engine: Engine, *, role: Role | str, name: str | None = None) -> tuple[TokenInfo, str]:
+def create_token(
+    engine: Engine, *, role: Role | str, name: str | None = None
+) -> tuple[TokenInfo, str]:
     """Create a token; returns its record and the token itself, which is not stored anywhere."""
     role = Role(role)
     token = PREFIX + secrets.token_urlsafe(32)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
-        new_id = conn.execute(insert(TOKENS).values(
-            name=name or f"{role.value}-{secrets.token_hex(3)}", role=role.value,
-            token_hash=hash_token(token), created_at=now, revoked_at=None,
-        ).returning(TOKENS.c.id)).scalar_one()
+        new_id = conn.execute(
+            insert(TOKENS)
+            .values(
+                name=name or f"{role.value}-{secrets.token_hex(3)}",
+                role=role.value,
+                token_hash=hash_token(token),
+                created_at=now,
+                revoked_at=None,
+            )
+            .returning(TOKENS.c.id)
+        ).scalar_one()
         row = conn.execute(select(TOKENS).where(TOKENS.c.id == new_id)).one()
     return _info(row), token
 
@@ -73,10 +87,13 @@ def list_tokens(engine: Engine) -> list[TokenInfo]:
 
 def revoke_token(engine: Engine, *, token_id: int) -> TokenInfo | None:
     """Revoke a token (idempotent: the first revocation time is kept); None if unknown."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(update(TOKENS).where(TOKENS.c.id == token_id, TOKENS.c.revoked_at.is_(None))
-                     .values(revoked_at=now))
+        conn.execute(
+            update(TOKENS)
+            .where(TOKENS.c.id == token_id, TOKENS.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
         row = conn.execute(select(TOKENS).where(TOKENS.c.id == token_id)).first()
     return _info(row) if row else None
 
@@ -86,6 +103,9 @@ def authenticate(engine: Engine, token: str) -> TokenInfo | None:
     if not token.startswith(PREFIX) or len(token) > 256:
         return None
     with engine.connect() as conn:
-        row = conn.execute(select(TOKENS).where(TOKENS.c.token_hash == hash_token(token),
-                                                TOKENS.c.revoked_at.is_(None))).first()
+        row = conn.execute(
+            select(TOKENS).where(
+                TOKENS.c.token_hash == hash_token(token), TOKENS.c.revoked_at.is_(None)
+            )
+        ).first()
     return _info(row) if row else None

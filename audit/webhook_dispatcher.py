@@ -13,10 +13,10 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,11 +45,17 @@ class DispatcherConfig:
 
     @classmethod
     def from_settings(cls, settings) -> DispatcherConfig:  # type: ignore[no-untyped-def]
-        return cls(timeout_s=settings.webhook_timeout_s,
-                   retry=RetryPolicy(settings.webhook_max_attempts, settings.webhook_backoff_base_s,
-                                     settings.webhook_backoff_max_s),
-                   poll_s=settings.webhook_poll_s, concurrency=settings.webhook_concurrency,
-                   lease_s=settings.webhook_lease_s)
+        return cls(
+            timeout_s=settings.webhook_timeout_s,
+            retry=RetryPolicy(
+                settings.webhook_max_attempts,
+                settings.webhook_backoff_base_s,
+                settings.webhook_backoff_max_s,
+            ),
+            poll_s=settings.webhook_poll_s,
+            concurrency=settings.webhook_concurrency,
+            lease_s=settings.webhook_lease_s,
+        )
 
 
 @dataclass(slots=True)
@@ -88,17 +94,25 @@ def _host(url: str) -> str:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, config: DispatcherConfig | None = None, *,
-                 client: httpx.Client | None = None, rng: random.Random | None = None,
-                 clock: Callable[[], float] = time.time,
-                 on_failure: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        config: DispatcherConfig | None = None,
+        *,
+        client: httpx.Client | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+        on_failure: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.on_failure = on_failure  # e.g. a metrics counter of failed attempts
         self.config = config or DispatcherConfig()
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
-        self.client = client or httpx.Client(timeout=httpx.Timeout(self.config.timeout_s),
-                                             follow_redirects=False,
-                                             headers={"User-Agent": USER_AGENT})
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(self.config.timeout_s),
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT},
+        )
         self.rng = rng or random.Random()
         self.clock = clock
         self.totals = Tally()
@@ -109,10 +123,12 @@ class Dispatcher:
     # --- one delivery ---------------------------------------------------------------------------
 
     def _post(self, item: outbox.Claimed, body: bytes) -> Attempt:
-        headers = {"Content-Type": "application/json",
-                   SIGNATURE_HEADER: sign(item.secret, body, int(self.clock())),
-                   DELIVERY_HEADER: item.delivery_id,
-                   "X-Riskwatch-Attempt": str(item.attempts + 1)}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(item.secret, body, int(self.clock())),
+            DELIVERY_HEADER: item.delivery_id,
+            "X-Riskwatch-Attempt": str(item.attempts + 1),
+        }
         try:
             response = self.client.post(item.url, content=body, headers=headers)
         except httpx.TimeoutException:
@@ -121,22 +137,33 @@ class Dispatcher:
             return Attempt(None, f"{type(exc).__name__}: {str(exc)[:300]}")
         if 200 <= response.status_code < 300:
             return Attempt(response.status_code, None)
-        return Attempt(response.status_code,
-                       f"HTTP {response.status_code}: {response.text[:300]}",
-                       _retry_after(response))
+        return Attempt(
+            response.status_code,
+            f"HTTP {response.status_code}: {response.text[:300]}",
+            _retry_after(response),
+        )
 
     def deliver(self, item: outbox.Claimed) -> Tally:
         """Send one claimed delivery and record the outcome."""
-        body = render(item.format, item.finding, delivery_id=item.delivery_id,
-                      subscription_id=item.subscription_id)
+        body = render(
+            item.format,
+            item.finding,
+            delivery_id=item.delivery_id,
+            subscription_id=item.subscription_id,
+        )
         attempt = self._post(item, body)
         verdict = classify(attempt.status_code)  # no response at all: retry
-        now = datetime.fromtimestamp(self.clock(), timezone.utc)
+        now = datetime.fromtimestamp(self.clock(), UTC)
         number = item.attempts + 1
         tally = Tally()
         if verdict is Verdict.DELIVERED:
-            recorded = outbox.mark_delivered(self.engine, item.delivery_id, self.owner,
-                                             status_code=attempt.status_code or 0, now=now)
+            recorded = outbox.mark_delivered(
+                self.engine,
+                item.delivery_id,
+                self.owner,
+                status_code=attempt.status_code or 0,
+                now=now,
+            )
             tally.delivered += int(recorded)
         else:
             if self.on_failure is not None:
@@ -146,33 +173,54 @@ class Dispatcher:
             if verdict is Verdict.PERMANENT:
                 error += " (permanent: not retried)"
             elif not self.config.retry.exhausted(number):
-                retry_at = now + timedelta(seconds=self.config.retry.delay(
-                    number, self.rng, attempt.retry_after_s))
-            recorded = outbox.mark_failed(self.engine, item.delivery_id, self.owner, error=error,
-                                          status_code=attempt.status_code, retry_at=retry_at)
+                retry_at = now + timedelta(
+                    seconds=self.config.retry.delay(number, self.rng, attempt.retry_after_s)
+                )
+            recorded = outbox.mark_failed(
+                self.engine,
+                item.delivery_id,
+                self.owner,
+                error=error,
+                status_code=attempt.status_code,
+                retry_at=retry_at,
+            )
             if recorded and retry_at is None:
                 tally.dead += 1
-                log.warning("webhook delivery %s to subscription %d (%s) is dead after %d "
-                            "attempt(s): %s", item.delivery_id, item.subscription_id,
-                            _host(item.url), number, error[:200])
+                log.warning(
+                    "webhook delivery %s to subscription %d (%s) is dead after %d attempt(s): %s",
+                    item.delivery_id,
+                    item.subscription_id,
+                    _host(item.url),
+                    number,
+                    error[:200],
+                )
             elif recorded:
                 tally.retried += 1
-                log.info("webhook delivery %s to %s failed (attempt %d): %s; next at %s",
-                         item.delivery_id, _host(item.url), number, error[:200],
-                         retry_at.isoformat() if retry_at else "-")
+                log.info(
+                    "webhook delivery %s to %s failed (attempt %d): %s; next at %s",
+                    item.delivery_id,
+                    _host(item.url),
+                    number,
+                    error[:200],
+                    retry_at.isoformat() if retry_at else "-",
+                )
         if not recorded:
             tally.lost_lease += 1
-            log.warning("webhook delivery %s: lease lost before its result was recorded; "
-                        "it may be sent again", item.delivery_id)
+            log.warning(
+                "webhook delivery %s: lease lost before its result was recorded; "
+                "it may be sent again",
+                item.delivery_id,
+            )
         return tally
 
     # --- loops -----------------------------------------------------------------------------------
 
     def run_once(self) -> Tally:
         """Claim one batch of due deliveries and send them; returns what happened."""
-        now = datetime.fromtimestamp(self.clock(), timezone.utc)
-        claimed = outbox.claim(self.engine, self.owner, now=now, lease_s=self.config.lease_s,
-                               limit=self.config.batch)
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        claimed = outbox.claim(
+            self.engine, self.owner, now=now, lease_s=self.config.lease_s, limit=self.config.batch
+        )
         tally = Tally()
         for result in self._pool.map(self.deliver, claimed):
             tally.add(result)
@@ -197,8 +245,12 @@ class Dispatcher:
                 busy = self.run_once().attempts > 0
                 delay = self.config.poll_s
             except Exception as exc:  # the database is away: wait and try again, never exit
-                log.warning("webhook dispatcher: %s: %s (retrying in %.1fs)",
-                            type(exc).__name__, str(exc)[:300], delay)
+                log.warning(
+                    "webhook dispatcher: %s: %s (retrying in %.1fs)",
+                    type(exc).__name__,
+                    str(exc)[:300],
+                    delay,
+                )
                 busy = False
                 delay = min(delay * 2, 30.0)
             if not busy:
@@ -206,8 +258,9 @@ class Dispatcher:
 
     def start(self) -> Dispatcher:
         """Run in a daemon thread until ``stop``."""
-        self._thread = threading.Thread(target=self.run_forever, name="rw-webhook-dispatcher",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self.run_forever, name="rw-webhook-dispatcher", daemon=True
+        )
         self._thread.start()
         log.info("webhook dispatcher started (%s)", self.owner)
         return self

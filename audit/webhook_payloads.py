@@ -6,8 +6,9 @@ a delivery sends the same bytes (the signature's timestamp is what changes).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -15,16 +16,20 @@ from audit.webhooks import WebhookFormat
 
 SCHEMA = "riskwatch.alert/v1"
 _SLACK_TEXT_LIMIT = 3000  # Slack rejects section texts longer than this
-_SEVERITY_MARK = {"info": ":information_source:", "low": ":large_blue_circle:",
-                  "medium": ":large_yellow_circle:", "high": ":large_orange_circle:",
-                  "critical": ":red_circle:"}
+_SEVERITY_MARK = {
+    "info": ":information_source:",
+    "low": ":large_blue_circle:",
+    "medium": ":large_yellow_circle:",
+    "high": ":large_orange_circle:",
+    "critical": ":red_circle:",
+}
 
 
 def _iso(value: Any) -> Any:
     if isinstance(value, datetime):
         if value.tzinfo is None:  # SQLite gives stored UTC times back naive
-            value = value.replace(tzinfo=timezone.utc)
-        aware = value.astimezone(timezone.utc)
+            value = value.replace(tzinfo=UTC)
+        aware = value.astimezone(UTC)
         return aware.isoformat().replace("+00:00", "Z")
     return value
 
@@ -45,15 +50,24 @@ def finding_document(row: Mapping[str, Any]) -> dict[str, Any]:
         "remediation": row["remediation"],
         "evidence": row["evidence"],
         "event_id": row["event_id"],
-        "source": {"topic": row["source_topic"], "partition": row["source_partition"],
-                   "offset": row["source_offset"]},
+        "source": {
+            "topic": row["source_topic"],
+            "partition": row["source_partition"],
+            "offset": row["source_offset"],
+        },
     }
 
 
-def generic_body(row: Mapping[str, Any], *, delivery_id: str,
-                 subscription_id: int) -> dict[str, Any]:
-    return {"schema": SCHEMA, "type": "finding", "delivery_id": delivery_id,
-            "subscription_id": subscription_id, "finding": finding_document(row)}
+def generic_body(
+    row: Mapping[str, Any], *, delivery_id: str, subscription_id: int
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "type": "finding",
+        "delivery_id": delivery_id,
+        "subscription_id": subscription_id,
+        "finding": finding_document(row),
+    }
 
 
 def _clip(text: str, limit: int = _SLACK_TEXT_LIMIT) -> str:
@@ -81,13 +95,18 @@ def slack_body(row: Mapping[str, Any], *, delivery_id: str) -> dict[str, Any]:
     if row["remediation"]:
         text = _clip(f"*Remediation*\n{row['remediation']}")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
-    blocks.append({"type": "context", "elements": [
-        {"type": "mrkdwn", "text": f"riskwatch delivery `{delivery_id}`"}]})
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"riskwatch delivery `{delivery_id}`"}],
+        }
+    )
     return {"text": _clip(headline), "blocks": blocks}
 
 
-def render(fmt: WebhookFormat | str, row: Mapping[str, Any], *, delivery_id: str,
-           subscription_id: int) -> bytes:
+def render(
+    fmt: WebhookFormat | str, row: Mapping[str, Any], *, delivery_id: str, subscription_id: int
+) -> bytes:
     fmt = WebhookFormat(fmt)
     if fmt is WebhookFormat.SLACK:
         doc = slack_body(row, delivery_id=delivery_id)

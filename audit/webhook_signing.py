@@ -50,8 +50,14 @@ def parse_header(header: str) -> tuple[int, list[str]]:
     return timestamp, signatures
 
 
-def verify(secret: str, body: bytes, header: str | None, *, tolerance_s: int = DEFAULT_TOLERANCE_S,
-           now: float | None = None) -> int:
+def verify(
+    secret: str,
+    body: bytes,
+    header: str | None,
+    *,
+    tolerance_s: int = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> int:
     """Check a delivery as a receiver does; returns its timestamp or raises SignatureError."""
     if not header:
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")

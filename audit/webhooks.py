@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Iterable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import insert, select, update
@@ -50,7 +51,8 @@ def _enum_tuple(kind: type[StrEnum], values: Iterable[str], what: str) -> tuple[
             member = kind(value)
         except ValueError:
             raise SubscriptionError(
-                f"unknown {what} {value!r}; one of: {', '.join(m.value for m in kind)}") from None
+                f"unknown {what} {value!r}; one of: {', '.join(m.value for m in kind)}"
+            ) from None
         if member not in out:
             out.append(member)
     return tuple(out)
@@ -66,8 +68,14 @@ class Filters:
     min_severity: Severity = Severity.INFO
 
     @classmethod
-    def of(cls, *, models: Iterable[str] = (), categories: Iterable[str] = (),
-           subcategories: Iterable[str] = (), min_severity: str = "info") -> Filters:
+    def of(
+        cls,
+        *,
+        models: Iterable[str] = (),
+        categories: Iterable[str] = (),
+        subcategories: Iterable[str] = (),
+        min_severity: str = "info",
+    ) -> Filters:
         """Validated filters; raises SubscriptionError on an unknown value or a filter that
         could never match (a subcategory outside every given category)."""
         model_ids = tuple(dict.fromkeys(m.strip() for m in models))
@@ -82,7 +90,8 @@ class Filters:
             if stray:
                 raise SubscriptionError(
                     f"subcategory {', '.join(stray)} is not in category "
-                    f"{', '.join(c.value for c in cats)}: the subscription would never match")
+                    f"{', '.join(c.value for c in cats)}: the subscription would never match"
+                )
         return cls(model_ids, cats, subs, severity)
 
     def matches(self, finding: Mapping[str, Any]) -> bool:
@@ -96,9 +105,12 @@ class Filters:
         return Severity(finding["severity"]).rank >= self.min_severity.rank
 
     def to_dict(self) -> dict[str, Any]:
-        return {"models": list(self.models), "categories": [c.value for c in self.categories],
-                "subcategories": [s.value for s in self.subcategories],
-                "min_severity": self.min_severity.value}
+        return {
+            "models": list(self.models),
+            "categories": [c.value for c in self.categories],
+            "subcategories": [s.value for s in self.subcategories],
+            "min_severity": self.min_severity.value,
+        }
 
 
 def validate_url(url: str) -> str:
@@ -133,7 +145,8 @@ class NewSubscription:
             object.__setattr__(self, "format", WebhookFormat(self.format))
         except ValueError:
             raise SubscriptionError(
-                f"unknown format {self.format!r}; one of: generic, slack") from None
+                f"unknown format {self.format!r}; one of: generic, slack"
+            ) from None
         if self.name is not None and not 1 <= len(self.name.strip()) <= 128:
             raise SubscriptionError("name must be 1-128 characters")
 
@@ -156,28 +169,59 @@ class Subscription:
 
     def to_dict(self) -> dict[str, Any]:
         """Public fields: never the secret."""
-        return {"id": self.id, "name": self.name, "url": self.url, "format": self.format.value,
-                **self.filters.to_dict(), "active": self.active, "created_by": self.created_by,
-                "created_at": _aware(self.created_at), "removed_by": self.removed_by,
-                "removed_at": _aware(self.removed_at) if self.removed_at else None}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "url": self.url,
+            "format": self.format.value,
+            **self.filters.to_dict(),
+            "active": self.active,
+            "created_by": self.created_by,
+            "created_at": _aware(self.created_at),
+            "removed_by": self.removed_by,
+            "removed_at": _aware(self.removed_at) if self.removed_at else None,
+        }
 
 
 def _aware(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def from_row(row: Mapping[str, Any]) -> Subscription:
-    filters = Filters(tuple(row["models"]), tuple(Category(c) for c in row["categories"]),
-                      tuple(Subcategory(s) for s in row["subcategories"]),
-                      Severity(row["min_severity"]))
-    return Subscription(row["id"], row["name"], row["url"], WebhookFormat(row["format"]), filters,
-                        row["created_by"], row["created_at"], row["removed_by"], row["removed_at"])
+    filters = Filters(
+        tuple(row["models"]),
+        tuple(Category(c) for c in row["categories"]),
+        tuple(Subcategory(s) for s in row["subcategories"]),
+        Severity(row["min_severity"]),
+    )
+    return Subscription(
+        row["id"],
+        row["name"],
+        row["url"],
+        WebhookFormat(row["format"]),
+        filters,
+        row["created_by"],
+        row["created_at"],
+        row["removed_by"],
+        row["removed_at"],
+    )
 
 
 # --- the chain ---------------------------------------------------------------------------------
 
-CREATE_FIELDS = ("id", "name", "url", "format", "models", "categories", "subcategories",
-                 "min_severity", "secret_sha256", "created_by", "created_at")
+CREATE_FIELDS = (
+    "id",
+    "name",
+    "url",
+    "format",
+    "models",
+    "categories",
+    "subcategories",
+    "min_severity",
+    "secret_sha256",
+    "created_by",
+    "created_at",
+)
 REMOVE_FIELDS = ("id", "removed_by", "removed_at")
 
 
@@ -189,25 +233,36 @@ def _chain_link(row: Mapping[str, Any], action: str) -> chain.Link:
 
 # --- create, list, remove ------------------------------------------------------------------------
 
+
 def new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_subscription(engine: Engine, spec: NewSubscription, *, actor: str,
-                        at: datetime | None = None) -> tuple[Subscription, str]:
+def create_subscription(
+    engine: Engine, spec: NewSubscription, *, actor: str, at: datetime | None = None
+) -> tuple[Subscription, str]:
     """Store and chain a subscription; returns it and its signing secret (shown only now)."""
     if not actor.strip():
         raise SubscriptionError("actor must not be empty")
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
     secret = new_secret()
     name = (spec.name or urlsplit(spec.url).hostname or "webhook").strip()
-    row: dict[str, Any] = {"name": name, "url": spec.url, "format": spec.format.value,
-                           **spec.filters.to_dict(), "secret": secret, "created_by": actor[:128],
-                           "created_at": at, "removed_by": None, "removed_at": None}
+    row: dict[str, Any] = {
+        "name": name,
+        "url": spec.url,
+        "format": spec.format.value,
+        **spec.filters.to_dict(),
+        "secret": secret,
+        "created_by": actor[:128],
+        "created_at": at,
+        "removed_by": None,
+        "removed_at": None,
+    }
     with engine.begin() as conn:
         head = chain.lock_head(conn)
-        row["id"] = conn.execute(insert(SUBSCRIPTIONS).values(**row)
-                                 .returning(SUBSCRIPTIONS.c.id)).scalar_one()
+        row["id"] = conn.execute(
+            insert(SUBSCRIPTIONS).values(**row).returning(SUBSCRIPTIONS.c.id)
+        ).scalar_one()
         chain.append(conn, [_chain_link(row, "create")], at, head=head)
     return from_row(row), secret
 
@@ -222,53 +277,83 @@ def list_subscriptions(engine: Engine, *, include_removed: bool = False) -> list
 
 def get_subscription(engine: Engine, subscription_id: int) -> Subscription | None:
     with engine.connect() as conn:
-        row = conn.execute(select(SUBSCRIPTIONS)
-                           .where(SUBSCRIPTIONS.c.id == subscription_id)).mappings().first()
+        row = (
+            conn.execute(select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == subscription_id))
+            .mappings()
+            .first()
+        )
     return from_row(row) if row else None
 
 
-def remove_subscription(engine: Engine, subscription_id: int, *, actor: str,
-                        at: datetime | None = None) -> Subscription:
+def remove_subscription(
+    engine: Engine, subscription_id: int, *, actor: str, at: datetime | None = None
+) -> Subscription:
     """Remove (soft) and chain the removal; its pending deliveries are cancelled. Removing a
     removed subscription changes nothing. Raises SubscriptionNotFound."""
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
     with engine.begin() as conn:
         head = chain.lock_head(conn)
-        row = conn.execute(select(SUBSCRIPTIONS)
-                           .where(SUBSCRIPTIONS.c.id == subscription_id)).mappings().first()
+        row = (
+            conn.execute(select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == subscription_id))
+            .mappings()
+            .first()
+        )
         if row is None:
             raise SubscriptionNotFound(subscription_id)
         if row["removed_at"] is not None:
             return from_row(row)
         removed = {**row, "removed_by": actor[:128], "removed_at": at}
-        conn.execute(update(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id == subscription_id)
-                     .values(removed_by=removed["removed_by"], removed_at=at))
-        conn.execute(update(DELIVERIES)
-                     .where(DELIVERIES.c.subscription_id == subscription_id,
-                            DELIVERIES.c.status == "pending")
-                     .values(status="cancelled", last_error="subscription removed",
-                             lease_until=None, lease_owner=None))
+        conn.execute(
+            update(SUBSCRIPTIONS)
+            .where(SUBSCRIPTIONS.c.id == subscription_id)
+            .values(removed_by=removed["removed_by"], removed_at=at)
+        )
+        conn.execute(
+            update(DELIVERIES)
+            .where(
+                DELIVERIES.c.subscription_id == subscription_id, DELIVERIES.c.status == "pending"
+            )
+            .values(
+                status="cancelled",
+                last_error="subscription removed",
+                lease_until=None,
+                lease_owner=None,
+            )
+        )
         chain.append(conn, [_chain_link(removed, "remove")], at, head=head)
     return from_row(removed)
 
 
 def active_subscriptions(conn: Connection) -> list[Subscription]:
     """Live subscriptions, read in the caller's transaction."""
-    rows = conn.execute(select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.removed_at.is_(None))
-                        .order_by(SUBSCRIPTIONS.c.id)).mappings()
+    rows = conn.execute(
+        select(SUBSCRIPTIONS)
+        .where(SUBSCRIPTIONS.c.removed_at.is_(None))
+        .order_by(SUBSCRIPTIONS.c.id)
+    ).mappings()
     return [from_row(r) for r in rows]
 
 
 # --- verification (called by chain.verify) --------------------------------------------------------
 
+
 def chained_content_problems(conn: Connection, entries: Iterable[Any]) -> dict[str, str]:
     """For chain entries of kind ``webhook``: subject → what no longer matches the stored
     subscription (an edited URL, filter or secret; a removal undone or edited; a deleted row)."""
     entries = list(entries)
-    ids = sorted({int(e.subject.split("/")[0]) for e in entries
-                  if e.subject.split("/")[0].isdigit()})
-    rows = {r["id"]: r for r in conn.execute(
-        select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id.in_(ids))).mappings()} if ids else {}
+    ids = sorted(
+        {int(e.subject.split("/")[0]) for e in entries if e.subject.split("/")[0].isdigit()}
+    )
+    rows = (
+        {
+            r["id"]: r
+            for r in conn.execute(
+                select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id.in_(ids))
+            ).mappings()
+        }
+        if ids
+        else {}
+    )
     problems: dict[str, str] = {}
     for entry in entries:
         sid, _, action = entry.subject.partition("/")
@@ -280,16 +365,22 @@ def chained_content_problems(conn: Connection, entries: Iterable[Any]) -> dict[s
         elif action == "remove" and row["removed_at"] is None:
             problems[entry.subject] = f"webhook subscription {sid} was removed, now it is active"
         elif (digest := _chain_link(row, action).content_hash) != entry.content_hash:
-            problems[entry.subject] = (f"webhook subscription {sid} changed after its {action} "
-                                       f"was chained: content hash {digest} != chained "
-                                       f"{entry.content_hash}")
+            problems[entry.subject] = (
+                f"webhook subscription {sid} changed after its {action} "
+                f"was chained: content hash {digest} != chained "
+                f"{entry.content_hash}"
+            )
     return problems
 
 
 def unchained_subscription(conn: Connection) -> int | None:
     """A subscription with no ``create`` link (inserted outside riskwatch), or None."""
-    chained = {s.partition("/")[0] for s in conn.execute(
-        select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == CHAIN_KIND)).scalars()}
+    chained = {
+        s.partition("/")[0]
+        for s in conn.execute(
+            select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == CHAIN_KIND)
+        ).scalars()
+    }
     for sid in conn.execute(select(SUBSCRIPTIONS.c.id).order_by(SUBSCRIPTIONS.c.id)).scalars():
         if str(sid) not in chained:
             return int(sid)

@@ -38,8 +38,8 @@ import torch
 from sklearn.ensemble import IsolationForest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from detectors.anomaly_models import pick_device, tail_quantile  # noqa: E402
-from detectors.series import SeriesScorer, alarm_mask  # noqa: E402
+from detectors.anomaly_models import pick_device, tail_quantile
+from detectors.series import SeriesScorer, alarm_mask
 
 A_TP, A_FP, A_FN = 1.0, 0.11, 1.0  # NAB standard profile cost matrix (fpWeight is applied positive)
 HOLDOUT = 0.25
@@ -62,8 +62,9 @@ class Series:
         self.values = df["value"].to_numpy(dtype=np.float64)
         self.n = len(df)
         self.prob = probationary(self.n)
-        self.windows = [(self.ts.get_loc(pd.Timestamp(a)), self.ts.get_loc(pd.Timestamp(b)))
-                        for a, b in windows]
+        self.windows = [
+            (self.ts.get_loc(pd.Timestamp(a)), self.ts.get_loc(pd.Timestamp(b))) for a, b in windows
+        ]
         # per-point sweep scores as in NAB's Sweeper.calcSweepScore
         self.window_of = np.full(self.n, -1)
         self.sweep = np.empty(self.n)
@@ -76,8 +77,8 @@ class Series:
                 left, right = bounds[w_i]
                 width = right - left + 1
                 pos = -(right - np.arange(left, right + 1) + 1) / width
-                self.sweep[left:right + 1] = scaled_sigmoid(pos) * A_TP / scaled_sigmoid(-1.0)
-                self.window_of[left:right + 1] = w_i
+                self.sweep[left : right + 1] = scaled_sigmoid(pos) * A_TP / scaled_sigmoid(-1.0)
+                self.window_of[left : right + 1] = w_i
                 prev_right, prev_width = right, width
                 w_i += 1
                 i = right + 1
@@ -85,11 +86,11 @@ class Series:
             past = 3.0 if prev_right is None else abs(prev_right - i) / (prev_width - 1)
             self.sweep[i] = float(scaled_sigmoid(past)) * A_FP
             i += 1
-        self.scorable_windows = sorted({int(w) for w in self.window_of[self.prob:] if w >= 0})
+        self.scorable_windows = sorted({int(w) for w in self.window_of[self.prob :] if w >= 0})
 
     def nab(self, alarms: np.ndarray) -> tuple[float, int, int]:
         """(raw score, detected windows, false-positive alarm points) for a boolean alarm array."""
-        hit = np.flatnonzero(alarms[self.prob:]) + self.prob
+        hit = np.flatnonzero(alarms[self.prob :]) + self.prob
         score = 0.0
         detected = 0
         for w in self.scorable_windows:
@@ -103,7 +104,7 @@ class Series:
         return score + float(self.sweep[fp].sum()), detected, int(fp.size)
 
     def fp_groups(self, alarms: np.ndarray, gap: int) -> int:
-        hit = np.flatnonzero(alarms[self.prob:]) + self.prob
+        hit = np.flatnonzero(alarms[self.prob :]) + self.prob
         fp = hit[self.window_of[hit] < 0]
         return int(fp.size and 1 + np.sum(np.diff(fp) > gap))
 
@@ -113,11 +114,12 @@ SCORER_ARGS: dict = {}  # --scorer-args: SeriesScorer overrides (global, never p
 
 
 def riskwatch(s: Series, far: float, device: torch.device) -> tuple[np.ndarray, float, int, float]:
-    scorer = SeriesScorer(false_alarm_rate=far, holdout_fraction=HOLDOUT, device=device,
-                          **SCORER_ARGS)
-    scorer.fit(s.values[:s.prob])
+    scorer = SeriesScorer(
+        false_alarm_rate=far, holdout_fraction=HOLDOUT, device=device, **SCORER_ARGS
+    )
+    scorer.fit(s.values[: s.prob])
     t0 = time.perf_counter()
-    z = scorer.score(s.values[s.prob:])
+    z = scorer.score(s.values[s.prob :])
     dt = time.perf_counter() - t0
     return np.concatenate([np.zeros(s.prob), z]), scorer.threshold, scorer.cfg["refractory"], dt
 
@@ -137,7 +139,7 @@ def rolling_z(s: Series, far: float, w: int = 24) -> tuple[np.ndarray, float, in
     z = np.nan_to_num(np.abs(s.values - mu) / np.maximum(sd, 1e-9))
     dt = time.perf_counter() - t0
     n_train = s.prob - int(round(s.prob * HOLDOUT))
-    thr = tail_quantile(z[n_train:s.prob], far)
+    thr = tail_quantile(z[n_train : s.prob], far)
     return np.where(np.arange(s.n) < s.prob, 0.0, z), thr, w, dt
 
 
@@ -151,7 +153,7 @@ def iforest(s: Series, far: float, w: int = 24) -> tuple[np.ndarray, float, int,
     score = -forest.score_samples(win)
     dt = time.perf_counter() - t0
     full = np.concatenate([np.full(w - 1, score.min()), score])
-    thr = tail_quantile(full[n_train:s.prob], far)
+    thr = tail_quantile(full[n_train : s.prob], far)
     return np.where(np.arange(s.n) < s.prob, full.min(), full), thr, w, dt
 
 
@@ -164,12 +166,16 @@ def normalised(raw: float, windows: int) -> float:
     return 100.0 * (raw - null) / (perfect - null)
 
 
-def sweep(series: list[Series], runs: dict[str, tuple], use_alarm_logic: bool
-          ) -> tuple[float, float]:
+def sweep(
+    series: list[Series], runs: dict[str, tuple], use_alarm_logic: bool
+) -> tuple[float, float]:
     """The global threshold (one per detector, all series) that maximises the corpus raw score."""
-    pooled = np.concatenate([runs[s.name][0][s.prob:] for s in series])
-    cands = np.unique(np.quantile(pooled, np.concatenate([np.linspace(0.5, 0.99, 50),
-                                                          1 - np.logspace(-2, -5, 80)])))
+    pooled = np.concatenate([runs[s.name][0][s.prob :] for s in series])
+    cands = np.unique(
+        np.quantile(
+            pooled, np.concatenate([np.linspace(0.5, 0.99, 50), 1 - np.logspace(-2, -5, 80)])
+        )
+    )
     best = (-math.inf, math.inf)
     for thr in cands:
         raw = 0.0
@@ -193,13 +199,17 @@ def main() -> None:
     torch.set_num_threads(1)
     data = Path(args.data)
     labels = json.loads((data / "labels/combined_windows.json").read_text())
-    series = [Series(p, labels[f"realKnownCause/{p.name}"])
-              for p in sorted((data / "realKnownCause").glob("*.csv"))]
+    series = [
+        Series(p, labels[f"realKnownCause/{p.name}"])
+        for p in sorted((data / "realKnownCause").glob("*.csv"))
+    ]
     device = pick_device(args.device)
     n_windows = sum(len(s.scorable_windows) for s in series)
     results: dict[str, dict] = {}
-    print(f"NAB realKnownCause: {len(series)} series, {sum(s.n for s in series)} points, "
-          f"{n_windows} scorable windows; false_alarm_rate={args.far}; riskwatch on {device}\n")
+    print(
+        f"NAB realKnownCause: {len(series)} series, {sum(s.n for s in series)} points, "
+        f"{n_windows} scorable windows; false_alarm_rate={args.far}; riskwatch on {device}\n"
+    )
     header = f"{'series':40s} {'n':>6s} {'win':>3s} " + " ".join(f"{d:>22s}" for d in DETECTORS)
     print("own calibrated thresholds: NAB raw score (windows hit/total, FP alarms)")
     print(header)
@@ -214,33 +224,48 @@ def main() -> None:
             alarms = alarm_mask(scores, thr, refr)
             raw, hit, fp = s.nab(alarms)
             tot = totals[d]
-            tot[0] += raw; tot[1] += hit; tot[2] += fp; tot[3] += s.fp_groups(alarms, refr)
-            tot[4] += dt; tot[5] += s.n - s.prob
+            tot[0] += raw
+            tot[1] += hit
+            tot[2] += fp
+            tot[3] += s.fp_groups(alarms, refr)
+            tot[4] += dt
+            tot[5] += s.n - s.prob
             cells.append(f"{raw:+7.3f} ({hit}/{len(s.scorable_windows)}, {fp:3d})")
-        print(f"{s.name:40s} {s.n:6d} {len(s.scorable_windows):3d} "
-              + " ".join(f"{c:>22s}" for c in cells))
+        print(
+            f"{s.name:40s} {s.n:6d} {len(s.scorable_windows):3d} "
+            + " ".join(f"{c:>22s}" for c in cells)
+        )
     print()
-    print(f"{'detector':12s} {'NAB(own thr)':>12s} {'NAB(best thr)':>13s} {'NAB(best,raw)':>13s} "
-          f"{'win recall':>10s} {'win prec':>8s} {'FP groups':>9s} {'score ev/s':>11s}")
+    print(
+        f"{'detector':12s} {'NAB(own thr)':>12s} {'NAB(best thr)':>13s} {'NAB(best,raw)':>13s} "
+        f"{'win recall':>10s} {'win prec':>8s} {'FP groups':>9s} {'score ev/s':>11s}"
+    )
     for d in DETECTORS:
         raw, hit, fp, groups, dt, pts = totals[d]
         best_raw, best_thr = sweep(series, runs[d], True)
         best_raw2, best_thr2 = sweep(series, runs[d], False)
-        results[d] = {"nab_own_threshold": normalised(raw, n_windows),
-                      "nab_best_threshold": normalised(best_raw, n_windows),
-                      "best_threshold": best_thr,
-                      "nab_best_threshold_raw_points": normalised(best_raw2, n_windows),
-                      "window_recall": hit / n_windows,
-                      "window_precision": hit / max(hit + groups, 1), "fp_groups": groups,
-                      "fp_points": fp, "score_events_per_s": pts / max(dt, 1e-9),
-                      "per_series": {s.name: s.nab(alarm_mask(*runs[d][s.name][:3]))[0]
-                                     for s in series}}
+        results[d] = {
+            "nab_own_threshold": normalised(raw, n_windows),
+            "nab_best_threshold": normalised(best_raw, n_windows),
+            "best_threshold": best_thr,
+            "nab_best_threshold_raw_points": normalised(best_raw2, n_windows),
+            "window_recall": hit / n_windows,
+            "window_precision": hit / max(hit + groups, 1),
+            "fp_groups": groups,
+            "fp_points": fp,
+            "score_events_per_s": pts / max(dt, 1e-9),
+            "per_series": {s.name: s.nab(alarm_mask(*runs[d][s.name][:3]))[0] for s in series},
+        }
         r = results[d]
-        print(f"{d:12s} {r['nab_own_threshold']:12.1f} {r['nab_best_threshold']:13.1f} "
-              f"{r['nab_best_threshold_raw_points']:13.1f} {r['window_recall']:10.2f} "
-              f"{r['window_precision']:8.2f} {groups:9d} {r['score_events_per_s']:11.0f}")
-    print("\nAnchors (NAB scoreboard, standard profile, ALL 58 series): HTM 70.5, "
-          "Random Cut Forest 51.7, windowed Gaussian 39.6.")
+        print(
+            f"{d:12s} {r['nab_own_threshold']:12.1f} {r['nab_best_threshold']:13.1f} "
+            f"{r['nab_best_threshold_raw_points']:13.1f} {r['window_recall']:10.2f} "
+            f"{r['window_precision']:8.2f} {groups:9d} {r['score_events_per_s']:11.0f}"
+        )
+    print(
+        "\nAnchors (NAB scoreboard, standard profile, ALL 58 series): HTM 70.5, "
+        "Random Cut Forest 51.7, windowed Gaussian 39.6."
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))
 

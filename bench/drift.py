@@ -34,14 +34,14 @@ import orjson
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from detectors import drift_stats as ds  # noqa: E402
-from core.signals import ObservedEvent, SourceRef  # noqa: E402
-from detectors.drift import DriftDetector  # noqa: E402
-from core.model_registry import load_registry  # noqa: E402
-from streams.codec import EventPolicy  # noqa: E402
-from streams.processor import RawMessage, decode_batch  # noqa: E402
-from core.events import InferenceEvent  # noqa: E402
-from streams.simulator import simulate_events  # noqa: E402
+from core.events import InferenceEvent
+from core.model_registry import load_registry
+from core.signals import ObservedEvent, SourceRef
+from detectors import drift_stats as ds
+from detectors.drift import DriftDetector
+from streams.codec import EventPolicy
+from streams.processor import RawMessage, decode_batch
+from streams.simulator import simulate_events
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [(300, 150), (600, 300), (1000, 500), (2000, 1000), (5000, 2000)]  # (reference, current)
@@ -49,11 +49,14 @@ SIZES = [(300, 150), (600, 300), (1000, 500), (2000, 1000), (5000, 2000)]  # (re
 
 # ---------------------------------------------------------------------------- (a) agreement
 
+
 def synthetic(rng: np.random.Generator, n: int, s: np.ndarray) -> dict[str, list[Any]]:
     """Columns of every kind; ``s`` holds one shift strength per column (0 = reference)."""
+
     def pick(values: list[Any], p: list[float], k: float) -> list[Any]:
         q = np.asarray(p) + k * (np.roll(p, 1) - np.asarray(p))
         return [values[i] for i in rng.choice(len(values), n, p=q / q.sum())]
+
     nan = rng.random(n) < 0.1
     return {
         "num": rng.normal(s[0], 1, n).tolist(),
@@ -76,8 +79,11 @@ def report_results(ref: dict[str, list[Any]], cur: dict[str, list[Any]]) -> tupl
 
     snap = Report([DataDriftPreset()], include_tests=True).run(pd.DataFrame(cur), pd.DataFrame(ref))
     out = snap.dict()
-    scores = {m["config"]["column"]: (m["config"]["method"], m["value"]) for m in out["metrics"]
-              if m["config"]["type"].endswith("ValueDrift")}
+    scores = {
+        m["config"]["column"]: (m["config"]["method"], m["value"])
+        for m in out["metrics"]
+        if m["config"]["type"].endswith("ValueDrift")
+    }
     drifted, dataset = {}, False
     for t in out["tests"]:
         params = t["metric_config"]["params"]
@@ -105,19 +111,28 @@ def compare(ref: dict[str, list[Any]], cur: dict[str, list[Any]], drift_share: f
         tests.add(c.stattest)
         their_score = float(score)
         same = (c.score is None and not math.isfinite(their_score)) or (
-            c.score is not None and math.isclose(c.score, their_score, rel_tol=1e-9, abs_tol=1e-12))
+            c.score is not None and math.isclose(c.score, their_score, rel_tol=1e-9, abs_tol=1e-12)
+        )
         if c.score is not None and math.isfinite(their_score):
             max_rel = max(max_rel, abs(c.score - their_score) / max(abs(their_score), 1e-300))
         if display != c.stattest_display or drifted != c.drifted or not same:
-            mismatches.append((c.column, c.stattest_display, c.score, c.drifted, display, score,
-                               drifted))
+            mismatches.append(
+                (c.column, c.stattest_display, c.score, c.drifted, display, score, drifted)
+            )
     if set(theirs) != set(tested):
         mismatches.append(("columns", sorted(theirs), tested))
     if dataset != ours.dataset_drift(drift_share):
         mismatches.append(("dataset_drift", dataset, ours.share))
-    return {"columns": len(ours.columns), "drifted": len(ours.drifted), "tests": tests,
-            "mismatches": mismatches, "max_rel": max_rel, "t_ours": t_ours,
-            "t_report": t_report, "skipped": list(ours.skipped)}
+    return {
+        "columns": len(ours.columns),
+        "drifted": len(ours.drifted),
+        "tests": tests,
+        "mismatches": mismatches,
+        "max_rel": max_rel,
+        "t_ours": t_ours,
+        "t_report": t_report,
+        "skipped": list(ours.skipped),
+    }
 
 
 def simulated_windows(limit: int) -> list[tuple[dict, dict]]:
@@ -154,8 +169,10 @@ def agreement(seed: int, per_size: int, sim_windows: int) -> dict:
     suites["simulator (detector windows, ref=1000 cur=500)"] = simulated_windows(sim_windows)
     compare(*suites[next(iter(suites))][0])  # warm-up: imports, caches
     print("(a) verdict agreement with Evidently Report([DataDriftPreset()]), per window")
-    print(f"{'suite':48s} {'win':>3s} {'cols':>5s} {'drift':>5s} {'mism':>4s} {'max rel':>8s} "
-          f"{'ours ms':>8s} {'report ms':>9s} {'ratio':>6s}  tests")
+    print(
+        f"{'suite':48s} {'win':>3s} {'cols':>5s} {'drift':>5s} {'mism':>4s} {'max rel':>8s} "
+        f"{'ours ms':>8s} {'report ms':>9s} {'ratio':>6s}  tests"
+    )
     summary: dict[str, Any] = {}
     for name, windows in suites.items():
         rs = [compare(r, c) for r, c in windows]
@@ -165,18 +182,28 @@ def agreement(seed: int, per_size: int, sim_windows: int) -> dict:
         tests = sorted(set().union(*(r["tests"] for r in rs)))
         cols, drifted = sum(r["columns"] for r in rs), sum(r["drifted"] for r in rs)
         max_rel = max(r["max_rel"] for r in rs)
-        print(f"{name:48s} {len(rs):3d} {cols:5d} {drifted:5d} {len(mism):4d} {max_rel:8.1e} "
-              f"{1e3 * t_ours:8.1f} {1e3 * t_rep:9.1f} {t_rep / t_ours:6.1f}  {','.join(tests)}")
+        print(
+            f"{name:48s} {len(rs):3d} {cols:5d} {drifted:5d} {len(mism):4d} {max_rel:8.1e} "
+            f"{1e3 * t_ours:8.1f} {1e3 * t_rep:9.1f} {t_rep / t_ours:6.1f}  {','.join(tests)}"
+        )
         for m in mism[:5]:
             print("   MISMATCH", m)
-        summary[name] = {"windows": len(rs), "columns": cols, "drifted": drifted,
-                         "mismatches": len(mism), "max_rel_score_diff": max_rel,
-                         "ours_ms": 1e3 * t_ours, "report_ms": 1e3 * t_rep,
-                         "ratio": t_rep / t_ours, "tests": tests}
+        summary[name] = {
+            "windows": len(rs),
+            "columns": cols,
+            "drifted": drifted,
+            "mismatches": len(mism),
+            "max_rel_score_diff": max_rel,
+            "ours_ms": 1e3 * t_ours,
+            "report_ms": 1e3 * t_rep,
+            "ratio": t_rep / t_ours,
+            "tests": tests,
+        }
     return summary
 
 
 # ---------------------------------------------------------------------------- (b) detection
+
 
 def shifted_stream(seed: int, n: int, onset: int) -> list[ObservedEvent]:
     rng = np.random.default_rng(seed)
@@ -186,12 +213,15 @@ def shifted_stream(seed: int, n: int, onset: int) -> list[ObservedEvent]:
         x1, x2 = rng.normal(0.5 if after else 0.0, 1.0), rng.normal(0.0, 1.0)
         segment = "abc"[rng.choice(3, p=[0.3, 0.3, 0.4] if after else [0.5, 0.3, 0.2])]
         score = 1 / (1 + math.exp(-(0.8 * x1 - 0.5 * x2 + rng.normal(0, 1))))
-        doc = {"event_id": f"s{seed}-{i}", "timestamp": f"2026-11-28T09:{i // 1000 % 60:02d}:"
-               f"{i % 1000 * 60 // 1000:02d}.{i % 1000:03d}Z",
-               "model": {"id": "m", "version": "1"},
-               "input": {"features": {"x1": round(x1, 4), "x2": round(x2, 4), "segment": segment}},
-               "output": {"prediction": int(score >= 0.5), "score": round(score, 4)},
-               "usage": {"latency_ms": round(float(rng.lognormal(4, 0.4)), 1), "cost_usd": 2e-5}}
+        doc = {
+            "event_id": f"s{seed}-{i}",
+            "timestamp": f"2026-11-28T09:{i // 1000 % 60:02d}:"
+            f"{i % 1000 * 60 // 1000:02d}.{i % 1000:03d}Z",
+            "model": {"id": "m", "version": "1"},
+            "input": {"features": {"x1": round(x1, 4), "x2": round(x2, 4), "segment": segment}},
+            "output": {"prediction": int(score >= 0.5), "score": round(score, 4)},
+            "usage": {"latency_ms": round(float(rng.lognormal(4, 0.4)), 1), "cost_usd": 2e-5},
+        }
         out.append(ObservedEvent(InferenceEvent.model_validate(doc), SourceRef("bench", 0, i)))
     return out
 
@@ -210,7 +240,7 @@ def detection(seeds: int, n: int, onset: int) -> dict:
         t0 = time.perf_counter()
         signals = []
         for k in range(0, n, 500):
-            signals += det.process(events[k:k + 500])
+            signals += det.process(events[k : k + 500])
         t_proc += time.perf_counter() - t0
         cfg = det.cfg
         ends = range(cfg["reference_size"] + cfg["window_size"] - 1, n, cfg["step"])
@@ -228,31 +258,46 @@ def detection(seeds: int, n: int, onset: int) -> dict:
                 first[name] = end - onset + 1  # shifted events seen when the alarm was raised
         for name, d in first.items():
             delays.setdefault(name, []).append(d)
-    print(f"\n(b) shift at event {onset} of {n} (x1 +0.5 sd, segment 50/30/20 -> 30/30/40), "
-          f"{seeds} seeds, reference 1000 / window 500 / step 250; earliest possible delay 250; "
-          f"{pre_windows // seeds} windows before the onset, {n_windows - pre_windows // seeds} "
-          f"after, per seed")
-    print(f"{'column':22s} {'detected':>8s} {'median delay':>12s} {'min':>5s} {'max':>5s} "
-          f"{'false alarms':>12s} {'per window':>10s}")
+    print(
+        f"\n(b) shift at event {onset} of {n} (x1 +0.5 sd, segment 50/30/20 -> 30/30/40), "
+        f"{seeds} seeds, reference 1000 / window 500 / step 250; earliest possible delay 250; "
+        f"{pre_windows // seeds} windows before the onset, {n_windows - pre_windows // seeds} "
+        f"after, per seed"
+    )
+    print(
+        f"{'column':22s} {'detected':>8s} {'median delay':>12s} {'min':>5s} {'max':>5s} "
+        f"{'false alarms':>12s} {'per window':>10s}"
+    )
     names = sorted(set(delays) | set(false_alarms) | set(late) | set(shifted) | {"dataset_drift"})
     summary: dict[str, Any] = {}
     for name in names:
         if name in shifted or name == "dataset_drift":
             d, fa, windows = delays.get(name, []), false_alarms.get(name, 0), pre_windows
             med = statistics.median(d) if d else float("nan")
-            print(f"*{name:21s} {len(d):4d}/{seeds:<3d} {med:12.0f} {min(d, default=0):5d} "
-                  f"{max(d, default=0):5d} {fa:12d} {fa / windows:10.3f}")
-            summary[name] = {"detected": len(d), "seeds": seeds, "median_delay": med,
-                             "delays": d, "false_alarms_before_onset": fa,
-                             "windows_before_onset": windows}
+            print(
+                f"*{name:21s} {len(d):4d}/{seeds:<3d} {med:12.0f} {min(d, default=0):5d} "
+                f"{max(d, default=0):5d} {fa:12d} {fa / windows:10.3f}"
+            )
+            summary[name] = {
+                "detected": len(d),
+                "seeds": seeds,
+                "median_delay": med,
+                "delays": d,
+                "false_alarms_before_onset": fa,
+                "windows_before_onset": windows,
+            }
         else:  # never shifted: every alarm, before or after the onset, is a false one
             fa, windows = false_alarms.get(name, 0) + late.get(name, 0), seeds * n_windows
-            print(f" {name:21s} {'-':>8s} {'-':>12s} {'-':>5s} {'-':>5s} {fa:12d} "
-                  f"{fa / windows:10.3f}")
+            print(
+                f" {name:21s} {'-':>8s} {'-':>12s} {'-':>5s} {'-':>5s} {fa:12d} "
+                f"{fa / windows:10.3f}"
+            )
             summary[name] = {"false_alarms": fa, "windows": windows}
     rate = seeds * n / t_proc
-    print(f"(* = shifted, or derived from a shifted column)\ndetector throughput incl. window "
-          f"tests: {rate:,.0f} events/s")
+    print(
+        f"(* = shifted, or derived from a shifted column)\ndetector throughput incl. window "
+        f"tests: {rate:,.0f} events/s"
+    )
     summary["events_per_s"] = rate
     return summary
 
@@ -265,8 +310,10 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=10000)
     ap.add_argument("--json")
     args = ap.parse_args()
-    results = {"agreement": agreement(0, args.windows, args.windows),
-               "detection": detection(args.seeds, args.events, args.onset)}
+    results = {
+        "agreement": agreement(0, args.windows, args.windows),
+        "detection": detection(args.seeds, args.events, args.onset),
+    }
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=float))
     if any(s["mismatches"] for s in results["agreement"].values()):

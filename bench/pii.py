@@ -31,14 +31,22 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.pii_corpus import Sample, generate  # noqa: E402
+from core.events import InferenceEvent  # noqa: E402
+from core.model_registry import load_registry  # noqa: E402
 from core.signals import ObservedEvent, SourceRef  # noqa: E402
 from detectors.pii import NER_IGNORE, NER_MAPPING, SPACY_MODEL, PIIDetector  # noqa: E402
-from core.model_registry import load_registry  # noqa: E402
-from core.events import InferenceEvent  # noqa: E402
 
-CLASS = {"PERSON": "person", "LOCATION": "location/address", "ADDRESS": "location/address",
-         "EMAIL_ADDRESS": "email", "PHONE_NUMBER": "phone", "CREDIT_CARD": "credit card",
-         "IBAN_CODE": "iban", "US_SSN": "ssn", "IP_ADDRESS": "ip"}
+CLASS = {
+    "PERSON": "person",
+    "LOCATION": "location/address",
+    "ADDRESS": "location/address",
+    "EMAIL_ADDRESS": "email",
+    "PHONE_NUMBER": "phone",
+    "CREDIT_CARD": "credit card",
+    "IBAN_CODE": "iban",
+    "US_SSN": "ssn",
+    "IP_ADDRESS": "ip",
+}
 CLASSES = list(dict.fromkeys(CLASS.values()))
 Spans = list[tuple[int, int, str]]
 RSS_AFTER_LOAD = 0.0
@@ -77,15 +85,20 @@ def prf(tp_p: int, n_p: int, tp_g: int, n_g: int) -> tuple[float, float, float]:
 def events_of(samples: list[Sample]) -> list[ObservedEvent]:
     out = []
     for i, s in enumerate(samples):
-        doc = {"event_id": f"b{i}", "timestamp": "2026-11-28T09:00:00Z",
-               "model": {"id": "support-assistant", "version": "1"}, "input": {"text": s.text},
-               "context": {"region": "EU", "consent": False}}
+        doc = {
+            "event_id": f"b{i}",
+            "timestamp": "2026-11-28T09:00:00Z",
+            "model": {"id": "support-assistant", "version": "1"},
+            "input": {"text": s.text},
+            "context": {"region": "EU", "consent": False},
+        }
         out.append(ObservedEvent(InferenceEvent.model_validate(doc), SourceRef("bench", 0, i)))
     return out
 
 
-def run_riskwatch(samples: list[Sample], batch: int,
-                  warmup: list[Sample]) -> tuple[list[Spans], float, float]:
+def run_riskwatch(
+    samples: list[Sample], batch: int, warmup: list[Sample]
+) -> tuple[list[Spans], float, float]:
     det = PIIDetector(load_registry(REPO / "riskwatch.yaml"))
     events = events_of(samples)
     t0 = time.perf_counter()
@@ -97,31 +110,41 @@ def run_riskwatch(samples: list[Sample], batch: int,
     by_event: dict[str, Spans] = {}
     t0 = time.perf_counter()
     for k in range(0, len(events), batch):
-        for sig in det.process(events[k:k + batch]):
+        for sig in det.process(events[k : k + batch]):
             by_event.setdefault(sig.event_id, []).extend(
-                (sp["start"], sp["end"], sp["type"]) for sp in sig.evidence["spans"])
+                (sp["start"], sp["end"], sp["type"]) for sp in sig.evidence["spans"]
+            )
     elapsed = time.perf_counter() - t0
     return [by_event.get(e.event.event_id, []) for e in events], elapsed, load_s
 
 
-def run_vanilla(samples: list[Sample], threshold: float,
-                warmup: list[Sample]) -> tuple[list[Spans], float]:
+def run_vanilla(
+    samples: list[Sample], threshold: float, warmup: list[Sample]
+) -> tuple[list[Spans], float]:
     import tldextract.tldextract as tx
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
     from detectors.pii_recognizers import OFFLINE_TLD
+
     tx.TLD_EXTRACTOR = OFFLINE_TLD  # vanilla's e-mail check would otherwise fetch the suffix list
-    conf = NerModelConfiguration(model_to_presidio_entity_mapping=NER_MAPPING,
-                                 labels_to_ignore=NER_IGNORE)
-    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
-                            ner_model_configuration=conf)
+    conf = NerModelConfiguration(
+        model_to_presidio_entity_mapping=NER_MAPPING, labels_to_ignore=NER_IGNORE
+    )
+    engine = SpacyNlpEngine(
+        models=[{"lang_code": "en", "model_name": SPACY_MODEL}], ner_model_configuration=conf
+    )
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
     for s in warmup:
         analyzer.analyze(s.text, language="en", score_threshold=threshold)
     t0 = time.perf_counter()
-    out = [[(r.start, r.end, r.entity_type) for r in
-            analyzer.analyze(s.text, language="en", score_threshold=threshold)] for s in samples]
+    out = [
+        [
+            (r.start, r.end, r.entity_type)
+            for r in analyzer.analyze(s.text, language="en", score_threshold=threshold)
+        ]
+        for s in samples
+    ]
     return out, time.perf_counter() - t0
 
 
@@ -145,28 +168,36 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--batch", type=int, default=500, help="events per detector batch")
     ap.add_argument("--vanilla-n", type=int, default=None, help="texts for vanilla (default: all)")
-    ap.add_argument("--warmup", type=int, default=200,
-                    help="texts (another seed) each engine sees before it is timed")
+    ap.add_argument(
+        "--warmup",
+        type=int,
+        default=200,
+        help="texts (another seed) each engine sees before it is timed",
+    )
     ap.add_argument("--skip-vanilla", action="store_true")
     args = ap.parse_args()
     samples = generate(args.n, seed=args.seed)
     threshold = PIIDetector(load_registry(REPO / "riskwatch.yaml")).score_threshold
     clean = sum(not s.spans for s in samples)
-    print(f"corpus: {len(samples)} texts, seed {args.seed}, {clean} without PII, "
-          f"{sum(len(s.spans) for s in samples)} gold spans; score threshold {threshold}")
+    print(
+        f"corpus: {len(samples)} texts, seed {args.seed}, {clean} without PII, "
+        f"{sum(len(s.spans) for s in samples)} gold spans; score threshold {threshold}"
+    )
 
     warmup = generate(args.warmup, seed=args.seed + 1000)
     rw_pred, rw_s, load_s = run_riskwatch(samples, args.batch, warmup)
     rss = psutil.Process(os.getpid()).memory_info().rss / 2**20
     rw_rate = len(samples) / rw_s
     rw_stats, rw_other = score(samples, rw_pred)
-    print(f"riskwatch: {rw_rate:8.1f} texts/s ({rw_s:.2f} s; model load {load_s:.1f} s; "
-          f"process RSS {RSS_AFTER_LOAD:.0f} MiB after load, {rss:.0f} MiB after the corpus)")
+    print(
+        f"riskwatch: {rw_rate:8.1f} texts/s ({rw_s:.2f} s; model load {load_s:.1f} s; "
+        f"process RSS {RSS_AFTER_LOAD:.0f} MiB after load, {rss:.0f} MiB after the corpus)"
+    )
     rw_f1 = table("riskwatch PIIDetector (batch)", rw_stats)
     print("unscored predicted types:", dict(rw_other) or "none")
     if args.skip_vanilla:
         return
-    vsamples = samples[:args.vanilla_n] if args.vanilla_n else samples
+    vsamples = samples[: args.vanilla_n] if args.vanilla_n else samples
     va_pred, va_s = run_vanilla(vsamples, threshold, warmup)
     va_rate = len(vsamples) / va_s
     va_stats, va_other = score(vsamples, va_pred)

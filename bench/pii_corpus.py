@@ -21,9 +21,18 @@ LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL")
 
 #: placeholder → gold entity type
 FIELD_TYPES = {
-    "name": "PERSON", "first": "PERSON", "last": "PERSON", "city": "LOCATION",
-    "address": "ADDRESS", "street": "ADDRESS", "email": "EMAIL_ADDRESS", "phone": "PHONE_NUMBER",
-    "card": "CREDIT_CARD", "iban": "IBAN_CODE", "ssn": "US_SSN", "ip": "IP_ADDRESS",
+    "name": "PERSON",
+    "first": "PERSON",
+    "last": "PERSON",
+    "city": "LOCATION",
+    "address": "ADDRESS",
+    "street": "ADDRESS",
+    "email": "EMAIL_ADDRESS",
+    "phone": "PHONE_NUMBER",
+    "card": "CREDIT_CARD",
+    "iban": "IBAN_CODE",
+    "ssn": "US_SSN",
+    "ip": "IP_ADDRESS",
 }
 
 PII_TEMPLATES = (
@@ -123,7 +132,7 @@ def _values(fake: Faker, rng: random.Random) -> dict[str, str]:
 
 
 def _spaced(iban: str) -> str:
-    return " ".join(iban[i:i + 4] for i in range(0, len(iban), 4))
+    return " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
 
 
 _US = Faker("en_US")

@@ -23,10 +23,10 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 import orjson
 import psutil
@@ -36,10 +36,10 @@ from sqlalchemy import func, select
 
 from audit.models import EventRecord
 from audit.store import AuditStore
-from riskwatch.demo import stop_process
-from riskwatch.local_kafka import LocalKafka
 from core.model_registry import Registry, load_registry
 from core.settings import Settings
+from riskwatch.demo import stop_process
+from riskwatch.local_kafka import LocalKafka
 from streams.producer import make_producer, send_all
 from streams.simulator import simulate_events
 
@@ -59,8 +59,10 @@ class Result:
 def _events(n: int, run_id: str, text: bool = False) -> Messages:
     registry = load_registry(REPO / "riskwatch.yaml")
     if text:  # the chat model only: every event carries a customer message and a reply
-        registry = Registry(models={"support-assistant": registry.models["support-assistant"]},
-                            detectors=registry.detectors)
+        registry = Registry(
+            models={"support-assistant": registry.models["support-assistant"]},
+            detectors=registry.detectors,
+        )
     events = simulate_events(n, registry=registry, seed=3, run_id=run_id, with_text=text)
     return [(e["model"]["id"].encode(), orjson.dumps(e)) for e in events]
 
@@ -94,8 +96,9 @@ def _paced(bootstrap: str, topic: str, messages: Messages, rate: float) -> None:
 
 
 def _start_paced(bootstrap: str, topic: str, rate: float, n: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, "--paced-child", bootstrap, topic,
-                             str(rate), str(n)])
+    return subprocess.Popen(
+        [sys.executable, __file__, "--paced-child", bootstrap, topic, str(rate), str(n)]
+    )
 
 
 PACED_PREFIX = "paced-"
@@ -107,15 +110,21 @@ def _percentiles(lat_ms: list[float]) -> tuple[float, float]:
 
 
 def _epoch(at: datetime) -> float:
-    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 # --- bare aiokafka loop --------------------------------------------------------------------
 
+
 async def _bare(bootstrap: str, topic: str, n: int) -> tuple[float, list[float]]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
-                                group_id=f"bare-{uuid.uuid4().hex}", auto_offset_reset="earliest",
-                                enable_auto_commit=False, max_poll_records=2000)
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bare-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_poll_records=2000,
+    )
     await consumer.start()
     got, first, lat = 0, 0.0, []
     try:
@@ -150,6 +159,7 @@ def bare_latency(bootstrap: str, topic: str, n: int, rate: float) -> Result:
 
 # --- riskwatch worker --------------------------------------------------------------------------
 
+
 def _rss_mb(proc: subprocess.Popen[bytes]) -> float:
     try:
         root = psutil.Process(proc.pid)
@@ -159,24 +169,40 @@ def _rss_mb(proc: subprocess.Popen[bytes]) -> float:
         return 0.0
 
 
-def _worker(bootstrap: str, topic: str, n: int, workdir: Path,
-            feed: Callable[[Callable[[], int]], subprocess.Popen[bytes] | None],
-            measured: str = "") -> Result:
+def _worker(
+    bootstrap: str,
+    topic: str,
+    n: int,
+    workdir: Path,
+    feed: Callable[[Callable[[], int]], subprocess.Popen[bytes] | None],
+    measured: str = "",
+) -> Result:
     """Run a worker until ``n`` events are stored; latency over the events whose id starts
     with ``measured``. ``feed`` gets a function that counts the stored events."""
     tag = uuid.uuid4().hex[:8]
     db = workdir / f"{tag}.db"
-    env = {**os.environ,
-           "RISKWATCH_KAFKA_BOOTSTRAP": bootstrap, "RISKWATCH_DATABASE_URL": f"sqlite:///{db}",
-           "RISKWATCH_EVENTS_TOPIC": topic, "RISKWATCH_FINDINGS_TOPIC": f"{topic}-f",
-           "RISKWATCH_DLQ_TOPIC": f"{topic}-dlq", "RISKWATCH_APP_ID": f"bench-{tag}",
-           "RISKWATCH_HOME": str(workdir / tag), "RISKWATCH_CONFIG": str(REPO / "riskwatch.yaml"),
-           "RISKWATCH_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "RISKWATCH_KAFKA_BOOTSTRAP": bootstrap,
+        "RISKWATCH_DATABASE_URL": f"sqlite:///{db}",
+        "RISKWATCH_EVENTS_TOPIC": topic,
+        "RISKWATCH_FINDINGS_TOPIC": f"{topic}-f",
+        "RISKWATCH_DLQ_TOPIC": f"{topic}-dlq",
+        "RISKWATCH_APP_ID": f"bench-{tag}",
+        "RISKWATCH_HOME": str(workdir / tag),
+        "RISKWATCH_CONFIG": str(REPO / "riskwatch.yaml"),
+        "RISKWATCH_LOG_LEVEL": "warning",
+    }
     store = AuditStore.from_url(f"sqlite:///{db}")
     log_path = workdir / f"{tag}.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "riskwatch.cli", "worker"], env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "riskwatch.cli", "worker"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     t = EventRecord.__table__
     peak = 0.0
 
@@ -199,8 +225,9 @@ def _worker(bootstrap: str, topic: str, n: int, workdir: Path,
     finally:
         stop_process(proc)
     with store.engine.connect() as conn:
-        rows = conn.execute(select(t.c.stored_at, t.c.kafka_timestamp_ms)
-                            .where(t.c.event_id.startswith(measured))).all()
+        rows = conn.execute(
+            select(t.c.stored_at, t.c.kafka_timestamp_ms).where(t.c.event_id.startswith(measured))
+        ).all()
     stored = [_epoch(r[0]) for r in rows]
     lat = [s * 1000 - k for s, (_, k) in zip(stored, rows)]
     # Throughput between the first and last commit: excludes the worker's start-up and
@@ -216,8 +243,9 @@ def worker_throughput(bootstrap: str, topic: str, backlog: Messages, workdir: Pa
     return Result(r.events_per_s, peak_rss_mb=r.peak_rss_mb)  # backlog waits are not latency
 
 
-def worker_latency(bootstrap: str, topic: str, n: int, rate: float, workdir: Path,
-                   warm_events: int) -> Result:
+def worker_latency(
+    bootstrap: str, topic: str, n: int, rate: float, workdir: Path, warm_events: int
+) -> Result:
     """Latency in steady state: a warm-up stream (untimed) first takes the worker through its
     start (loading torch, spaCy, Evidently) and the detectors through their reference phase."""
     warm = _events(warm_events, "warm-" + uuid.uuid4().hex[:6])
@@ -236,8 +264,9 @@ def worker_latency(bootstrap: str, topic: str, n: int, rate: float, workdir: Pat
 
 
 def _row(name: str, r: Result) -> str:
-    return (f"{name:34}{r.events_per_s:>10.0f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}"
-            f"{r.peak_rss_mb:>12.0f}")
+    return (
+        f"{name:34}{r.events_per_s:>10.0f}{r.p50_ms:>10.1f}{r.p99_ms:>10.1f}{r.peak_rss_mb:>12.0f}"
+    )
 
 
 def main() -> None:
@@ -245,14 +274,19 @@ def main() -> None:
         bootstrap, topic, rate, n = sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
         _paced(bootstrap, topic, _events(n, PACED_PREFIX + uuid.uuid4().hex[:6]), rate)
         return
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=30000, help="text-free backlog size")
     parser.add_argument("--text-events", type=int, default=5000, help="text-bearing backlog size")
     parser.add_argument("--rate", type=float, default=2000.0, help="paced events/s for latency")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of the paced run")
-    parser.add_argument("--warm-events", type=int, default=3000,
-                        help="untimed events before the paced run (worker start, references)")
+    parser.add_argument(
+        "--warm-events",
+        type=int,
+        default=3000,
+        help="untimed events before the paced run (worker start, references)",
+    )
     args = parser.parse_args()
 
     settings = Settings()
@@ -260,8 +294,10 @@ def main() -> None:
     started = not broker.is_up()
     bootstrap = broker.up()
     tag = uuid.uuid4().hex[:8]
-    topics = {k: f"bench-{tag}-{k}" for k in
-              ("bare", "worker", "bare-text", "worker-text", "bare-paced", "worker-paced")}
+    topics = {
+        k: f"bench-{tag}-{k}"
+        for k in ("bare", "worker", "bare-text", "worker-text", "bare-paced", "worker-paced")
+    }
     paced_n = int(args.rate * args.seconds)
     try:
         _create_topics(bootstrap, *topics.values())
@@ -274,16 +310,20 @@ def main() -> None:
             bare_t = bare_throughput(bootstrap, topics["bare-text"], text)
             worker_t = worker_throughput(bootstrap, topics["worker-text"], text, work)
             bare_l = bare_latency(bootstrap, topics["bare-paced"], paced_n, args.rate)
-            worker_l = worker_latency(bootstrap, topics["worker-paced"], paced_n, args.rate, work,
-                                      args.warm_events)
+            worker_l = worker_latency(
+                bootstrap, topics["worker-paced"], paced_n, args.rate, work, args.warm_events
+            )
     finally:
         if started:
             broker.down()
     words = statistics.mean(
         len(d["input"]["text"].split()) + len(d.get("output", {}).get("text", "").split())
-        for d in (orjson.loads(v) for _, v in text[:500]))
-    print(f"pipeline benchmark: {PARTITIONS} partitions, one worker, SQLite audit store, "
-          f"all detectors loaded")
+        for d in (orjson.loads(v) for _, v in text[:500])
+    )
+    print(
+        f"pipeline benchmark: {PARTITIONS} partitions, one worker, SQLite audit store, "
+        f"all detectors loaded"
+    )
     print(f"{'':34}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'peak RSS MB':>12}")
     print(f"throughput, {args.events} text-free events")
     print(_row("  bare aiokafka loop", bare))
@@ -293,12 +333,16 @@ def main() -> None:
     print(_row("  bare aiokafka loop", bare_t))
     print(_row("  riskwatch worker", worker_t))
     print(f"  worker / bare {worker_t.events_per_s / bare_t.events_per_s:>29.3f}")
-    print(f"latency, paced at {args.rate:.0f} events/s for {args.seconds:.0f} s (text-free; "
-          f"the worker after {args.warm_events} warm-up events)")
+    print(
+        f"latency, paced at {args.rate:.0f} events/s for {args.seconds:.0f} s (text-free; "
+        f"the worker after {args.warm_events} warm-up events)"
+    )
     print(_row("  bare aiokafka loop", bare_l))
     print(_row("  riskwatch worker", worker_l))
-    print(f"{'  worker / bare':34}{'':>10}{worker_l.p50_ms / bare_l.p50_ms:>10.2f}"
-          f"{worker_l.p99_ms / bare_l.p99_ms:>10.2f}")
+    print(
+        f"{'  worker / bare':34}{'':>10}{worker_l.p50_ms / bare_l.p50_ms:>10.2f}"
+        f"{worker_l.p99_ms / bare_l.p99_ms:>10.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from core.signals import ObservedEvent, SourceRef  # noqa: E402
-from policies.engine import PolicyEngine  # noqa: E402
-from policies.pack import load_packs  # noqa: E402
-from core.model_registry import load_registry  # noqa: E402
-from core.events import InferenceEvent  # noqa: E402
-from streams.simulator import simulate_events  # noqa: E402
+from core.events import InferenceEvent
+from core.model_registry import load_registry
+from core.signals import ObservedEvent, SourceRef
+from policies.engine import PolicyEngine
+from policies.pack import load_packs
+from streams.simulator import simulate_events
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 20_000
@@ -64,10 +64,13 @@ def main() -> int:
 
     registry = load_registry(REPO / "riskwatch.yaml")
     packs = load_packs()
-    docs = simulate_events(args.events, registry=registry, seed=11,
-                           start=datetime(2026, 11, 28, 8, tzinfo=UTC))
-    observed = [ObservedEvent(InferenceEvent.model_validate(d), SourceRef("bench", 0, i), d)
-                for i, d in enumerate(docs)]
+    docs = simulate_events(
+        args.events, registry=registry, seed=11, start=datetime(2026, 11, 28, 8, tzinfo=UTC)
+    )
+    observed = [
+        ObservedEvent(InferenceEvent.model_validate(d), SourceRef("bench", 0, i), d)
+        for i, d in enumerate(docs)
+    ]
     probe = PolicyEngine(packs, registry)
     n_event = len(probe.rulebook.event_rules)
     n_window = len(probe.rulebook.window_rules)
@@ -80,7 +83,7 @@ def main() -> int:
         engine = PolicyEngine(packs, registry)  # fresh window state every repeat
         count = 0
         for i in range(0, len(observed), 2000):
-            count += len(engine.evaluate([], observed[i:i + 2000]))
+            count += len(engine.evaluate([], observed[i : i + 2000]))
         findings.append(count)
 
     def conditions_only() -> None:
@@ -117,16 +120,26 @@ def main() -> int:
         "target_evals_per_s": TARGET,
         "meets_target": pairs / engine_s >= TARGET,
     }
-    print(f"policy engine, shipped packs: {n_event} event rules + {n_window} window rules, "
-          f"{len(observed)} simulated events ({core}, best of {args.repeat})")
-    print(f"  engine          {result['engine_evals_per_s']:>12,} event-rule evaluations/s "
-          f"({result['engine_events_per_s']:,} events/s, {result['findings']} findings)")
-    print(f"  conditions only {result['conditions_only_evals_per_s']:>12,} evaluations/s "
-          f"(event rules' compiled conditions, no findings or windows)")
-    print(f"  baseline        {result['baseline_evals_per_s']:>12,} comparisons/s "
-          f"(one hand-written dict comparison per pair)")
-    print(f"  one engine evaluation costs {result['engine_vs_baseline_cost']}x a baseline "
-          f"comparison; target {TARGET:,}/s: {'met' if result['meets_target'] else 'MISSED'}")
+    print(
+        f"policy engine, shipped packs: {n_event} event rules + {n_window} window rules, "
+        f"{len(observed)} simulated events ({core}, best of {args.repeat})"
+    )
+    print(
+        f"  engine          {result['engine_evals_per_s']:>12,} event-rule evaluations/s "
+        f"({result['engine_events_per_s']:,} events/s, {result['findings']} findings)"
+    )
+    print(
+        f"  conditions only {result['conditions_only_evals_per_s']:>12,} evaluations/s "
+        f"(event rules' compiled conditions, no findings or windows)"
+    )
+    print(
+        f"  baseline        {result['baseline_evals_per_s']:>12,} comparisons/s "
+        f"(one hand-written dict comparison per pair)"
+    )
+    print(
+        f"  one engine evaluation costs {result['engine_vs_baseline_cost']}x a baseline "
+        f"comparison; target {TARGET:,}/s: {'met' if result['meets_target'] else 'MISSED'}"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0 if result["meets_target"] else 1

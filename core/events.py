@@ -13,9 +13,7 @@ INFERENCE_V1 = "riskwatch.inference/v1"
 FEEDBACK_V1 = "riskwatch.feedback/v1"
 
 # RFC 3339 date-time: full date, 'T' (or space), time, mandatory offset.
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 # Identifiers become database columns and log fields: no control characters (PostgreSQL text
 # cannot hold NUL at all; the others forge log lines). Texts may hold anything but NUL.

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -50,9 +51,11 @@ class ModelEntry(BaseModel):
     @classmethod
     def _no_registry_webhooks(cls, value: Any) -> None:
         if value is not None:
-            raise ValueError("alert_webhook is not read from the registry; subscribe the URL "
-                             "with `riskwatch webhooks add --model <id> --url <url>` (or POST "
-                             "/webhooks) and remove this key")
+            raise ValueError(
+                "alert_webhook is not read from the registry; subscribe the URL "
+                "with `riskwatch webhooks add --model <id> --url <url>` (or POST "
+                "/webhooks) and remove this key"
+            )
         return None
 
 
@@ -82,13 +85,17 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     line = None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = [(k, v) for k, v in node.value
-                     if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
+            match = [
+                (k, v)
+                for k, v in node.value
+                if isinstance(k, yaml.ScalarNode) and k.value == str(part)
+            ]
             if not match:
                 break
             line, node = match[0][0].start_mark.line + 1, match[0][1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value)
+        ):
             node = node.value[part]
             line = node.start_mark.line + 1
         else:
@@ -135,8 +142,14 @@ class RegistryWatcher:
     state; models and ``policy_params`` take effect at once.
     """
 
-    def __init__(self, path: Path | str, registry: Registry | None = None, *,
-                 every_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        registry: Registry | None = None,
+        *,
+        every_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.path = Path(path)
         self.registry = registry if registry is not None else load_registry(self.path)
         self.every_s = every_s
@@ -168,8 +181,12 @@ class RegistryWatcher:
                 raise ConfigError(f"{self.path}: the registry file is gone")
             registry = load_registry(self.path)
         except ConfigError as exc:
-            log.error("model registry changed but is invalid; still running on the last good "
-                      "one (%d models): %s", len(self.registry.models), exc)
+            log.error(
+                "model registry changed but is invalid; still running on the last good "
+                "one (%d models): %s",
+                len(self.registry.models),
+                exc,
+            )
             self.failures += 1
             self.last_error = str(exc)
             if snapshot is None:
@@ -178,8 +195,11 @@ class RegistryWatcher:
                 self._bad = snapshot
             return self.registry
         if registry.detectors != self.registry.detectors:
-            log.warning("%s: detector settings changed; they take effect when the worker "
-                        "restarts (models and policy_params are reloaded now)", self.path)
+            log.warning(
+                "%s: detector settings changed; they take effect when the worker "
+                "restarts (models and policy_params are reloaded now)",
+                self.path,
+            )
         self.registry, self._snapshot, self._bad, self.last_error = registry, snapshot, None, None
         self.reloads += 1
         log.info("model registry reloaded from %s: %d models", self.path, len(registry.models))

@@ -30,15 +30,20 @@ class Settings(BaseSettings):
         Path("riskwatch.yaml"), description="RISKWATCH_CONFIG: the model registry file."
     )
     config_reload_s: float = Field(
-        2.0, gt=0, description="RISKWATCH_CONFIG_RELOAD_S: how often the worker looks for a "
+        2.0,
+        gt=0,
+        description="RISKWATCH_CONFIG_RELOAD_S: how often the worker looks for a "
         "changed registry file (RISKWATCH_CONFIG), between batches.",
     )
     policy_packs: Path | None = Field(
-        None, description="RISKWATCH_POLICY_PACKS: folder of policy packs (*.yaml), watched for "
+        None,
+        description="RISKWATCH_POLICY_PACKS: folder of policy packs (*.yaml), watched for "
         "changes; default: the packs shipped in policies/packs/.",
     )
     policy_reload_s: float = Field(
-        2.0, gt=0, description="RISKWATCH_POLICY_RELOAD_S: how often the worker looks for "
+        2.0,
+        gt=0,
+        description="RISKWATCH_POLICY_RELOAD_S: how often the worker looks for "
         "changed policy packs.",
     )
     app_id: str = Field("riskwatch", description="RISKWATCH_APP_ID: Faust app id = consumer group.")
@@ -48,14 +53,19 @@ class Settings(BaseSettings):
         0.25, gt=0, description="RISKWATCH_BATCH_WITHIN_S: longest wait to fill a batch."
     )
     max_event_bytes: int = Field(
-        512 * 1024, ge=1024, description="RISKWATCH_MAX_EVENT_BYTES: larger messages are dead-lettered."
+        512 * 1024,
+        ge=1024,
+        description="RISKWATCH_MAX_EVENT_BYTES: larger messages are dead-lettered.",
     )
     batches_in_flight: int = Field(
-        2, ge=1, description="RISKWATCH_BATCHES_IN_FLIGHT: batches being processed while the next "
+        2,
+        ge=1,
+        description="RISKWATCH_BATCHES_IN_FLIGHT: batches being processed while the next "
         "is consumed.",
     )
     processor: Literal["process", "thread"] = Field(
-        "process", description="RISKWATCH_PROCESSOR: run detectors and database writes in a child "
+        "process",
+        description="RISKWATCH_PROCESSOR: run detectors and database writes in a child "
         "process (own core) or in a thread of the worker.",
     )
     home: Path = Field(
@@ -63,52 +73,73 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("info", description="RISKWATCH_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(
-        "text", description="RISKWATCH_LOG_FORMAT: text, or json (one JSON object per line).")
+        "text", description="RISKWATCH_LOG_FORMAT: text, or json (one JSON object per line)."
+    )
     metrics_port: int = Field(
-        9464, ge=0, le=65535, description="RISKWATCH_METRICS_PORT: the worker's Prometheus "
-        "endpoint (/metrics); 0 turns it off.")
+        9464,
+        ge=0,
+        le=65535,
+        description="RISKWATCH_METRICS_PORT: the worker's Prometheus "
+        "endpoint (/metrics); 0 turns it off.",
+    )
     webhook_dispatch: bool = Field(
-        True, description="RISKWATCH_WEBHOOK_DISPATCH: the worker runs the alert webhook "
+        True,
+        description="RISKWATCH_WEBHOOK_DISPATCH: the worker runs the alert webhook "
         "dispatcher in a thread; false when `riskwatch alerts run` delivers instead.",
     )
     webhook_timeout_s: float = Field(
         5.0, gt=0, le=60, description="RISKWATCH_WEBHOOK_TIMEOUT_S: HTTP timeout of one delivery."
     )
     webhook_max_attempts: int = Field(
-        8, ge=1, le=100, description="RISKWATCH_WEBHOOK_MAX_ATTEMPTS: failed attempts before a "
-        "delivery is dead.",
+        8,
+        ge=1,
+        le=100,
+        description="RISKWATCH_WEBHOOK_MAX_ATTEMPTS: failed attempts before a delivery is dead.",
     )
     webhook_backoff_base_s: float = Field(
-        2.0, gt=0, description="RISKWATCH_WEBHOOK_BACKOFF_BASE_S: ceiling of the first retry "
+        2.0,
+        gt=0,
+        description="RISKWATCH_WEBHOOK_BACKOFF_BASE_S: ceiling of the first retry "
         "wait; doubles per attempt (full jitter).",
     )
     webhook_backoff_max_s: float = Field(
         600.0, gt=0, description="RISKWATCH_WEBHOOK_BACKOFF_MAX_S: largest retry wait."
     )
     webhook_poll_s: float = Field(
-        1.0, gt=0, le=60, description="RISKWATCH_WEBHOOK_POLL_S: how often an idle dispatcher "
+        1.0,
+        gt=0,
+        le=60,
+        description="RISKWATCH_WEBHOOK_POLL_S: how often an idle dispatcher "
         "looks for due deliveries.",
     )
     webhook_concurrency: int = Field(
         4, ge=1, le=64, description="RISKWATCH_WEBHOOK_CONCURRENCY: deliveries sent at once."
     )
     webhook_lease_s: float = Field(
-        60.0, gt=0, description="RISKWATCH_WEBHOOK_LEASE_S: how long a claimed delivery is "
+        60.0,
+        gt=0,
+        description="RISKWATCH_WEBHOOK_LEASE_S: how long a claimed delivery is "
         "reserved for its dispatcher; must exceed twice the timeout.",
     )
     event_retention_days: int = Field(
-        365, ge=0, le=36500, description="RISKWATCH_EVENT_RETENTION_DAYS: `riskwatch audit purge` "
+        365,
+        ge=0,
+        le=36500,
+        description="RISKWATCH_EVENT_RETENTION_DAYS: `riskwatch audit purge` "
         "deletes events older than this (findings are kept); 0 keeps events forever.",
     )
 
     @model_validator(mode="after")
     def _webhook_limits(self) -> Settings:
         if self.webhook_backoff_max_s < self.webhook_backoff_base_s:
-            raise ValueError("RISKWATCH_WEBHOOK_BACKOFF_MAX_S must be >= "
-                             "RISKWATCH_WEBHOOK_BACKOFF_BASE_S")
+            raise ValueError(
+                "RISKWATCH_WEBHOOK_BACKOFF_MAX_S must be >= RISKWATCH_WEBHOOK_BACKOFF_BASE_S"
+            )
         if self.webhook_lease_s <= 2 * self.webhook_timeout_s:
-            raise ValueError("RISKWATCH_WEBHOOK_LEASE_S must exceed twice "
-                             "RISKWATCH_WEBHOOK_TIMEOUT_S (a claim must outlive its attempt)")
+            raise ValueError(
+                "RISKWATCH_WEBHOOK_LEASE_S must exceed twice "
+                "RISKWATCH_WEBHOOK_TIMEOUT_S (a claim must outlive its attempt)"
+            )
         return self
 
     @property

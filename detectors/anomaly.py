@@ -22,29 +22,36 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 import orjson
 import torch
 
-from detectors.anomaly_models import EventProfile, VectorModel, pick_device, seed_of
+from core.events import InferenceEvent
+from core.model_registry import ConfigError, Registry
 from core.signals import ObservedEvent, Signal, SourceRef
+from core.taxonomy import Severity
+from detectors.anomaly_models import EventProfile, VectorModel, pick_device, seed_of
 from detectors.base import Detector, detector_settings
 from detectors.series import SeriesScorer
-from core.taxonomy import Severity
-from core.model_registry import ConfigError, Registry
-from core.events import InferenceEvent
 
 DEFAULTS: dict[str, Any] = {
-    "reference_events": 500, "holdout_fraction": 0.25, "false_alarm_rate": 0.005,
-    "series_bucket_s": 60, "device": "auto",
+    "reference_events": 500,
+    "holdout_fraction": 0.25,
+    "false_alarm_rate": 0.005,
+    "series_bucket_s": 60,
+    "device": "auto",
     # not in riskwatch.yaml yet; these are the defaults
-    "series_reference_points": 240, "series_window": 24, "min_column_share": 0.05,
-    "torch_threads": 1, "max_gap_fill": 1440,
+    "series_reference_points": 240,
+    "series_window": 24,
+    "min_column_share": 0.05,
+    "torch_threads": 1,
+    "max_gap_fill": 1440,
 }
 USAGE = ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
 METRICS = ("latency_ms_mean", "cost_usd_per_call", "requests")
@@ -95,8 +102,12 @@ class AnomalyDetector(Detector):
     def __init__(self, registry: Registry, **overrides: Any) -> None:
         super().__init__(registry)
         cfg = detector_settings(registry, "anomaly", DEFAULTS, overrides)
-        if not (0 < cfg["holdout_fraction"] < 1 and 0 < cfg["false_alarm_rate"] < 1
-                and cfg["reference_events"] >= 20 and cfg["series_bucket_s"] > 0):
+        if not (
+            0 < cfg["holdout_fraction"] < 1
+            and 0 < cfg["false_alarm_rate"] < 1
+            and cfg["reference_events"] >= 20
+            and cfg["series_bucket_s"] > 0
+        ):
             raise ConfigError(f"detectors.anomaly: invalid settings {cfg}")
         self.cfg = cfg
         self.device = pick_device(cfg["device"])
@@ -104,9 +115,11 @@ class AnomalyDetector(Detector):
             torch.set_num_threads(max(1, min(int(cfg["torch_threads"]), os.cpu_count() or 1)))
         self._profiles: dict[str, EventProfile] = {}
         self._series: dict[str, _Series] = {}
-        self._file_refs = {mid: self._load_reference(mid, entry.model_extra["anomaly_reference"])
-                           for mid, entry in registry.models.items()
-                           if (entry.model_extra or {}).get("anomaly_reference")}
+        self._file_refs = {
+            mid: self._load_reference(mid, entry.model_extra["anomaly_reference"])
+            for mid, entry in registry.models.items()
+            if (entry.model_extra or {}).get("anomaly_reference")
+        }
 
     @staticmethod
     def _load_reference(model_id: str, path: str) -> list[dict[str, float]]:
@@ -117,8 +130,9 @@ class AnomalyDetector(Detector):
             raise ConfigError(f"models.{model_id}.anomaly_reference: {path}: {exc}") from exc
         rows = [_numeric(e) for e in events if not (e.usage and e.usage.error is not None)]
         if len(rows) < 20:
-            raise ConfigError(f"models.{model_id}.anomaly_reference: {path}: "
-                              "under 20 usable events")
+            raise ConfigError(
+                f"models.{model_id}.anomaly_reference: {path}: under 20 usable events"
+            )
         return rows
 
     # ------------------------------------------------------------------ processing
@@ -148,8 +162,9 @@ class AnomalyDetector(Detector):
                 prof.fit(self._file_refs[event.model.id], self.cfg, self.device)
         return prof
 
-    def _score_events(self, key: str, items: list[tuple[ObservedEvent, dict[str, float]]]
-                      ) -> list[Signal]:
+    def _score_events(
+        self, key: str, items: list[tuple[ObservedEvent, dict[str, float]]]
+    ) -> list[Signal]:
         prof = self._profile(key, items[0][0].event)
         if prof.net is None:
             need = self.cfg["reference_events"] - len(prof.ref)
@@ -169,22 +184,32 @@ class AnomalyDetector(Detector):
         prof.scored += len(items)
         hits = np.flatnonzero(scores > prof.threshold)
         prof.alarms += len(hits)
-        return [self._event_signal(prof, items[i][0], float(scores[i]), err[i], x[i], raw[i],
-                                   recon[i])
-                for i in hits]
+        return [
+            self._event_signal(prof, items[i][0], float(scores[i]), err[i], x[i], raw[i], recon[i])
+            for i in hits
+        ]
 
-    def _event_signal(self, prof: EventProfile, observed: ObservedEvent, score: float,
-                      err: np.ndarray,
-                      x: np.ndarray, raw: np.ndarray, recon: np.ndarray) -> Signal:
+    def _event_signal(
+        self,
+        prof: EventProfile,
+        observed: ObservedEvent,
+        score: float,
+        err: np.ndarray,
+        x: np.ndarray,
+        raw: np.ndarray,
+        recon: np.ndarray,
+    ) -> Signal:
         d = len(prof.columns)
         names = prof.columns + [f"{prof.columns[j]} (missing)" for j in prof.flags]
         expected = prof.expected(recon)
         total = float(err.sum()) or 1.0
         top = []
         for j in np.argsort(-err, kind="stable")[:3]:
-            item: dict[str, Any] = {"feature": names[j],
-                                    "contribution": round(float(err[j]) / total, 4),
-                                    "z": round(float(x[j]), 3)}
+            item: dict[str, Any] = {
+                "feature": names[j],
+                "contribution": round(float(err[j]) / total, 4),
+                "z": round(float(x[j]), 3),
+            }
             if j < d:
                 item["value"] = None if np.isnan(raw[j]) else float(raw[j])
                 item["expected"] = float(f"{expected[j]:.6g}")
@@ -192,20 +217,36 @@ class AnomalyDetector(Detector):
         ratio = score / prof.threshold if prof.threshold else math.inf
         missing = [prof.columns[j] for j in range(d) if np.isnan(raw[j])]
         head = top[0]
-        title = (f"Anomalous call: {head['feature']}"
-                 + (f" = {head['value']:.6g} (expected ~{head['expected']:.6g})"
-                    if head.get("value") is not None else "")
-                 + f"; score {score:.3g} vs threshold {prof.threshold:.3g}")
+        title = (
+            f"Anomalous call: {head['feature']}"
+            + (
+                f" = {head['value']:.6g} (expected ~{head['expected']:.6g})"
+                if head.get("value") is not None
+                else ""
+            )
+            + f"; score {score:.3g} vs threshold {prof.threshold:.3g}"
+        )
         event = observed.event
         return Signal(
-            detector=self.name, kind="event_anomaly", model_id=event.model.id,
-            model_version=event.model.version, title=title, severity=_severity(ratio),
-            evidence={"score": round(score, 6), "score_name": "autoencoder mean squared error",
-                      "threshold": round(prof.threshold, 6), "ratio": round(ratio, 4),
-                      "top_features": top, "missing_imputed": missing,
-                      "false_alarm_rate": self.cfg["false_alarm_rate"],
-                      "reference_size": prof.reference_size},
-            source=observed.source, event_id=event.event_id)
+            detector=self.name,
+            kind="event_anomaly",
+            model_id=event.model.id,
+            model_version=event.model.version,
+            title=title,
+            severity=_severity(ratio),
+            evidence={
+                "score": round(score, 6),
+                "score_name": "autoencoder mean squared error",
+                "threshold": round(prof.threshold, 6),
+                "ratio": round(ratio, 4),
+                "top_features": top,
+                "missing_imputed": missing,
+                "false_alarm_rate": self.cfg["false_alarm_rate"],
+                "reference_size": prof.reference_size,
+            },
+            source=observed.source,
+            event_id=event.event_id,
+        )
 
     # ------------------------------------------------------------------ view 2
     def _bucket(self, observed: ObservedEvent, pending: dict[str, list]) -> None:
@@ -240,8 +281,9 @@ class AnomalyDetector(Detector):
                 s.cost[0] += usage.cost_usd
                 s.cost[1] += 1
 
-    def _score_series(self, model: str, points: list[tuple[str, float, float, SourceRef]]
-                      ) -> list[Signal]:
+    def _score_series(
+        self, model: str, points: list[tuple[str, float, float, SourceRef]]
+    ) -> list[Signal]:
         s = self._series[model]
         signals: list[Signal] = []
         n_ref = int(self.cfg["series_reference_points"])
@@ -256,10 +298,13 @@ class AnomalyDetector(Detector):
                 pts = pts[need:]
                 if len(s.ref[metric]) < n_ref:
                     continue
-                scorer = SeriesScorer(window=int(self.cfg["series_window"]),
-                                      holdout_fraction=self.cfg["holdout_fraction"],
-                                      false_alarm_rate=self.cfg["false_alarm_rate"],
-                                      seed=seed_of(f"{model}/{metric}"), device=self.device)
+                scorer = SeriesScorer(
+                    window=int(self.cfg["series_window"]),
+                    holdout_fraction=self.cfg["holdout_fraction"],
+                    false_alarm_rate=self.cfg["false_alarm_rate"],
+                    seed=seed_of(f"{model}/{metric}"),
+                    device=self.device,
+                )
                 scorer.fit(np.array([v for _, v in s.ref[metric]]))
                 s.scorers[metric], s.ref[metric] = scorer, []
             if not pts:
@@ -268,12 +313,22 @@ class AnomalyDetector(Detector):
             expected = scorer.expected(values)
             z, alarms = scorer.detect(values)
             for i in np.flatnonzero(alarms):
-                signals.append(self._metric_signal(model, metric, pts[i], float(expected[i]),
-                                                   float(z[i]), scorer.threshold))
+                signals.append(
+                    self._metric_signal(
+                        model, metric, pts[i], float(expected[i]), float(z[i]), scorer.threshold
+                    )
+                )
         return signals
 
-    def _metric_signal(self, model: str, metric: str, point: tuple[float, float, SourceRef],
-                       expected: float, z: float, threshold: float) -> Signal:
+    def _metric_signal(
+        self,
+        model: str,
+        metric: str,
+        point: tuple[float, float, SourceRef],
+        expected: float,
+        z: float,
+        threshold: float,
+    ) -> Signal:
         start, value, source = point
         size = float(self.cfg["series_bucket_s"])
         stamp = str(int(start)) if float(start).is_integer() else repr(start)
@@ -281,24 +336,40 @@ class AnomalyDetector(Detector):
         ratio = z / threshold if threshold > 0 else math.inf
         version = next((p.version for p in self._profiles.values() if p.model == model), None)
         return Signal(
-            detector=self.name, kind="metric_anomaly", model_id=model, model_version=version,
+            detector=self.name,
+            kind="metric_anomaly",
+            model_id=model,
+            model_version=version,
             title=f"{metric} of {model} at {iso}: {value:.6g} (expected ~{expected:.6g})",
             severity=_severity(ratio),
-            evidence={"metric": metric, "bucket_start": start, "bucket_end": start + size,
-                      "bucket_start_iso": iso, "value": value,
-                      "expected": None if math.isnan(expected) else expected,
-                      "score": round(min(z, 1e3), 6), "threshold": round(threshold, 6),
-                      "score_name": "forecast-error surprise (z)"},
-            source=source, key=f"{model}:{metric}:{stamp}")
+            evidence={
+                "metric": metric,
+                "bucket_start": start,
+                "bucket_end": start + size,
+                "bucket_start_iso": iso,
+                "value": value,
+                "expected": None if math.isnan(expected) else expected,
+                "score": round(min(z, 1e3), 6),
+                "threshold": round(threshold, 6),
+                "score_name": "forecast-error surprise (z)",
+            },
+            source=source,
+            key=f"{model}:{metric}:{stamp}",
+        )
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
         series = {}
         for model, s in self._series.items():
-            series[model] = {"start": s.start, "calls": s.calls, "lat": list(s.lat),
-                             "cost": list(s.cost), "late": s.late,
-                             "ref": {m: [list(p) for p in v] for m, v in s.ref.items()},
-                             "scorers": {m: sc.state_dict() for m, sc in s.scorers.items()}}
+            series[model] = {
+                "start": s.start,
+                "calls": s.calls,
+                "lat": list(s.lat),
+                "cost": list(s.cost),
+                "late": s.late,
+                "ref": {m: [list(p) for p in v] for m, v in s.ref.items()},
+                "scorers": {m: sc.state_dict() for m, sc in s.scorers.items()},
+            }
         return {"profiles": {k: p.state() for k, p in self._profiles.items()}, "series": series}
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -312,7 +383,13 @@ class AnomalyDetector(Detector):
         self._series = {}
         for model, s in (state.get("series") or {}).items():
             self._series[model] = _Series(
-                start=s["start"], calls=s["calls"], lat=list(s["lat"]), cost=list(s["cost"]),
-                late=s["late"], ref={m: [list(p) for p in v] for m, v in s["ref"].items()},
-                scorers={m: SeriesScorer.from_state(sc, self.device)
-                         for m, sc in s["scorers"].items()})
+                start=s["start"],
+                calls=s["calls"],
+                lat=list(s["lat"]),
+                cost=list(s["cost"]),
+                late=s["late"],
+                ref={m: [list(p) for p in v] for m, v in s["ref"].items()},
+                scorers={
+                    m: SeriesScorer.from_state(sc, self.device) for m, sc in s["scorers"].items()
+                },
+            )

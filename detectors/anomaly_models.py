@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import math
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -77,9 +78,15 @@ def from_json(module: nn.Module, weights: dict[str, Any]) -> None:
 class _AE(nn.Module):
     def __init__(self, d: int, hidden: int, code: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(d, hidden), nn.Tanh(), nn.Linear(hidden, code),
-                                 nn.Tanh(),
-                                 nn.Linear(code, hidden), nn.Tanh(), nn.Linear(hidden, d))
+        self.net = nn.Sequential(
+            nn.Linear(d, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, code),
+            nn.Tanh(),
+            nn.Linear(code, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, d),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -170,8 +177,21 @@ class EventProfile:
         return np.where(self.log, np.expm1(t), t)
 
     def state(self) -> dict[str, Any]:
-        keys = ("model", "version", "ref", "columns", "log", "mean", "std", "flags", "flag_p",
-                "threshold", "reference_size", "scored", "alarms")
+        keys = (
+            "model",
+            "version",
+            "ref",
+            "columns",
+            "log",
+            "mean",
+            "std",
+            "flags",
+            "flag_p",
+            "threshold",
+            "reference_size",
+            "scored",
+            "alarms",
+        )
         out = {k: getattr(self, k) for k in keys}
         out["net"] = self.net.state_dict() if self.net is not None else None
         return out
@@ -197,8 +217,9 @@ class EventProfile:
             col = col[~np.isnan(col)]
             skew_raw = _skew(col)
             lcol = np.log1p(np.maximum(col, 0.0))
-            use_log = bool(col.size and col.min() >= 0 and skew_raw > 1
-                           and abs(_skew(lcol)) < skew_raw)
+            use_log = bool(
+                col.size and col.min() >= 0 and skew_raw > 1 and abs(_skew(lcol)) < skew_raw
+            )
             t = lcol if use_log else col
             mu = float(t.mean()) if t.size else 0.0
             sd = float(t.std()) if t.size else 0.0
@@ -212,7 +233,7 @@ class EventProfile:
         x, _ = self.matrix(rows)
         self.net = VectorModel(x.shape[1], device, seed_of(f"{self.model}/{self.version}"))
         self.net.fit(x[train])
-        hold_scores = (((self.net.reconstruct(x[hold]) - x[hold]) ** 2).mean(axis=1))
+        hold_scores = ((self.net.reconstruct(x[hold]) - x[hold]) ** 2).mean(axis=1)
         self.threshold = float(tail_quantile(hold_scores, cfg["false_alarm_rate"], log=True))
         self.reference_size = n
 

@@ -7,7 +7,8 @@ and how strongly; the policy pack maps it to the taxonomy, a severity and regula
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 from core.model_registry import ConfigError, Registry
 from core.signals import ObservedEvent, ObservedFeedback, Signal, StateEntries
@@ -69,8 +70,9 @@ class Detector(ABC):
         self.load_state(state)
 
 
-def detector_settings(registry: Registry, name: str, defaults: dict[str, Any],
-                      overrides: dict[str, Any]) -> dict[str, Any]:
+def detector_settings(
+    registry: Registry, name: str, defaults: dict[str, Any], overrides: dict[str, Any]
+) -> dict[str, Any]:
     """A detector's settings: its defaults, then ``detectors.<name>`` of riskwatch.yaml, then
     ``overrides``; an unknown key is a ConfigError (a typo must not silently use a default)."""
     cfg = {**defaults, **registry.detector_config(name), **overrides}

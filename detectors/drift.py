@@ -34,20 +34,26 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
-from detectors import drift_stats as ds
-from core.signals import ObservedEvent, Signal, SourceRef
-from detectors.base import Detector, detector_settings
-from core.taxonomy import Severity
-from core.model_registry import ConfigError, Registry
 from core.events import InferenceEvent
+from core.model_registry import ConfigError, Registry
+from core.signals import ObservedEvent, Signal, SourceRef
+from core.taxonomy import Severity
+from detectors import drift_stats as ds
+from detectors.base import Detector, detector_settings
 
 DEFAULTS: dict[str, Any] = {
-    "reference_size": 1000, "window_size": 500, "step": 250, "stattest": None,
-    "stattest_threshold": None, "drift_share": 0.5, "confirm_windows": 2,
+    "reference_size": 1000,
+    "window_size": 500,
+    "step": 250,
+    "stattest": None,
+    "stattest_threshold": None,
+    "drift_share": 0.5,
+    "confirm_windows": 2,
     "background": False,  # not in riskwatch.yaml: run window tests in a worker thread
 }
 USAGE = ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
@@ -100,11 +106,19 @@ def window_bounds(metas: Sequence[Meta]) -> dict[str, Any]:
     for _, topic, partition, offset in metas:
         r = parts.setdefault((topic, partition), [offset, offset])
         r[0], r[1] = min(r[0], offset), max(r[1], offset)
-    return {"events": len(metas), "first_timestamp": first[0], "last_timestamp": last[0],
-            "topic": last[1], "partition": last[2], "first_offset": first[3],
-            "last_offset": last[3],
-            "sources": [{"topic": t, "partition": p, "first_offset": lo, "last_offset": hi}
-                        for (t, p), (lo, hi) in sorted(parts.items())]}
+    return {
+        "events": len(metas),
+        "first_timestamp": first[0],
+        "last_timestamp": last[0],
+        "topic": last[1],
+        "partition": last[2],
+        "first_offset": first[3],
+        "last_offset": last[3],
+        "sources": [
+            {"topic": t, "partition": p, "first_offset": lo, "last_offset": hi}
+            for (t, p), (lo, hi) in sorted(parts.items())
+        ],
+    }
 
 
 @dataclass
@@ -148,10 +162,13 @@ class DriftDetector(Detector):
         cfg = detector_settings(registry, "drift", DEFAULTS, overrides)
         ints = (cfg["reference_size"], cfg["window_size"], cfg["step"], cfg["confirm_windows"])
         thr = cfg["stattest_threshold"]
-        if not (all(type(v) is int and v > 0 for v in ints)
-                and isinstance(cfg["drift_share"], (int, float)) and 0 <= cfg["drift_share"] <= 1
-                and (thr is None or (isinstance(thr, (int, float)) and thr > 0))
-                and (cfg["stattest"] is None or isinstance(cfg["stattest"], str))):
+        if not (
+            all(type(v) is int and v > 0 for v in ints)
+            and isinstance(cfg["drift_share"], (int, float))
+            and 0 <= cfg["drift_share"] <= 1
+            and (thr is None or (isinstance(thr, (int, float)) and thr > 0))
+            and (cfg["stattest"] is None or isinstance(cfg["stattest"], str))
+        ):
             raise ConfigError(f"detectors.drift: invalid settings {cfg}")
         if cfg["stattest"] is not None:
             try:
@@ -181,8 +198,9 @@ class DriftDetector(Detector):
             model_id = observed.event.model.id
             m = self._models.get(model_id)
             if m is None:
-                m = self._models[model_id] = _Model(rows=deque(maxlen=self.window_size),
-                                                    metas=deque(maxlen=self.window_size))
+                m = self._models[model_id] = _Model(
+                    rows=deque(maxlen=self.window_size), metas=deque(maxlen=self.window_size)
+                )
             if m.columns is None:
                 self._collect_reference(m, row, _meta(observed))
                 continue
@@ -190,8 +208,9 @@ class DriftDetector(Detector):
             m.metas.append(_meta(observed))
             m.seen += 1
             if m.seen >= self.window_size and (m.seen - self.window_size) % self.step == 0:
-                pending = _Pending(model_id, observed.event.model.version, m.seen, list(m.rows),
-                                   list(m.metas))
+                pending = _Pending(
+                    model_id, observed.event.model.version, m.seen, list(m.rows), list(m.metas)
+                )
                 if self.cfg["background"]:
                     self._pending.append(pending)
                     self._submit(pending)
@@ -223,9 +242,11 @@ class DriftDetector(Detector):
         series = self._series.get(pending.model)
         if series is None:  # one worker thread at most, or the caller's: no race
             series = self._series[pending.model] = {
-                c: ds.reference_series(v) for c, v in m.reference.items()}
-        return ds.evaluate_window(series, m.columns, pending.rows, self.cfg["stattest"],
-                                  self.cfg["stattest_threshold"])
+                c: ds.reference_series(v) for c, v in m.reference.items()
+            }
+        return ds.evaluate_window(
+            series, m.columns, pending.rows, self.cfg["stattest"], self.cfg["stattest_threshold"]
+        )
 
     def flush(self) -> list[Signal]:
         """Finish every pending window (waiting for the worker thread) and return its signals,
@@ -259,61 +280,122 @@ class DriftDetector(Detector):
                 continue
             shown = "n/a" if c.score is None else f"{c.score:.3g}"
             evidence = {
-                "column": c.column, "column_type": c.column_type, "stattest": c.stattest,
-                "stattest_display": c.stattest_display, "score_kind": c.score_kind,
-                c.score_kind: c.score, "threshold": c.threshold,
-                "reference_rows": c.reference_rows, "current_rows": c.current_rows,
+                "column": c.column,
+                "column_type": c.column_type,
+                "stattest": c.stattest,
+                "stattest_display": c.stattest_display,
+                "score_kind": c.score_kind,
+                c.score_kind: c.score,
+                "threshold": c.threshold,
+                "reference_rows": c.reference_rows,
+                "current_rows": c.current_rows,
                 "consecutive_windows": m.streaks[c.column],
-                "reference_window": m.reference_bounds, "current_window": current}
-            signals.append(self._signal(
-                p, "column_drift", Severity.MEDIUM, f"{p.model}:{c.column}:{end}", source,
-                f"Drift in {c.column} of {p.model}: {c.stattest_display} {shown} "
-                f"(threshold {c.threshold:g})", evidence))
+                "reference_window": m.reference_bounds,
+                "current_window": current,
+            }
+            signals.append(
+                self._signal(
+                    p,
+                    "column_drift",
+                    Severity.MEDIUM,
+                    f"{p.model}:{c.column}:{end}",
+                    source,
+                    f"Drift in {c.column} of {p.model}: {c.stattest_display} {shown} "
+                    f"(threshold {c.threshold:g})",
+                    evidence,
+                )
+            )
         share = self.cfg["drift_share"]
         dataset_drift = result.dataset_drift(share)
         m.streaks[DATASET] = m.streaks.get(DATASET, 0) + 1 if dataset_drift else 0
         if dataset_drift and m.streaks[DATASET] >= confirm:
             drifted = sorted(result.drifted)
             evidence = {
-                "drifted_columns": drifted, "number_of_drifted_columns": len(drifted),
-                "number_of_columns": len(result.columns), "share": round(result.share, 6),
-                "drift_share": share, "skipped_columns": list(result.skipped),
+                "drifted_columns": drifted,
+                "number_of_drifted_columns": len(drifted),
+                "number_of_columns": len(result.columns),
+                "share": round(result.share, 6),
+                "drift_share": share,
+                "skipped_columns": list(result.skipped),
                 "consecutive_windows": m.streaks[DATASET],
-                "reference_window": m.reference_bounds, "current_window": current}
-            signals.append(self._signal(
-                p, "dataset_drift", Severity.HIGH, f"{p.model}:dataset:{end}", source,
-                f"Dataset drift in {p.model}: {len(drifted)} of {len(result.columns)} columns "
-                f"drifted (share {result.share:.2f} >= {share:g})", evidence))
+                "reference_window": m.reference_bounds,
+                "current_window": current,
+            }
+            signals.append(
+                self._signal(
+                    p,
+                    "dataset_drift",
+                    Severity.HIGH,
+                    f"{p.model}:dataset:{end}",
+                    source,
+                    f"Dataset drift in {p.model}: {len(drifted)} of {len(result.columns)} columns "
+                    f"drifted (share {result.share:.2f} >= {share:g})",
+                    evidence,
+                )
+            )
         return signals
 
-    def _signal(self, p: _Pending, kind: str, severity: Severity, key: str, source: SourceRef,
-                title: str, evidence: dict[str, Any]) -> Signal:
-        return Signal(detector=self.name, kind=kind, model_id=p.model, model_version=p.version,
-                      title=title, severity=severity, evidence=evidence, source=source, key=key)
+    def _signal(
+        self,
+        p: _Pending,
+        kind: str,
+        severity: Severity,
+        key: str,
+        source: SourceRef,
+        title: str,
+        evidence: dict[str, Any],
+    ) -> Signal:
+        return Signal(
+            detector=self.name,
+            kind=kind,
+            model_id=p.model,
+            model_version=p.version,
+            title=title,
+            severity=severity,
+            evidence=evidence,
+            source=source,
+            key=key,
+        )
 
     # ------------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, Any]:
         models = {
-            mid: {"ref_rows": list(m.ref_rows), "ref_metas": m.ref_metas, "columns": m.columns,
-                  "reference": m.reference, "reference_bounds": m.reference_bounds,
-                  "rows": list(m.rows), "metas": list(m.metas), "seen": m.seen,
-                  "streaks": dict(m.streaks)}
-            for mid, m in self._models.items()}
-        pending = [{"model": p.model, "version": p.version, "end": p.end, "rows": p.rows,
-                    "metas": p.metas} for p in self._pending]
+            mid: {
+                "ref_rows": list(m.ref_rows),
+                "ref_metas": m.ref_metas,
+                "columns": m.columns,
+                "reference": m.reference,
+                "reference_bounds": m.reference_bounds,
+                "rows": list(m.rows),
+                "metas": list(m.metas),
+                "seen": m.seen,
+                "streaks": dict(m.streaks),
+            }
+            for mid, m in self._models.items()
+        }
+        pending = [
+            {"model": p.model, "version": p.version, "end": p.end, "rows": p.rows, "metas": p.metas}
+            for p in self._pending
+        ]
         return {"models": models, "pending": pending}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._pending, self._series = [], {}
         self._models = {
-            mid: _Model(ref_rows=list(s["ref_rows"]), ref_metas=list(s["ref_metas"]),
-                        columns=s["columns"], reference=s["reference"],
-                        reference_bounds=s["reference_bounds"],
-                        rows=deque(s["rows"], maxlen=self.window_size),
-                        metas=deque(s["metas"], maxlen=self.window_size), seen=s["seen"],
-                        streaks=dict(s["streaks"]))
-            for mid, s in state.get("models", {}).items()}
+            mid: _Model(
+                ref_rows=list(s["ref_rows"]),
+                ref_metas=list(s["ref_metas"]),
+                columns=s["columns"],
+                reference=s["reference"],
+                reference_bounds=s["reference_bounds"],
+                rows=deque(s["rows"], maxlen=self.window_size),
+                metas=deque(s["metas"], maxlen=self.window_size),
+                seen=s["seen"],
+                streaks=dict(s["streaks"]),
+            )
+            for mid, s in state.get("models", {}).items()
+        }
         for p in state.get("pending", []):
             pending = _Pending(p["model"], p["version"], p["end"], p["rows"], p["metas"])
             self._pending.append(pending)

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,8 +49,12 @@ def evidently() -> SimpleNamespace:
     )
     from evidently.legacy.core import ColumnType
 
-    return SimpleNamespace(infer_column_type=infer_column_type, get_stattest=get_stattest,
-                           get_registered_stattest=get_registered_stattest, ColumnType=ColumnType)
+    return SimpleNamespace(
+        infer_column_type=infer_column_type,
+        get_stattest=get_stattest,
+        get_registered_stattest=get_registered_stattest,
+        ColumnType=ColumnType,
+    )
 
 
 def check_stattest(name: str) -> None:
@@ -110,8 +115,13 @@ def reference_series(values: Sequence[Any]) -> tuple[pd.Series, pd.Series]:
     return raw, _clean(raw)
 
 
-def column_drift(column: str, reference: tuple[pd.Series, pd.Series], current_values: Sequence[Any],
-                 stattest: str | None, threshold: float | None) -> ColumnResult | None:
+def column_drift(
+    column: str,
+    reference: tuple[pd.Series, pd.Series],
+    current_values: Sequence[Any],
+    stattest: str | None,
+    threshold: float | None,
+) -> ColumnResult | None:
     """One column's drift test, exactly as Evidently's ValueDrift computes it; None when the
     column is not tested (text or unknown type, no values on one side, unsupported test)."""
     ev = evidently()
@@ -132,8 +142,9 @@ def column_drift(column: str, reference: tuple[pd.Series, pd.Series], current_va
     except (ValueError, TypeError):  # test not applicable to this type, or unorderable values
         return None
     except Exception:  # a failing test must not stop the stream: skip the column, say so
-        log.warning("drift: %s test failed on column %s; column skipped", stattest, column,
-                    exc_info=True)
+        log.warning(
+            "drift: %s test failed on column %s; column skipped", stattest, column, exc_info=True
+        )
         return None
     score = float(result.drift_score)
     return ColumnResult(
@@ -149,14 +160,19 @@ def column_drift(column: str, reference: tuple[pd.Series, pd.Series], current_va
     )
 
 
-def evaluate_window(reference: dict[str, tuple[pd.Series, pd.Series]], columns: Sequence[str],
-                    rows: Sequence[Sequence[Any]], stattest: str | None,
-                    threshold: float | None) -> WindowResult:
+def evaluate_window(
+    reference: dict[str, tuple[pd.Series, pd.Series]],
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    stattest: str | None,
+    threshold: float | None,
+) -> WindowResult:
     """Test every column of a current window (``rows`` aligned with ``columns``)."""
     tested: list[ColumnResult] = []
     skipped: list[str] = []
     for j, column in enumerate(columns):
-        result = column_drift(column, reference[column], [row[j] for row in rows], stattest,
-                              threshold)
+        result = column_drift(
+            column, reference[column], [row[j] for row in rows], stattest, threshold
+        )
         (skipped.append(column) if result is None else tested.append(result))
     return WindowResult(tuple(tested), tuple(skipped))

@@ -46,24 +46,33 @@ windows of ``window_size`` small rows, plus the pending lists.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import orjson
 
-from detectors import fairness_metrics as fm
+from core.events import InferenceEvent
+from core.model_registry import ConfigError, Registry
 from core.signals import ObservedEvent, ObservedFeedback, Signal, SourceRef, StateEntries
+from core.taxonomy import Severity
+from detectors import fairness_metrics as fm
 from detectors.base import Detector, detector_settings
 from detectors.drift import window_bounds
-from core.taxonomy import Severity
-from core.model_registry import ConfigError, Registry
-from core.events import InferenceEvent
 
 DEFAULTS: dict[str, Any] = {
-    "window_size": 500, "step": 250, "min_group_size": 30, "positive_label": 1,
-    "positive_labels": {}, "parity_ratio_threshold": 0.8, "parity_difference_threshold": 0.1,
-    "equalized_odds_threshold": 0.15, "min_outcome_count": 30, "confirm_windows": 2,
-    "label_ttl_s": 7 * 86400, "max_pending": 100_000,
+    "window_size": 500,
+    "step": 250,
+    "min_group_size": 30,
+    "positive_label": 1,
+    "positive_labels": {},
+    "parity_ratio_threshold": 0.8,
+    "parity_difference_threshold": 0.1,
+    "equalized_odds_threshold": 0.15,
+    "min_outcome_count": 30,
+    "confirm_windows": 2,
+    "label_ttl_s": 7 * 86400,
+    "max_pending": 100_000,
 }
 MAX_GROUP = 64  # characters of a group value kept
 MAX_VALUE = 256  # characters of a string prediction or label kept (longer ones never match)
@@ -75,7 +84,7 @@ def _is_scalar(v: Any) -> bool:
 
 
 def _cut(v: Any) -> Any:
-    return v[:MAX_VALUE + 1] if isinstance(v, str) else v
+    return v[: MAX_VALUE + 1] if isinstance(v, str) else v
 
 
 def group_value(value: Any) -> str:
@@ -86,15 +95,28 @@ def group_value(value: Any) -> str:
 
 def _config(registry: Registry, overrides: dict[str, Any]) -> dict[str, Any]:
     cfg = detector_settings(registry, "fairness", DEFAULTS, overrides)
-    problems = [k for k in ("window_size", "step", "min_group_size", "max_pending",
-                            "min_outcome_count", "confirm_windows")
-                if not (type(cfg[k]) is int and cfg[k] > 0)]
-    ratio, odds, ttl = (cfg["parity_ratio_threshold"], cfg["equalized_odds_threshold"],
-                        cfg["label_ttl_s"])
+    problems = [
+        k
+        for k in (
+            "window_size",
+            "step",
+            "min_group_size",
+            "max_pending",
+            "min_outcome_count",
+            "confirm_windows",
+        )
+        if not (type(cfg[k]) is int and cfg[k] > 0)
+    ]
+    ratio, odds, ttl = (
+        cfg["parity_ratio_threshold"],
+        cfg["equalized_odds_threshold"],
+        cfg["label_ttl_s"],
+    )
     if not (_number(ratio) and 0 < ratio <= 1):
         problems.append("parity_ratio_threshold (a number in (0, 1])")
-    if not (_number(cfg["parity_difference_threshold"])
-            and 0 <= cfg["parity_difference_threshold"] < 1):
+    if not (
+        _number(cfg["parity_difference_threshold"]) and 0 <= cfg["parity_difference_threshold"] < 1
+    ):
         problems.append("parity_difference_threshold (a number in [0, 1))")
     if not (_number(odds) and 0 <= odds <= 1):
         problems.append("equalized_odds_threshold (a number in [0, 1])")
@@ -103,8 +125,10 @@ def _config(registry: Registry, overrides: dict[str, Any]) -> dict[str, Any]:
     if not _is_scalar(cfg["positive_label"]):
         problems.append("positive_label (a string, number or boolean)")
     labels = cfg["positive_labels"]
-    if not (isinstance(labels, dict) and all(isinstance(k, str) and _is_scalar(v)
-                                             for k, v in labels.items())):
+    if not (
+        isinstance(labels, dict)
+        and all(isinstance(k, str) and _is_scalar(v) for k, v in labels.items())
+    ):
         problems.append("positive_labels (model id: string, number or boolean)")
     if problems:
         raise ConfigError(f"detectors.fairness: invalid setting(s): {'; '.join(problems)}")
@@ -135,8 +159,9 @@ class _Pending:
     predictions: dict[str, list[Any]] = field(default_factory=dict)
     #: event_id -> [model, label, epoch seconds, arrival number]
     labels: dict[str, list[Any]] = field(default_factory=dict)
-    dropped: dict[str, int] = field(default_factory=lambda: {
-        "expired_predictions": 0, "expired_labels": 0, "model_mismatch": 0})
+    dropped: dict[str, int] = field(
+        default_factory=lambda: {"expired_predictions": 0, "expired_labels": 0, "model_mismatch": 0}
+    )
 
 
 class FairnessDetector(Detector):
@@ -178,8 +203,12 @@ class FairnessDetector(Detector):
             if decision is None:
                 continue
             groups, prediction = decision
-            meta = [event.timestamp.isoformat(), observed.source.topic, observed.source.partition,
-                    observed.source.offset]
+            meta = [
+                event.timestamp.isoformat(),
+                observed.source.topic,
+                observed.source.partition,
+                observed.source.offset,
+            ]
             model_id, version = event.model.id, event.model.version
             m = self._model(model_id)
             m.window.append([groups, prediction, version, meta])
@@ -194,24 +223,30 @@ class FairnessDetector(Detector):
                 continue
             if label is not None:
                 self._pending.dropped["model_mismatch"] += 1
-            self._add_pending("p:", self._pending.predictions, event.event_id, [
-                model_id, version, groups, prediction, meta, event.timestamp.timestamp()])
+            self._add_pending(
+                "p:",
+                self._pending.predictions,
+                event.event_id,
+                [model_id, version, groups, prediction, meta, event.timestamp.timestamp()],
+            )
         inbox, self._inbox = self._inbox, []
         for event_id, model_id, label, epoch in inbox:
             self._tick(epoch)
             waiting = self._pending.predictions.get(event_id)
             if waiting is None:
                 if event_id not in self._pending.labels:
-                    self._add_pending("l:", self._pending.labels, event_id,
-                                      [model_id, label, epoch])
+                    self._add_pending(
+                        "l:", self._pending.labels, event_id, [model_id, label, epoch]
+                    )
             elif waiting[0] != model_id:
                 self._pending.dropped["model_mismatch"] += 1
             else:
                 del self._pending.predictions[event_id]
                 self._mark("p:" + event_id, None)
                 version, groups, prediction, meta = waiting[1:5]
-                signals += self._join(model_id, self._model(model_id),
-                                      [groups, prediction, label, version, meta])
+                signals += self._join(
+                    model_id, self._model(model_id), [groups, prediction, label, version, meta]
+                )
         if batch or inbox:
             self._expire()
         return signals
@@ -232,8 +267,9 @@ class FairnessDetector(Detector):
     def _model(self, model_id: str) -> _Model:
         m = self._models.get(model_id)
         if m is None:
-            m = self._models[model_id] = _Model(deque(maxlen=self.window_size),
-                                                deque(maxlen=self.window_size))
+            m = self._models[model_id] = _Model(
+                deque(maxlen=self.window_size), deque(maxlen=self.window_size)
+            )
         return m
 
     def _closes(self, count: int) -> bool:
@@ -251,8 +287,9 @@ class FairnessDetector(Detector):
         assert self._clock is not None
         cutoff, cap = self._clock - self.cfg["label_ttl_s"], self.cfg["max_pending"]
         for kind, prefix, entries, at in (
-                ("expired_predictions", "p:", self._pending.predictions, 5),
-                ("expired_labels", "l:", self._pending.labels, 2)):
+            ("expired_predictions", "p:", self._pending.predictions, 5),
+            ("expired_labels", "l:", self._pending.labels, 2),
+        ):
             while entries:
                 oldest = next(iter(entries))
                 if len(entries) <= cap and entries[oldest][at] >= cutoff:
@@ -261,8 +298,9 @@ class FairnessDetector(Detector):
                 self._mark(prefix + oldest, None)
                 self._pending.dropped[kind] += 1
 
-    def _add_pending(self, prefix: str, entries: dict[str, list[Any]], event_id: str,
-                     entry: list[Any]) -> None:
+    def _add_pending(
+        self, prefix: str, entries: dict[str, list[Any]], event_id: str, entry: list[Any]
+    ) -> None:
         entry.append(self._arrivals)
         self._arrivals += 1
         entries[event_id] = entry
@@ -273,8 +311,10 @@ class FairnessDetector(Detector):
             self._changed[key] = entry
 
     def _all_pending(self) -> dict[str, list[Any] | None]:
-        return {**{"p:" + k: v for k, v in self._pending.predictions.items()},
-                **{"l:" + k: v for k, v in self._pending.labels.items()}}
+        return {
+            **{"p:" + k: v for k, v in self._pending.predictions.items()},
+            **{"l:" + k: v for k, v in self._pending.labels.items()},
+        }
 
     # ------------------------------------------------------------------ verdicts
 
@@ -287,30 +327,48 @@ class FairnessDetector(Detector):
         gap = self.cfg["parity_difference_threshold"]
         signals: list[Signal] = []
         for attr in sorted({a for r in rows for a in r[0]}):
-            groups = fm.count_groups((r[0][attr], r[1] == positive, None)
-                                     for r in rows if attr in r[0])
+            groups = fm.count_groups(
+                (r[0][attr], r[1] == positive, None) for r in rows if attr in r[0]
+            )
             parity = fm.demographic_parity(groups, minimum)
-            failed = (parity is not None and parity.ratio is not None
-                      and parity.ratio < threshold and parity.difference > gap)
+            failed = (
+                parity is not None
+                and parity.ratio is not None
+                and parity.ratio < threshold
+                and parity.difference > gap
+            )
             streak = self._streak(m, "demographic_parity", attr, failed)
             if parity is None or parity.ratio is None or streak is None:
                 continue
             lo, hi = groups[parity.lowest], groups[parity.highest]
             evidence = {
-                "attribute": attr, "metric": "demographic_parity_ratio", "value": parity.ratio,
-                "threshold": threshold, "demographic_parity_ratio": parity.ratio,
+                "attribute": attr,
+                "metric": "demographic_parity_ratio",
+                "value": parity.ratio,
+                "threshold": threshold,
+                "demographic_parity_ratio": parity.ratio,
                 "demographic_parity_difference": parity.difference,
                 "difference_threshold": gap,
-                "lowest_group": parity.lowest, "highest_group": parity.highest,
-                "positive_label": positive, "min_group_size": minimum,
+                "lowest_group": parity.lowest,
+                "highest_group": parity.highest,
+                "positive_label": positive,
+                "min_group_size": minimum,
                 "consecutive_windows": streak,
                 "groups": fm.group_evidence(groups, parity.compared, minimum),
-                "window": window_bounds([r[-1] for r in rows])}
-            signals.append(self._signal(
-                model_id, rows[-1], "demographic_parity", attr, evidence,
-                f"Demographic parity of {model_id} by {attr}: selection rate "
-                f"{lo.selection_rate:.2f} ({parity.lowest}) vs {hi.selection_rate:.2f} "
-                f"({parity.highest}), ratio {parity.ratio:.2f} < {threshold:g}"))
+                "window": window_bounds([r[-1] for r in rows]),
+            }
+            signals.append(
+                self._signal(
+                    model_id,
+                    rows[-1],
+                    "demographic_parity",
+                    attr,
+                    evidence,
+                    f"Demographic parity of {model_id} by {attr}: selection rate "
+                    f"{lo.selection_rate:.2f} ({parity.lowest}) vs {hi.selection_rate:.2f} "
+                    f"({parity.highest}), ratio {parity.ratio:.2f} < {threshold:g}",
+                )
+            )
         return signals
 
     def _odds_signals(self, model_id: str, m: _Model) -> list[Signal]:
@@ -319,30 +377,47 @@ class FairnessDetector(Detector):
         outcomes = self.cfg["min_outcome_count"]
         signals: list[Signal] = []
         for attr in sorted({a for r in rows for a in r[0]}):
-            groups = fm.count_groups((r[0][attr], r[1] == positive, r[2] == positive)
-                                     for r in rows if attr in r[0])
+            groups = fm.count_groups(
+                (r[0][attr], r[1] == positive, r[2] == positive) for r in rows if attr in r[0]
+            )
             odds = fm.equalized_odds(groups, minimum, outcomes)
-            streak = self._streak(m, "equalized_odds", attr,
-                                  odds is not None and odds.equalized_odds_difference > threshold)
+            streak = self._streak(
+                m,
+                "equalized_odds",
+                attr,
+                odds is not None and odds.equalized_odds_difference > threshold,
+            )
             if odds is None or streak is None:
                 continue
             evidence = {
-                "attribute": attr, "metric": "equalized_odds_difference",
-                "value": odds.equalized_odds_difference, "threshold": threshold,
+                "attribute": attr,
+                "metric": "equalized_odds_difference",
+                "value": odds.equalized_odds_difference,
+                "threshold": threshold,
                 "equalized_odds_difference": odds.equalized_odds_difference,
                 "equal_opportunity_difference": odds.equal_opportunity_difference,
                 "true_positive_rate_difference": odds.tpr_difference,
                 "false_positive_rate_difference": odds.fpr_difference,
-                "positive_label": positive, "min_group_size": minimum,
-                "min_outcome_count": outcomes, "consecutive_windows": streak,
+                "positive_label": positive,
+                "min_group_size": minimum,
+                "min_outcome_count": outcomes,
+                "consecutive_windows": streak,
                 "groups": fm.group_evidence(groups, odds.compared, minimum, outcomes),
                 "window": window_bounds([r[-1] for r in rows]),
                 "pending_labels": len(self._pending.labels),
-                "pending_predictions": len(self._pending.predictions)}
-            signals.append(self._signal(
-                model_id, rows[-1], "equalized_odds", attr, evidence,
-                f"Equalized odds of {model_id} by {attr}: TPR gap {odds.tpr_difference:.2f}, "
-                f"FPR gap {odds.fpr_difference:.2f} > {threshold:g} on labelled decisions"))
+                "pending_predictions": len(self._pending.predictions),
+            }
+            signals.append(
+                self._signal(
+                    model_id,
+                    rows[-1],
+                    "equalized_odds",
+                    attr,
+                    evidence,
+                    f"Equalized odds of {model_id} by {attr}: TPR gap {odds.tpr_difference:.2f}, "
+                    f"FPR gap {odds.fpr_difference:.2f} > {threshold:g} on labelled decisions",
+                )
+            )
         return signals
 
     def _streak(self, m: _Model, kind: str, attr: str, failed: bool) -> int | None:
@@ -351,13 +426,27 @@ class FairnessDetector(Detector):
         m.streaks[key] = m.streaks.get(key, 0) + 1 if failed else 0
         return m.streaks[key] if failed and m.streaks[key] >= self.cfg["confirm_windows"] else None
 
-    def _signal(self, model_id: str, last: list[Any], kind: str, attr: str,
-                evidence: dict[str, Any], title: str) -> Signal:
+    def _signal(
+        self,
+        model_id: str,
+        last: list[Any],
+        kind: str,
+        attr: str,
+        evidence: dict[str, Any],
+        title: str,
+    ) -> Signal:
         meta, version = last[-1], last[-2]
-        return Signal(detector=self.name, kind=kind, model_id=model_id, model_version=version,
-                      title=title, severity=Severity.MEDIUM, evidence=evidence,
-                      source=SourceRef(meta[1], meta[2], meta[3]),
-                      key=f"{model_id}:{attr}:{meta[1]}/{meta[2]}/{meta[3]}")
+        return Signal(
+            detector=self.name,
+            kind=kind,
+            model_id=model_id,
+            model_version=version,
+            title=title,
+            severity=Severity.MEDIUM,
+            evidence=evidence,
+            source=SourceRef(meta[1], meta[2], meta[3]),
+            key=f"{model_id}:{attr}:{meta[1]}/{meta[2]}/{meta[3]}",
+        )
 
     # ------------------------------------------------------------------ state
 
@@ -365,31 +454,45 @@ class FairnessDetector(Detector):
         return self._state_without_pending() | {
             # lists, so that the arrival order (the expiry order) survives any JSON store
             "pending_predictions": [[k, *v] for k, v in self._pending.predictions.items()],
-            "pending_labels": [[k, *v] for k, v in self._pending.labels.items()]}
+            "pending_labels": [[k, *v] for k, v in self._pending.labels.items()],
+        }
 
     def _state_without_pending(self) -> dict[str, Any]:
         return {
             "clock": self._clock,
             "arrivals": self._arrivals,
-            "models": {mid: {"window": list(m.window), "seen": m.seen,
-                             "labelled": list(m.labelled), "labelled_seen": m.labelled_seen,
-                             "streaks": dict(m.streaks)}
-                       for mid, m in self._models.items()},
+            "models": {
+                mid: {
+                    "window": list(m.window),
+                    "seen": m.seen,
+                    "labelled": list(m.labelled),
+                    "labelled_seen": m.labelled_seen,
+                    "streaks": dict(m.streaks),
+                }
+                for mid, m in self._models.items()
+            },
             "dropped": dict(self._pending.dropped),
-            "inbox": [list(i) for i in self._inbox]}
+            "inbox": [list(i) for i in self._inbox],
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self._clock = state.get("clock")
         self._arrivals = int(state.get("arrivals", 0))
         self._models = {
-            mid: _Model(deque(s["window"], maxlen=self.window_size),
-                        deque(s["labelled"], maxlen=self.window_size), s["seen"],
-                        s["labelled_seen"], dict(s.get("streaks", {})))
-            for mid, s in state.get("models", {}).items()}
+            mid: _Model(
+                deque(s["window"], maxlen=self.window_size),
+                deque(s["labelled"], maxlen=self.window_size),
+                s["seen"],
+                s["labelled_seen"],
+                dict(s.get("streaks", {})),
+            )
+            for mid, s in state.get("models", {}).items()
+        }
         self._pending = _Pending(
             {p[0]: list(p[1:]) for p in state.get("pending_predictions", [])},
             {p[0]: list(p[1:]) for p in state.get("pending_labels", [])},
-            {**_Pending().dropped, **state.get("dropped", {})})
+            {**_Pending().dropped, **state.get("dropped", {})},
+        )
         self._inbox = [list(i) for i in state.get("inbox", [])]
         for entries, size in ((self._pending.predictions, 7), (self._pending.labels, 4)):
             for entry in entries.values():
@@ -403,7 +506,8 @@ class FairnessDetector(Detector):
         changed = self._all_pending() if self._changed is None else self._changed
         changes = StateEntries(
             upserts={k: v for k, v in changed.items() if v is not None},
-            deletes={k for k, v in changed.items() if v is None})
+            deletes={k for k, v in changed.items() if v is None},
+        )
         self._changed = {}
         return state, changes
 

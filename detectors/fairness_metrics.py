@@ -15,8 +15,9 @@ noise); with fewer than two such groups there is no verdict.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 
 @dataclass
@@ -92,11 +93,15 @@ def demographic_parity(groups: dict[str, GroupCounts], min_group_size: int) -> P
     return Parity(compared, hi - lo, lo / hi if hi > 0 else None, lowest, highest)
 
 
-def equalized_odds(groups: dict[str, GroupCounts], min_group_size: int,
-                   min_outcome_count: int = 1) -> Odds | None:
+def equalized_odds(
+    groups: dict[str, GroupCounts], min_group_size: int, min_outcome_count: int = 1
+) -> Odds | None:
     floor = max(1, min_outcome_count)
-    compared = [k for k, g in groups.items()
-                if g.n >= min_group_size and g.positives >= floor and g.negatives >= floor]
+    compared = [
+        k
+        for k, g in groups.items()
+        if g.n >= min_group_size and g.positives >= floor and g.negatives >= floor
+    ]
     if len(compared) < 2:
         return None
     # compared groups have positives and negatives, so neither rate is None
@@ -105,8 +110,12 @@ def equalized_odds(groups: dict[str, GroupCounts], min_group_size: int,
     return Odds(compared, max(tprs) - min(tprs), max(fprs) - min(fprs))
 
 
-def group_evidence(groups: dict[str, GroupCounts], compared: list[str], min_group_size: int,
-                   min_outcome_count: int | None = None) -> dict[str, dict[str, Any]]:
+def group_evidence(
+    groups: dict[str, GroupCounts],
+    compared: list[str],
+    min_group_size: int,
+    min_outcome_count: int | None = None,
+) -> dict[str, dict[str, Any]]:
     """Per group: sizes and rates (TPR/FPR when ``min_outcome_count`` is given: a labelled
     window), and whether it was compared, with the reason if not."""
     labelled = min_outcome_count is not None
@@ -117,9 +126,10 @@ def group_evidence(groups: dict[str, GroupCounts], compared: list[str], min_grou
             row.update(positives=g.positives, negatives=g.negatives, tpr=g.tpr, fpr=g.fpr)
         row["compared"] = key in compared
         if key not in compared:
-            row["not_compared_because"] = (f"fewer than min_group_size={min_group_size} rows"
-                                           if g.n < min_group_size
-                                           else f"fewer than min_outcome_count="
-                                                f"{min_outcome_count} positive or negative labels")
+            row["not_compared_because"] = (
+                f"fewer than min_group_size={min_group_size} rows"
+                if g.n < min_group_size
+                else f"fewer than min_outcome_count={min_outcome_count} positive or negative labels"
+            )
         out[key] = row
     return out

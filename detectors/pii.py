@@ -13,12 +13,13 @@ the network (pii_recognizers.OFFLINE_TLD). Importing this module does not import
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from core.signals import ObservedEvent, Signal
-from detectors.base import Detector, detector_settings
-from core.taxonomy import Severity
 from core.model_registry import Registry
+from core.signals import ObservedEvent, Signal
+from core.taxonomy import Severity
+from detectors.base import Detector, detector_settings
 
 if TYPE_CHECKING:
     from detectors.pii_engine import PIIEngine, Span
@@ -34,16 +35,45 @@ FIELDS = ("input.text", "output.text")
 #: is mapped so that it is never misreported as another type, but NRP is not requested: a
 #: nationality alone is not personal data, and religion/ethnicity/politics come from the Art. 9
 #: term recognizers, which need a personal cue. DATE/TIME etc. are ignored.
-NER_MAPPING = {"PERSON": "PERSON", "PER": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION",
-               "FAC": "LOCATION", "NORP": "NRP"}
-NER_IGNORE = ["ORG", "ORGANIZATION", "NRP", "DATE", "TIME", "CARDINAL", "EVENT", "LANGUAGE", "LAW",
-              "MONEY", "ORDINAL", "PERCENT", "PRODUCT", "QUANTITY", "WORK_OF_ART"]
+NER_MAPPING = {
+    "PERSON": "PERSON",
+    "PER": "PERSON",
+    "GPE": "LOCATION",
+    "LOC": "LOCATION",
+    "FAC": "LOCATION",
+    "NORP": "NRP",
+}
+NER_IGNORE = [
+    "ORG",
+    "ORGANIZATION",
+    "NRP",
+    "DATE",
+    "TIME",
+    "CARDINAL",
+    "EVENT",
+    "LANGUAGE",
+    "LAW",
+    "MONEY",
+    "ORDINAL",
+    "PERCENT",
+    "PRODUCT",
+    "QUANTITY",
+    "WORK_OF_ART",
+]
 #: GDPR Art. 9 categories (detectors/pii_special.py recognizes them)
-SPECIAL_CATEGORIES = ("HEALTH_DATA", "RELIGION", "ETHNICITY", "SEXUAL_ORIENTATION",
-                      "POLITICAL_OPINION")
+SPECIAL_CATEGORIES = (
+    "HEALTH_DATA",
+    "RELIGION",
+    "ETHNICITY",
+    "SEXUAL_ORIENTATION",
+    "POLITICAL_OPINION",
+)
 CONTACT = ("PERSON", "LOCATION", "ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS")
-FINANCIAL_IDS = {"IBAN_CODE": Severity.MEDIUM, "CREDIT_CARD": Severity.HIGH,
-                 "US_SSN": Severity.HIGH}
+FINANCIAL_IDS = {
+    "IBAN_CODE": Severity.MEDIUM,
+    "CREDIT_CARD": Severity.HIGH,
+    "US_SSN": Severity.HIGH,
+}
 ENTITIES = (*CONTACT, *FINANCIAL_IDS, *SPECIAL_CATEGORIES)
 
 
@@ -57,8 +87,9 @@ class PIIDetector(Detector):
 
     def __init__(self, registry: Registry) -> None:
         super().__init__(registry)
-        cfg = detector_settings(registry, "pii", {"score_threshold": 0.5,
-                                                  "phone_regions": DEFAULT_REGIONS}, {})
+        cfg = detector_settings(
+            registry, "pii", {"score_threshold": 0.5, "phone_regions": DEFAULT_REGIONS}, {}
+        )
         self.score_threshold = float(cfg["score_threshold"])
         regions = cfg["phone_regions"]
         self.phone_regions = tuple(str(r).upper() for r in regions)
@@ -69,6 +100,7 @@ class PIIDetector(Detector):
     def engine(self) -> PIIEngine:
         if self._engine is None:  # heavy: loaded on first use, shared across instances
             from detectors.pii_engine import PIIEngine
+
             self._engine = PIIEngine.shared(self.phone_regions)
         return self._engine
 
@@ -90,8 +122,9 @@ class PIIDetector(Detector):
         for (observed, fld, text), spans in zip(slots, found):
             eid = observed.event.event_id
             # every analysed text is stored in its redacted form, a clean one unchanged
-            self._redactions.setdefault(eid, {})[fld] = (self.engine.redact(text, spans)
-                                                         if spans else text)
+            self._redactions.setdefault(eid, {})[fld] = (
+                self.engine.redact(text, spans) if spans else text
+            )
             if spans:
                 per_event.setdefault(eid, (observed, []))[1].extend((fld, s) for s in spans)
         signals: list[Signal] = []
@@ -102,8 +135,14 @@ class PIIDetector(Detector):
     def _signals(self, observed: ObservedEvent, spans: list[tuple[str, Span]]) -> list[Signal]:
         ev = observed.event
         ctx = ev.context
-        context = {k: v for k, v in (("region", ctx.region if ctx else None),
-                                     ("consent", ctx.consent if ctx else None)) if v is not None}
+        context = {
+            k: v
+            for k, v in (
+                ("region", ctx.region if ctx else None),
+                ("consent", ctx.consent if ctx else None),
+            )
+            if v is not None
+        }
         out = []
         pii = [(f, s) for f, s in spans if s.type not in SPECIAL_CATEGORIES]
         special = [(f, s) for f, s in spans if s.type in SPECIAL_CATEGORIES]
@@ -116,9 +155,18 @@ class PIIDetector(Detector):
             fields = sorted({f for f, _ in group})
             evidence: dict[str, Any] = {
                 "entities": dict(sorted(counts.items())),
-                "spans": [{"field": f, "type": s.type, "start": s.start, "end": s.end,
-                           "score": round(s.score, 3)} for f, s in group],
-                "total": len(group), "fields": fields,
+                "spans": [
+                    {
+                        "field": f,
+                        "type": s.type,
+                        "start": s.start,
+                        "end": s.end,
+                        "score": round(s.score, 3),
+                    }
+                    for f, s in group
+                ],
+                "total": len(group),
+                "fields": fields,
             }
             what = ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
             where = " and ".join(f.split(".")[0] for f in fields)
@@ -127,10 +175,21 @@ class PIIDetector(Detector):
                 title, severity = f"Special-category data in {where} text: {what}", Severity.HIGH
             else:
                 title, severity = f"Personal data in {where} text: {what}", _severity(counts)
-            out.append(Signal(detector=self.name, kind=kind, model_id=ev.model.id,
-                              model_version=ev.model.version, title=title, severity=severity,
-                              evidence=evidence, source=observed.source, event_id=ev.event_id,
-                              key="", context=dict(context)))
+            out.append(
+                Signal(
+                    detector=self.name,
+                    kind=kind,
+                    model_id=ev.model.id,
+                    model_version=ev.model.version,
+                    title=title,
+                    severity=severity,
+                    evidence=evidence,
+                    source=observed.source,
+                    event_id=ev.event_id,
+                    key="",
+                    context=dict(context),
+                )
+            )
         return out
 
     def redactions(self) -> dict[str, dict[str, str]]:

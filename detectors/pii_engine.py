@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
@@ -37,9 +38,22 @@ from detectors.pii_special import personal_context
 
 LOCATION_CLASS = ("ADDRESS", "LOCATION")
 #: type precedence when two findings cover exactly the same characters
-_PRIORITY = {t: i for i, t in enumerate((
-    "CREDIT_CARD", "IBAN_CODE", "US_SSN", "EMAIL_ADDRESS", "IP_ADDRESS", "PHONE_NUMBER", "ADDRESS",
-    "PERSON", "LOCATION"))}
+_PRIORITY = {
+    t: i
+    for i, t in enumerate(
+        (
+            "CREDIT_CARD",
+            "IBAN_CODE",
+            "US_SSN",
+            "EMAIL_ADDRESS",
+            "IP_ADDRESS",
+            "PHONE_NUMBER",
+            "ADDRESS",
+            "PERSON",
+            "LOCATION",
+        )
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +70,7 @@ def _use_numpy_blas(model: Any) -> None:
     which was measured 5-6x slower for the NER's layer shapes on the project's machines (blis
     picks a generic kernel there). Only this model's layers change; the weights are the same."""
     from thinc.api import NumpyOps
+
     ops = NumpyOps(use_blis=False)
     for node in model.walk():
         node.ops = ops
@@ -69,8 +84,11 @@ class NerOnlyNlpEngine(SpacyNlpEngine):
     def load(self) -> None:
         import spacy
         from spacy.lang.en.stop_words import STOP_WORDS
-        nlp = spacy.load(self.models[0]["model_name"],
-                         exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+
+        nlp = spacy.load(
+            self.models[0]["model_name"],
+            exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"],
+        )
         nlp.disable_pipe("tok2vec")  # only the tagger and parser listen to it
         _use_numpy_blas(nlp.get_pipe("ner").model)
         self.nlp = {"en": nlp}
@@ -90,9 +108,15 @@ class NerOnlyNlpEngine(SpacyNlpEngine):
         # one pass over the tokens; the context enhancer only needs their lengths, so plain
         # strings stand in for spaCy tokens
         toks = [(t.text, t.idx, t.lower_) for t in doc]
-        return NlpArtifacts(entities=entities, tokens=[t[0] for t in toks], scores=scores,
-                            tokens_indices=[t[1] for t in toks], nlp_engine=self,
-                            lemmas=[t[2] for t in toks], language=language)
+        return NlpArtifacts(
+            entities=entities,
+            tokens=[t[0] for t in toks],
+            scores=scores,
+            tokens_indices=[t[1] for t in toks],
+            nlp_engine=self,
+            lemmas=[t[2] for t in toks],
+            language=language,
+        )
 
 
 class _NoCopy(list):  # type: ignore[type-arg]
@@ -105,9 +129,11 @@ class InPlaceEnhancer(LemmaContextAwareEnhancer):
     fresh objects of this very call): a fifth of the analysis time otherwise."""
 
     def enhance_using_context(  # type: ignore[no-untyped-def]
-            self, text, raw_results, nlp_artifacts, recognizers, context=None):
-        return super().enhance_using_context(text, _NoCopy(raw_results), nlp_artifacts,
-                                             recognizers, context)
+        self, text, raw_results, nlp_artifacts, recognizers, context=None
+    ):
+        return super().enhance_using_context(
+            text, _NoCopy(raw_results), nlp_artifacts, recognizers, context
+        )
 
 
 class PIIEngine:
@@ -128,31 +154,55 @@ class PIIEngine:
             return cls._cache[key]
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
-        ner_conf = NerModelConfiguration(model_to_presidio_entity_mapping=NER_MAPPING,
-                                         labels_to_ignore=NER_IGNORE, default_score=0.85)
-        self.nlp_engine = NerOnlyNlpEngine(models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
-                                           ner_model_configuration=ner_conf)
+        ner_conf = NerModelConfiguration(
+            model_to_presidio_entity_mapping=NER_MAPPING,
+            labels_to_ignore=NER_IGNORE,
+            default_score=0.85,
+        )
+        self.nlp_engine = NerOnlyNlpEngine(
+            models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
+            ner_model_configuration=ner_conf,
+        )
         self.nlp_engine.load()
         self.nlp = self.nlp_engine.nlp["en"]
         registry = RecognizerRegistry(supported_languages=["en"])
-        phone_context = ["phone", "tel", "telephone", "mobile", "cell", "call", "number", "reach",
-                         "contact", "whatsapp", "sms", "fax"]
+        phone_context = [
+            "phone",
+            "tel",
+            "telephone",
+            "mobile",
+            "cell",
+            "call",
+            "number",
+            "reach",
+            "contact",
+            "whatsapp",
+            "sms",
+            "fax",
+        ]
         self.spacy_recognizer = SpacyRecognizer(supported_entities=["PERSON", "LOCATION"])
         ssn_context = ["ssn", "social", "security", "ssns", "ss#", "ssid", "tax"]
-        for rec in (self.spacy_recognizer,
-                    WindowedPhoneRecognizer(context=phone_context, supported_regions=list(regions)),
-                    gated(CreditCardRecognizer(), lambda t: ndigits(t) >= 12),
-                    gated(IbanRecognizer(), _IBAN_HINT.search),
-                    gated(IpRecognizer(), lambda t: t.count(".") >= 3 or t.count(":") >= 2),
-                    gated(UsSsnRecognizer(context=ssn_context), lambda t: ndigits(t) >= 9),
-                    *custom_recognizers()):
+        for rec in (
+            self.spacy_recognizer,
+            WindowedPhoneRecognizer(context=phone_context, supported_regions=list(regions)),
+            gated(CreditCardRecognizer(), lambda t: ndigits(t) >= 12),
+            gated(IbanRecognizer(), _IBAN_HINT.search),
+            gated(IpRecognizer(), lambda t: t.count(".") >= 3 or t.count(":") >= 2),
+            gated(UsSsnRecognizer(context=ssn_context), lambda t: ndigits(t) >= 9),
+            *custom_recognizers(),
+        ):
             registry.add_recognizer(rec)
-        self.nlp_engine.keep_words = {w.lower() for r in registry.recognizers
-                                      for w in (r.context or [])}
+        self.nlp_engine.keep_words = {
+            w.lower() for r in registry.recognizers for w in (r.context or [])
+        }
         self.nlp_engine.stop_words -= self.nlp_engine.keep_words
-        self.analyzer = AnalyzerEngine(registry=registry, nlp_engine=self.nlp_engine,
-                                       supported_languages=["en"], default_score_threshold=0.0,
-                                       context_aware_enhancer=InPlaceEnhancer())
+        self.analyzer = AnalyzerEngine(
+            registry=registry,
+            nlp_engine=self.nlp_engine,
+            supported_languages=["en"],
+            default_score_threshold=0.0,
+            context_aware_enhancer=InPlaceEnhancer(),
+        )
         self.anonymizer = AnonymizerEngine()
         self._seen = 0
 
@@ -167,14 +217,16 @@ class PIIEngine:
         arts: list[Any] = []
         for text, doc in zip(unique, docs):
             arts.append(self.nlp_engine._doc_to_nlp_artifact(doc, "en"))
-            raw.append(self.analyzer.analyze(text, "en", entities=list(ENTITIES),
-                                             nlp_artifacts=arts[-1]))
+            raw.append(
+                self.analyzer.analyze(text, "en", entities=list(ENTITIES), nlp_artifacts=arts[-1])
+            )
         todo = [i for i, (t, r) in enumerate(zip(unique, raw)) if needs_ner(t, r, threshold)]
         ner = self.nlp.get_pipe("ner")
         for i, doc in zip(todo, ner.pipe((docs[i] for i in todo), batch_size=256)):
             art = arts[i]  # same tokens: only the entities are new
             art.entities, art.scores = self.nlp_engine._get_updated_entities(
-                doc.ents, self.nlp_engine._get_scores_for_entities(doc))
+                doc.ents, self.nlp_engine._get_scores_for_entities(doc)
+            )
             raw[i] += self.spacy_recognizer.analyze(unique[i], ["PERSON", "LOCATION"], art)
         found = {t: resolve(t, r, threshold) for t, r in zip(unique, raw)}
         self._seen += len(unique)
@@ -194,8 +246,29 @@ class PIIEngine:
 _REPLACE = OperatorConfig("replace")  # default new_value: <ENTITY_TYPE>
 _IBAN_HINT = re.compile(r"[A-Za-z]{2}\s?\d\d")
 _CAPWORD = re.compile(r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?:[-'’][A-Za-zÀ-ÖØ-öø-ÿ]+)*")
-_CALENDAR = frozenset("""Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February
-    March April May June July August September October November December""".split())
+_CALENDAR = frozenset(
+    [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ]
+)
 
 
 def needs_ner(text: str, results: Sequence[Any], threshold: float) -> bool:
@@ -208,13 +281,14 @@ def needs_ner(text: str, results: Sequence[Any], threshold: float) -> bool:
     names = [r.start for r in kept if r.entity_type == "PERSON"]
 
     def explained(start: int, end: int) -> bool:  # inside a finding, or a title before a name
-        return (any(a <= start < b for a, b in covered)
-                or (end - start <= 5 and any(end <= a <= end + 2 for a in names)))
+        return any(a <= start < b for a, b in covered) or (
+            end - start <= 5 and any(end <= a <= end + 2 for a in names)
+        )
 
     for m in _CAPWORD.finditer(text):
         if m.group() in _CALENDAR or explained(m.start(), m.end()):
             continue
-        before = text[max(0, m.start() - 6):m.start()].rstrip(" \t\"'(“‘")
+        before = text[max(0, m.start() - 6) : m.start()].rstrip(" \t\"'(“‘")
         if not before or before[-1] in ".!?:;\n":
             nxt = _CAPWORD.match(text, m.end() + 1)
             if nxt is None or text[m.end()] not in " \t" or explained(nxt.start(), nxt.end()):
@@ -223,21 +297,22 @@ def needs_ner(text: str, results: Sequence[Any], threshold: float) -> bool:
     return False
 
 
-_LINKING = frozenset(("PERSON", "ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE",
-                      "CREDIT_CARD", "US_SSN"))
+_LINKING = frozenset(
+    ("PERSON", "ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "CREDIT_CARD", "US_SSN")
+)
 
 
 _VOCATIVE = re.compile(r"\s*[!.?,;]")
 
 
 def _vocative(text: str, s: Span) -> bool:
-    """", Anna!" / ", Anna." - someone addressed by name."""
-    return text[:s.start].rstrip().endswith(",") and bool(_VOCATIVE.match(text, s.end))
+    """ ", Anna!" / ", Anna." - someone addressed by name."""
+    return text[: s.start].rstrip().endswith(",") and bool(_VOCATIVE.match(text, s.end))
 
 
 def _single_ner(text: str, s: Span) -> bool:
     """A one-word PERSON from the NER (its least reliable output)."""
-    return s.ner and s.type == "PERSON" and " " not in text[s.start:s.end].strip()
+    return s.ner and s.type == "PERSON" and " " not in text[s.start : s.end].strip()
 
 
 def _from_ner(result: Any) -> bool:
@@ -257,8 +332,11 @@ def _plausible(text: str, entity: str, start: int, end: int) -> bool:
 def resolve(text: str, results: Sequence[Any], threshold: float) -> list[Span]:
     """Merge adjacent address/location pieces into one span, apply the threshold, drop spans
     contained in another, and settle partial overlaps by score."""
-    spans = [Span(r.entity_type, r.start, r.end, float(r.score), _from_ner(r)) for r in results
-             if r.score > 0 and _plausible(text, r.entity_type, r.start, r.end)]
+    spans = [
+        Span(r.entity_type, r.start, r.end, float(r.score), _from_ner(r))
+        for r in results
+        if r.score > 0 and _plausible(text, r.entity_type, r.start, r.end)
+    ]
     spans = _merge_locations(text, spans)
     spans = [s for s in spans if s.score >= threshold]
     # a bare place name ("Do you ship to Berlin?") is personal data only when it is about someone:
@@ -266,8 +344,13 @@ def resolve(text: str, results: Sequence[Any], threshold: float) -> list[Span]:
     # so is a lone capitalised word the NER calls a person ("Do you ship to Lyon?" → PERSON)
     # unless it is addressed ("Thanks for waiting, Anna!")
     linked = any(s.type in _LINKING and not _single_ner(text, s) for s in spans)
-    spans = [s for s in spans if linked or personal_context(text, s.start, s.end) or not (
-        s.type == "LOCATION" or (_single_ner(text, s) and not _vocative(text, s)))]
+    spans = [
+        s
+        for s in spans
+        if linked
+        or personal_context(text, s.start, s.end)
+        or not (s.type == "LOCATION" or (_single_ner(text, s) and not _vocative(text, s)))
+    ]
     spans.sort(key=lambda s: (-(s.end - s.start), -s.score, _PRIORITY.get(s.type, 99)))
     kept: list[Span] = []
     for s in spans:  # longest first: a container beats what it contains
@@ -285,21 +368,30 @@ def resolve(text: str, results: Sequence[Any], threshold: float) -> list[Span]:
 def _merge_locations(text: str, spans: list[Span]) -> list[Span]:
     # a name the NER found that runs into an address ("Hans Jörg-Noack-Weg 861") is part of it
     addresses = [s for s in spans if s.type == "ADDRESS"]
-    spans = [Span("LOCATION", s.start, s.end, s.score, s.ner)
-             if s.ner and s.type == "PERSON" and any(a.start < s.end and s.start < a.end and not (
-                 a.start <= s.start and s.end <= a.end) for a in addresses) else s for s in spans]
+    spans = [
+        Span("LOCATION", s.start, s.end, s.score, s.ner)
+        if s.ner
+        and s.type == "PERSON"
+        and any(
+            a.start < s.end and s.start < a.end and not (a.start <= s.start and s.end <= a.end)
+            for a in addresses
+        )
+        else s
+        for s in spans
+    ]
     loc = sorted((s for s in spans if s.type in LOCATION_CLASS), key=lambda s: (s.start, -s.end))
     if len(loc) < 2:
         return spans
     merged: list[Span] = []
     for s in loc:
-        gap = text[merged[-1].end:s.start] if merged else ""
+        gap = text[merged[-1].end : s.start] if merged else ""
         if merged and s.start <= merged[-1].end + 3 and not gap.strip(" ,\n"):
             p = merged[-1]
             kind = "ADDRESS" if "ADDRESS" in (p.type, s.type) else "LOCATION"
             # an address piece next to another place reaches at least the threshold of either
-            merged[-1] = Span(kind, p.start, max(p.end, s.end), max(p.score, s.score, min(
-                0.7, p.score + s.score)))
+            merged[-1] = Span(
+                kind, p.start, max(p.end, s.end), max(p.score, s.score, min(0.7, p.score + s.score))
+            )
         else:
             merged.append(s)
     return [s for s in spans if s.type not in LOCATION_CLASS] + merged

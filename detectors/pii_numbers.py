@@ -31,16 +31,48 @@ class PhoneShapeRecognizer(RegexRecognizer):
     """Phone numbers as people write them: +CC, (0), area code in brackets, 00 prefix, separators,
     extensions. 7-15 digits; dates, IPs, SSNs and amounts are rejected."""
 
-    PATTERNS = ((r"(?<![\w+/.-])(?P<v>(?:\+|00)?\d{1,4}(?:\s?\(0\))?(?:[\s.-]?\(?\d{1,5}\)?){1,6}"
-                 r"(?:\s?(?:x|ext\.?|#)\s?\d{1,6})?)(?![\w/.-]*\d)", 0.4),
-                (r"(?<![\w+/.-])(?P<v>\(\d{2,5}\)\s?\d[\d\s.-]{4,14}\d"
-                 r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?)", 0.4))
-    _NOT = re.compile(r"^(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}|"
-                      r"\d{3}-\d{2}-\d{4}|"
-                      r"\d+[.,]\d{1,2})$")
-    CONTEXT = ["phone", "tel", "telephone", "mobile", "cell", "call", "number", "reach", "contact",
-               "whatsapp", "sms", "text", "fax", "ring", "dial", "handy", "telefon", "téléphone",
-               "telefono", "teléfono", "portable", "móvil", "cellulare"]
+    PATTERNS = (
+        (
+            r"(?<![\w+/.-])(?P<v>(?:\+|00)?\d{1,4}(?:\s?\(0\))?(?:[\s.-]?\(?\d{1,5}\)?){1,6}"
+            r"(?:\s?(?:x|ext\.?|#)\s?\d{1,6})?)(?![\w/.-]*\d)",
+            0.4,
+        ),
+        (
+            r"(?<![\w+/.-])(?P<v>\(\d{2,5}\)\s?\d[\d\s.-]{4,14}\d"
+            r"(?:\s?(?:x|ext\.?)\s?\d{1,6})?)",
+            0.4,
+        ),
+    )
+    _NOT = re.compile(
+        r"^(?:\d{1,2}[./-]\d{1,2}[./-]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}|"
+        r"\d{3}-\d{2}-\d{4}|"
+        r"\d+[.,]\d{1,2})$"
+    )
+    CONTEXT = [
+        "phone",
+        "tel",
+        "telephone",
+        "mobile",
+        "cell",
+        "call",
+        "number",
+        "reach",
+        "contact",
+        "whatsapp",
+        "sms",
+        "text",
+        "fax",
+        "ring",
+        "dial",
+        "handy",
+        "telefon",
+        "téléphone",
+        "telefono",
+        "teléfono",
+        "portable",
+        "móvil",
+        "cellulare",
+    ]
 
     def __init__(self) -> None:
         super().__init__("PHONE_NUMBER", self.CONTEXT)
@@ -69,8 +101,9 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
 
     _shapes = PhoneShapeRecognizer()
 
-    def analyze(self, text: str, entities: list[str],
-                nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
         out: list[RecognizerResult] = []
         lower = text.lower()
         if any(w in lower for w in self.context):
@@ -82,8 +115,9 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
             window = text[lo:hi]
             intl = text[shape.start] == "+" or text.startswith("00", shape.start)
             for region in self.supported_regions[:1] if intl else self.supported_regions:
-                found = list(phonenumbers.PhoneNumberMatcher(window, region,
-                                                             leniency=self.leniency))
+                found = list(
+                    phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency)
+                )
                 for match in found:
                     result = self._get_recognizer_result(match, window, region, None)
                     result.start, result.end = result.start + lo, result.end + lo
@@ -99,8 +133,20 @@ class CardRecognizer(RegexRecognizer):
     0.8; a 12-digit Maestro-range number only 0.4, so it needs a context word ("card")."""
 
     PATTERNS = ((r"(?<![\w-])(?P<v>[1-6]\d{3}(?:[ -]?\d{2,6}){2,4})(?![\w-])", 0.5),)
-    CONTEXT = ["card", "credit", "debit", "visa", "mastercard", "amex", "cc", "karte", "carte",
-               "tarjeta", "carta", "kaart"]
+    CONTEXT = [
+        "card",
+        "credit",
+        "debit",
+        "visa",
+        "mastercard",
+        "amex",
+        "cc",
+        "karte",
+        "carte",
+        "tarjeta",
+        "carta",
+        "kaart",
+    ]
 
     def __init__(self) -> None:
         super().__init__("CREDIT_CARD", self.CONTEXT)
@@ -114,6 +160,5 @@ class CardRecognizer(RegexRecognizer):
             return 0.0
         if len(digits) == 12:
             return 0.4 if digits[:2] == "50" or "56" <= digits[:2] <= "69" else 0.0
-        known = (digits[0] in "3456" or "22" <= digits[:2] <= "27"
-                 or digits[:4] in ("2131", "1800"))
+        known = digits[0] in "3456" or "22" <= digits[:2] <= "27" or digits[:4] in ("2131", "1800")
         return 0.8 if known else base

@@ -40,25 +40,38 @@ SPECIAL_TERMS: dict[str, str] = {
         (?:vote|voted) (?:for|against), party member, member of the \\w+ party, trade union, union
         member""",
 }
-_PERSONAL = re.compile(r"(?i)\b(?:i|i'm|i've|i'd|my|me|mine|we|our|us|he|she|his|her|him|they|"
-                       r"their|son|daughter|wife|husband|partner|mother|father|mum|mom|dad|"
-                       r"patient|employee|customer|client|applicant|candidate)\b")
+_PERSONAL = re.compile(
+    r"(?i)\b(?:i|i'm|i've|i'd|my|me|mine|we|our|us|he|she|his|her|him|they|"
+    r"their|son|daughter|wife|husband|partner|mother|father|mum|mom|dad|"
+    r"patient|employee|customer|client|applicant|candidate)\b"
+)
 _NAMED_SUBJECT = re.compile(r"\b[A-Z][a-z]+ (?:is|has|was|had)\b")
 
 
 def personal_context(text: str, start: int, end: int) -> bool:
     """Whether the sentence around text[start:end] (80 characters at most either side) is about
     a person: a first/third-person pronoun, a relative, a role, or "<Name> is/has"."""
-    lo = max(text.rfind(".", 0, start), text.rfind("?", 0, start), text.rfind("!", 0, start),
-             start - 80, -1) + 1
+    lo = (
+        max(
+            text.rfind(".", 0, start),
+            text.rfind("?", 0, start),
+            text.rfind("!", 0, start),
+            start - 80,
+            -1,
+        )
+        + 1
+    )
     ends = [i for i in (text.find(".", end), text.find("?", end), text.find("!", end)) if i >= 0]
-    window = text[lo:start] + " " + text[end:min(ends + [end + 80])]
+    window = text[lo:start] + " " + text[end : min(ends + [end + 80])]
     return bool(_PERSONAL.search(window) or _NAMED_SUBJECT.search(window))
 
 
 def _terms(category: str) -> str:
-    terms = [" ".join(t.split()).replace(" ", r"\s+") for t in SPECIAL_TERMS[category].split(",")
-             if t.strip()]
+    terms = [
+        " ".join(t.split()).replace(" ", r"\s+")
+        for t in SPECIAL_TERMS[category].split(",")
+        if t.strip()
+    ]
     return "|".join(sorted(terms, key=len, reverse=True))
 
 
@@ -67,8 +80,14 @@ class SpecialCategoryRecognizer(RegexRecognizer):
     category). A term near a personal cue ("I", "my", "she", "patient", ...) in its sentence
     scores 0.85; a bare mention ("does the plan cover diabetes?") 0.3, below the threshold."""
 
-    PATTERNS = ((r"(?i)\b(?:" + "|".join(f"(?P<{c}>{_terms(c)})" for c in SPECIAL_CATEGORIES)
-                 + r")(?![\w-])", 0.85),)
+    PATTERNS = (
+        (
+            r"(?i)\b(?:"
+            + "|".join(f"(?P<{c}>{_terms(c)})" for c in SPECIAL_CATEGORIES)
+            + r")(?![\w-])",
+            0.85,
+        ),
+    )
 
     def __init__(self) -> None:
         super().__init__(SPECIAL_CATEGORIES[0])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from core.model_registry import Registry
 from detectors.anomaly import AnomalyDetector
 from detectors.base import Detector
 from detectors.drift import DriftDetector
 from detectors.fairness import FairnessDetector
 from detectors.pii import PIIDetector
 from detectors.usage_slo import UsageSLODetector
-from core.model_registry import Registry
 
 #: Every shipped detector class by name; the contract tests run on each of these.
 DETECTOR_CLASSES: dict[str, type[Detector]] = {
@@ -25,5 +25,7 @@ def build_detectors(registry: Registry, names: list[str] | None = None) -> list[
     chosen = names if names is not None else sorted(DETECTOR_CLASSES)
     unknown = [n for n in chosen if n not in DETECTOR_CLASSES]
     if unknown:
-        raise ValueError(f"unknown detector(s): {', '.join(unknown)}; known: {sorted(DETECTOR_CLASSES)}")
+        raise ValueError(
+            f"unknown detector(s): {', '.join(unknown)}; known: {sorted(DETECTOR_CLASSES)}"
+        )
     return [DETECTOR_CLASSES[n](registry) for n in chosen]

@@ -41,15 +41,25 @@ SPATIAL_Z = 1e3  # the surprise given to a new extreme of the series
 class _Forecaster(nn.Module):
     def __init__(self, window: int, hidden: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(window + 1, hidden), nn.Tanh(),
-                                 nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(
+            nn.Linear(window + 1, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, hidden),
+            nn.Tanh(),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
 
 
-def alarm_mask(z: np.ndarray, threshold: float, refractory: int,
-               prev_z: float = -math.inf, since_alarm: int = 1 << 30) -> np.ndarray:
+def alarm_mask(
+    z: np.ndarray,
+    threshold: float,
+    refractory: int,
+    prev_z: float = -math.inf,
+    since_alarm: int = 1 << 30,
+) -> np.ndarray:
     """Alarms where z crosses ``threshold`` upwards and no alarm was raised in the previous
     ``refractory`` points. ``prev_z`` (the last z before this call) and ``since_alarm`` (points
     after the last alarm, up to the end of the previous call) carry the state across calls."""
@@ -65,17 +75,37 @@ def alarm_mask(z: np.ndarray, threshold: float, refractory: int,
 
 
 class SeriesScorer:
-    def __init__(self, *, window: int = 24, short: int = 4, long: int = 1000, hidden: int = 32,
-                 holdout_fraction: float = 0.25, false_alarm_rate: float = 0.005,
-                 refractory: int | None = None, spatial_tolerance: float | None = 0.05,
-                 min_threshold: float = 3.0, level: int | None = 100,
-                 epochs: int = 400, seed: int = 0, device: str | torch.device = "auto") -> None:
-        self.cfg = {"window": window, "short": short, "long": long, "hidden": hidden,
-                    "holdout_fraction": holdout_fraction, "false_alarm_rate": false_alarm_rate,
-                    "refractory": refractory,
-                    "spatial_tolerance": spatial_tolerance, "min_threshold": min_threshold,
-                    "level": level,
-                    "epochs": epochs, "seed": seed}
+    def __init__(
+        self,
+        *,
+        window: int = 24,
+        short: int = 4,
+        long: int = 1000,
+        hidden: int = 32,
+        holdout_fraction: float = 0.25,
+        false_alarm_rate: float = 0.005,
+        refractory: int | None = None,
+        spatial_tolerance: float | None = 0.05,
+        min_threshold: float = 3.0,
+        level: int | None = 100,
+        epochs: int = 400,
+        seed: int = 0,
+        device: str | torch.device = "auto",
+    ) -> None:
+        self.cfg = {
+            "window": window,
+            "short": short,
+            "long": long,
+            "hidden": hidden,
+            "holdout_fraction": holdout_fraction,
+            "false_alarm_rate": false_alarm_rate,
+            "refractory": refractory,
+            "spatial_tolerance": spatial_tolerance,
+            "min_threshold": min_threshold,
+            "level": level,
+            "epochs": epochs,
+            "seed": seed,
+        }
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.net: _Forecaster | None = None
         self.fitted = False
@@ -114,8 +144,9 @@ class SeriesScorer:
         self.net.eval()
         # residual scale from the training part (robust), then errors over the whole reference
         res_train = target - self._predict(feats) if len(target) else np.zeros(1)
-        self.res_scale = max(float(np.median(np.abs(res_train))) * 1.4826,
-                             float(np.std(res_train)) * 0.1, 1e-6)
+        self.res_scale = max(
+            float(np.median(np.abs(res_train))) * 1.4826, float(np.std(res_train)) * 0.1, 1e-6
+        )
         e_train = np.log1p(np.abs(res_train) / self.res_scale)
         self.hist, self.errs = [], []
         self.stats = [[float(e_train.mean()), float((e_train**2).mean())]] * cfg["short"]
@@ -173,8 +204,9 @@ class SeriesScorer:
     def detect(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(z, alarms) for each new value, alarms by the calibrated threshold (see alarm_mask)."""
         z = self.score(values)
-        alarms = alarm_mask(z, self.threshold, self.cfg["refractory"], self.prev_z,
-                            self.since_alarm)
+        alarms = alarm_mask(
+            z, self.threshold, self.cfg["refractory"], self.prev_z, self.since_alarm
+        )
         if len(z):
             hits = np.flatnonzero(alarms)
             since = (len(z) - 1 - int(hits[-1])) if len(hits) else self.since_alarm + len(z)
@@ -257,20 +289,29 @@ class SeriesScorer:
         z = np.where(spatial, np.maximum(z, SPATIAL_Z), z)
         # keep what the next call needs
         self.hist = full[-w:].tolist()
-        self.errs = errs_full[-(k - 1):].tolist() if k > 1 else []
+        self.errs = errs_full[-(k - 1) :].tolist() if k > 1 else []
         self.stats = np.stack([all_m, all_s], axis=1)[-k:].tolist()
         return z
 
     # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        return {"cfg": dict(self.cfg), "fitted": self.fitted,
-                "weights": to_json(self.net) if self.net is not None else None,
-                "threshold": self.threshold if math.isfinite(self.threshold) else None,
-                "center": self.center, "scale": self.scale, "res_scale": self.res_scale,
-                "hist": list(self.hist), "errs": list(self.errs), "stats": list(self.stats),
-                "lo": self.lo, "hi": self.hi, "vstats": list(self.vstats),
-                "prev_z": self.prev_z if math.isfinite(self.prev_z) else None,
-                "since_alarm": self.since_alarm}
+        return {
+            "cfg": dict(self.cfg),
+            "fitted": self.fitted,
+            "weights": to_json(self.net) if self.net is not None else None,
+            "threshold": self.threshold if math.isfinite(self.threshold) else None,
+            "center": self.center,
+            "scale": self.scale,
+            "res_scale": self.res_scale,
+            "hist": list(self.hist),
+            "errs": list(self.errs),
+            "stats": list(self.stats),
+            "lo": self.lo,
+            "hi": self.hi,
+            "vstats": list(self.vstats),
+            "prev_z": self.prev_z if math.isfinite(self.prev_z) else None,
+            "since_alarm": self.since_alarm,
+        }
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: str | torch.device = "auto") -> SeriesScorer:

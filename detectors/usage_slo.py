@@ -3,13 +3,14 @@ windows above the model's error budget. Feeds technical / model_reliability."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
-from core.signals import ObservedEvent, Signal
-from detectors.base import Detector
-from core.taxonomy import Severity
 from core.model_registry import ModelEntry, Registry
+from core.signals import ObservedEvent, Signal
+from core.taxonomy import Severity
+from detectors.base import Detector
 
 DEFAULT_ERROR_RATE_SLO = 0.05
 
@@ -65,23 +66,46 @@ class UsageSLODetector(Detector):
     ) -> Signal:
         slo = float(entry.latency_slo_ms or 0)
         ratio = latency_ms / slo
-        severity = Severity.HIGH if ratio >= 3 else Severity.MEDIUM if ratio >= 1.5 else Severity.LOW
+        severity = (
+            Severity.HIGH if ratio >= 3 else Severity.MEDIUM if ratio >= 1.5 else Severity.LOW
+        )
         return self._event_signal(
-            observed, "latency_slo_breach",
-            f"Latency {latency_ms:.0f} ms over the {slo:.0f} ms SLO ({ratio:.1f}x)", severity,
+            observed,
+            "latency_slo_breach",
+            f"Latency {latency_ms:.0f} ms over the {slo:.0f} ms SLO ({ratio:.1f}x)",
+            severity,
             {"latency_ms": latency_ms, "slo_ms": slo, "ratio": round(ratio, 4)},
         )
 
     def _error_signal(self, observed: ObservedEvent, error: str) -> Signal:
-        return self._event_signal(observed, "inference_error", f"Inference call failed: {error[:80]}",
-                                  Severity.MEDIUM, {"error": error[:200]})
+        return self._event_signal(
+            observed,
+            "inference_error",
+            f"Inference call failed: {error[:80]}",
+            Severity.MEDIUM,
+            {"error": error[:200]},
+        )
 
-    def _event_signal(self, observed: ObservedEvent, kind: str, title: str, severity: Severity,
-                      evidence: dict[str, Any]) -> Signal:
+    def _event_signal(
+        self,
+        observed: ObservedEvent,
+        kind: str,
+        title: str,
+        severity: Severity,
+        evidence: dict[str, Any],
+    ) -> Signal:
         event = observed.event
-        return Signal(detector=self.name, kind=kind, model_id=event.model.id,
-                      model_version=event.model.version, title=title, severity=severity,
-                      evidence=evidence, source=observed.source, event_id=event.event_id)
+        return Signal(
+            detector=self.name,
+            kind=kind,
+            model_id=event.model.id,
+            model_version=event.model.version,
+            title=title,
+            severity=severity,
+            evidence=evidence,
+            source=observed.source,
+            event_id=event.event_id,
+        )
 
     def _count(
         self, observed: ObservedEvent, entry: ModelEntry | None, failed: bool

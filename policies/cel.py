@@ -21,10 +21,11 @@ counts, a bad regex literal) fails at compile time, so ``riskwatch policies chec
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any, Callable, Collection
+from typing import Any
 
 from policies.patterns import find_abuse, find_injections, find_names, find_secrets
 
@@ -49,14 +50,17 @@ class Expression:
 
 
 # ----------------------------------------------------------------------------------- lexer
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+)
   | (?P<float>\d+\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+)
   | (?P<int>\d+)
   | (?P<str>[rR]?(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op>&&|\|\||==|!=|<=|>=|[<>!+\-*/%().\[\]{},?:])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
 
 
@@ -113,7 +117,7 @@ def _true(v: Any) -> bool:
 
 
 def _num(v: Any) -> bool:
-    return (type(v) is int or type(v) is float)
+    return type(v) is int or type(v) is float
 
 
 def _eq(a: Any, b: Any) -> bool:
@@ -121,7 +125,7 @@ def _eq(a: Any, b: Any) -> bool:
         return False
     try:
         return bool(a == b)
-    except Exception:  # noqa: BLE001 - exotic values compare unequal
+    except Exception:
         return False
 
 
@@ -133,6 +137,7 @@ def _ordered(op: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
             return op(a, b)
         except TypeError:
             return False
+
     return cmp
 
 
@@ -143,9 +148,12 @@ def _arith(op: Callable[[Any, Any], Any], *, strings: bool = False) -> Callable[
                 return op(a, b)
             except (ZeroDivisionError, OverflowError):
                 return None
-        if strings and ((type(a) is str and type(b) is str) or (type(a) is list and type(b) is list)):
+        if strings and (
+            (type(a) is str and type(b) is str) or (type(a) is list and type(b) is list)
+        ):
             return op(a, b)
         return None
+
     return calc
 
 
@@ -195,11 +203,11 @@ def _parse_time(text: str) -> datetime | None:
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=timezone.utc)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC)
         t = datetime.fromisoformat(text.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _days_between(a: Any, b: Any) -> Any:
@@ -253,14 +261,17 @@ def _to_string(v: Any) -> Any:
 def _str_only(fn: Callable[..., Any], otherwise: Any = False) -> Callable[..., Any]:
     """A string method: on anything but a string it returns ``otherwise`` (false for tests,
     null for transformations)."""
+
     def call(s: Any, *args: Any) -> Any:
         return fn(s, *args) if type(s) is str else otherwise
+
     return call
 
 
 def _text_or_empty(fn: Callable[..., list[dict[str, Any]]]) -> Callable[..., list[dict[str, Any]]]:
     def call(text: Any, *args: Any) -> list[dict[str, Any]]:
         return fn(text, *args) if type(text) is str else []
+
     return call
 
 
@@ -476,8 +487,9 @@ class _Parser:
     def _method(self, name_tok: _Tok, receiver: Compiled) -> Compiled:
         name = name_tok.text
         if name not in METHODS:
-            raise self._err(f"unknown method {name!r} (known: {', '.join(sorted(METHODS))})",
-                            name_tok)
+            raise self._err(
+                f"unknown method {name!r} (known: {', '.join(sorted(METHODS))})", name_tok
+            )
         impl, arity = METHODS[name]
         args = self._args()
         if len(args) != arity:
@@ -490,7 +502,7 @@ class _Parser:
                 except re.error as exc:
                     raise self._err(f"bad regex {pattern!r}: {exc}", name_tok) from exc
                 search = rx.search
-                return lambda env: (type(s := receiver(env)) is str and search(s) is not None)
+                return lambda env: type(s := receiver(env)) is str and search(s) is not None
         if arity == 0:
             return lambda env: impl(receiver(env))
         (arg,) = args
@@ -510,8 +522,10 @@ class _Parser:
             if self.tok.kind == "op" and self.tok.text == "(":
                 return self._call(tok), None
             if tok.text not in self.allowed:
-                raise self._err(f"unknown name {tok.text!r} (known here: "
-                                f"{', '.join(sorted(self.allowed))})", tok)
+                raise self._err(
+                    f"unknown name {tok.text!r} (known here: {', '.join(sorted(self.allowed))})",
+                    tok,
+                )
             self.used.add(tok.text)
             return _path((tok.text,)), (tok.text,)
         if self._accept("("):
@@ -549,8 +563,9 @@ class _Parser:
         if name == "has":
             return self._has(name_tok)
         if name not in FUNCTIONS:
-            raise self._err(f"unknown function {name!r} (known: has, "
-                            f"{', '.join(sorted(FUNCTIONS))})", name_tok)
+            raise self._err(
+                f"unknown function {name!r} (known: has, {', '.join(sorted(FUNCTIONS))})", name_tok
+            )
         impl, arity = FUNCTIONS[name]
         args = self._args()
         if len(args) != arity:
@@ -567,10 +582,11 @@ class _Parser:
         selection = self._last_select
         self._expect(")")
         if selection is None:
-            raise self._err("has() takes a field selection such as has(event.context.region)",
-                            name_tok)
+            raise self._err(
+                "has() takes a field selection such as has(event.context.region)", name_tok
+            )
         parent, field_name = selection
-        return lambda env: (type(p := parent(env)) is dict and p.get(field_name) is not None)
+        return lambda env: type(p := parent(env)) is dict and p.get(field_name) is not None
 
 
 class _NoValue:
@@ -583,6 +599,7 @@ _NO = _NoValue()
 def _constant(value: Any) -> Compiled:
     def const(env: Env) -> Any:
         return value
+
     const._const = value  # type: ignore[attr-defined]
     return const
 
@@ -601,6 +618,7 @@ def _path(names: tuple[str, ...]) -> Compiled:
         def get1(env: Env) -> Any:
             v = env.get(root)
             return v.get(a) if type(v) is dict else None
+
         return get1
     if len(rest) == 2:
         a, b = rest
@@ -611,6 +629,7 @@ def _path(names: tuple[str, ...]) -> Compiled:
                 return None
             v = v.get(a)
             return v.get(b) if type(v) is dict else None
+
         return get2
 
     def getn(env: Env) -> Any:
@@ -620,6 +639,7 @@ def _path(names: tuple[str, ...]) -> Compiled:
                 return None
             v = v.get(n)
         return v
+
     return getn
 
 
@@ -638,6 +658,7 @@ def _index(obj: Compiled, index: Compiled) -> Compiled:
         if type(v) is list and type(k) is int and -len(v) <= k < len(v):
             return v[k]
         return None
+
     return get
 
 

@@ -12,17 +12,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from core.signals import ObservedEvent, Signal, SourceRef
 from core.findings import Finding, finding_id_for
+from core.model_registry import Registry
+from core.signals import ObservedEvent, Signal, SourceRef
+from core.taxonomy import Severity
 from policies.pack import Pack, PackError, Rule, load_packs, pack_files
 from policies.rules import CompiledRule, compile_rule
-from core.taxonomy import Severity
 from policies.windows import RuleWindows
-from core.model_registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +44,14 @@ def _num(v: Any) -> bool:
 
 
 def _window_times(size_s: int, bucket_s: int, start_bucket: int, end_bucket: int) -> dict[str, Any]:
-    start = datetime.fromtimestamp(start_bucket * bucket_s, timezone.utc)
-    end = datetime.fromtimestamp((end_bucket + 1) * bucket_s, timezone.utc)
-    return {"start": start.isoformat(), "end": end.isoformat(), "size_s": size_s,
-            "bucket_s": bucket_s}
+    start = datetime.fromtimestamp(start_bucket * bucket_s, UTC)
+    end = datetime.fromtimestamp((end_bucket + 1) * bucket_s, UTC)
+    return {
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "size_s": size_s,
+        "bucket_s": bucket_s,
+    }
 
 
 class Rulebook:
@@ -61,8 +66,9 @@ class Rulebook:
         for pack in packs:
             for rule in pack.rules:
                 if rule.id in ids:
-                    raise PackError(f"{pack.where(rule.id)} is also defined in "
-                                    f"{ids[rule.id].where(rule.id)}")
+                    raise PackError(
+                        f"{pack.where(rule.id)} is also defined in {ids[rule.id].where(rule.id)}"
+                    )
                 ids[rule.id] = pack
                 try:
                     compiled = compile_rule(rule, pack)
@@ -71,8 +77,10 @@ class Rulebook:
                 if rule.signal is not None:
                     if rule.signal in self.signal_rules:
                         other = self.signal_rules[rule.signal].id
-                        raise PackError(f"{pack.where(rule.id)}: signal {rule.signal!r} has two "
-                                        f"rules: {other!r} and {rule.id!r}")
+                        raise PackError(
+                            f"{pack.where(rule.id)}: signal {rule.signal!r} has two "
+                            f"rules: {other!r} and {rule.id!r}"
+                        )
                     self.signal_rules[rule.signal] = compiled
                 elif rule.window is not None:
                     self.window_rules.append(compiled)
@@ -85,8 +93,14 @@ class Rulebook:
 
 
 class PolicyEngine:
-    def __init__(self, packs: Sequence[Pack], registry: Registry, *,
-                 pack_dir: Path | None = None, reload_every_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        packs: Sequence[Pack],
+        registry: Registry,
+        *,
+        pack_dir: Path | None = None,
+        reload_every_s: float = 2.0,
+    ) -> None:
         self.registry = registry
         self._book = Rulebook(packs)
         self._models = {mid: e.model_dump(mode="json") for mid, e in registry.models.items()}
@@ -145,8 +159,11 @@ class PolicyEngine:
             book = Rulebook(load_packs(self._pack_dir))
         except PackError as exc:
             self._bad_snapshot = snapshot
-            log.error("policy packs changed but are invalid; still running on the previous "
-                      "packs %s: %s", self._book.versions, exc)
+            log.error(
+                "policy packs changed but are invalid; still running on the previous packs %s: %s",
+                self._book.versions,
+                exc,
+            )
             return False
         self._book, self._snapshot, self._bad_snapshot = book, snapshot, None
         self._sync_windows()
@@ -167,9 +184,13 @@ class PolicyEngine:
 
     # --- state
     def state_dict(self) -> dict[str, Any]:
-        return {"rules": {rid: {"fingerprint": fp, "keys": rw.to_json()}
-                          for rid, (fp, rw) in self._windows.items()},
-                "watermark": self._watermark}
+        return {
+            "rules": {
+                rid: {"fingerprint": fp, "keys": rw.to_json()}
+                for rid, (fp, rw) in self._windows.items()
+            },
+            "watermark": self._watermark,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         saved_mark = state.get("watermark")
@@ -178,16 +199,19 @@ class PolicyEngine:
         for rid, saved in (state.get("rules") or {}).items():
             current = self._windows.get(rid)
             if current is None or current[0] != saved.get("fingerprint"):
-                log.info("policy window rule %s changed or is gone; its saved state is dropped", rid)
+                log.info(
+                    "policy window rule %s changed or is gone; its saved state is dropped", rid
+                )
                 continue
             current[1].load_json(saved.get("keys") or {})
 
     # --- evaluation
-    def evaluate(self, signals: Sequence[Signal],
-                 events: Sequence[ObservedEvent] = ()) -> list[Finding]:
+    def evaluate(
+        self, signals: Sequence[Signal], events: Sequence[ObservedEvent] = ()
+    ) -> list[Finding]:
         self.reload_if_changed()
         book = self._book
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         docs: dict[str, dict[str, Any]] = {}
         if events:
             docs = {o.event.event_id: self._document(o) for o in events}
@@ -202,9 +226,14 @@ class PolicyEngine:
                 continue
             if rule.condition is not None:
                 env = self._env(signal.model_id, docs.get(signal.event_id or ""), None)
-                env["signal"] = {"detector": signal.detector, "kind": signal.kind,
-                                 "severity": str(signal.severity), "evidence": signal.evidence,
-                                 "context": signal.context, "key": signal.key}
+                env["signal"] = {
+                    "detector": signal.detector,
+                    "kind": signal.kind,
+                    "severity": str(signal.severity),
+                    "evidence": signal.evidence,
+                    "context": signal.context,
+                    "key": signal.key,
+                }
                 if rule.condition(env) is not True:
                     continue
             findings.append(self._signal_finding(signal, rule, now))
@@ -215,8 +244,11 @@ class PolicyEngine:
                     det = by_event[s.event_id].setdefault(s.detector, {"count": 0})
                     det["count"] += 1
                     det[s.kind] = det.get(s.kind, 0) + 1
-            silence_rules = [r for r in book.window_rules
-                             if r.rule.window is not None and r.rule.window.silence is not None]
+            silence_rules = [
+                r
+                for r in book.window_rules
+                if r.rule.window is not None and r.rule.window.silence is not None
+            ]
             for observed in events:
                 ts = observed.event.timestamp.timestamp()
                 if self._watermark is None or ts > self._watermark:
@@ -243,15 +275,22 @@ class PolicyEngine:
             return observed.document
         return observed.event.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    def _env(self, model_id: str, doc: dict[str, Any] | None,
-             signals: dict[str, Any] | None) -> dict[str, Any]:
+    def _env(
+        self, model_id: str, doc: dict[str, Any] | None, signals: dict[str, Any] | None
+    ) -> dict[str, Any]:
         model = self._models.get(model_id)
-        return {"event": doc, "model": model, "model_registered": model is not None,
-                "signals": signals or {}, "params": self._params}
+        return {
+            "event": doc,
+            "model": model,
+            "model_registered": model is not None,
+            "signals": signals or {},
+            "params": self._params,
+        }
 
     # --- findings
-    def _severity(self, rule: Rule, base: Severity, tier: str | None,
-                  context: dict[str, Any]) -> Severity:
+    def _severity(
+        self, rule: Rule, base: Severity, tier: str | None, context: dict[str, Any]
+    ) -> Severity:
         severity = rule.severity or base
         if tier is not None and rule.escalate.get(tier):  # type: ignore[call-overload]
             severity = severity.raised(rule.escalate[tier])  # type: ignore[index]
@@ -261,8 +300,11 @@ class PolicyEngine:
         return severity
 
     def _refs(self, rule: Rule, tier: str | None, context: dict[str, Any]) -> list[str]:
-        return [r.ref for r in rule.regulation
-                if (r.tiers is None or tier in r.tiers) and _matches(r.when, context)]
+        return [
+            r.ref
+            for r in rule.regulation
+            if (r.tiers is None or tier in r.tiers) and _matches(r.when, context)
+        ]
 
     def _tier(self, model_id: str) -> str | None:
         entry = self.registry.get(model_id)
@@ -272,12 +314,19 @@ class PolicyEngine:
         rule, tier = compiled.rule, self._tier(signal.model_id)
         subject = f"{signal.event_id or signal.model_id}|{signal.key}"
         return self._finding(
-            compiled, finding_id_for(rule.id, signal.detector, signal.kind, subject),
-            event_id=signal.event_id, model_id=signal.model_id, model_version=signal.model_version,
-            detector=signal.detector, severity=self._severity(rule, signal.severity, tier,
-                                                              signal.context),
-            title=signal.title, evidence=signal.evidence,
-            refs=self._refs(rule, tier, signal.context), source=signal.source, now=now)
+            compiled,
+            finding_id_for(rule.id, signal.detector, signal.kind, subject),
+            event_id=signal.event_id,
+            model_id=signal.model_id,
+            model_version=signal.model_version,
+            detector=signal.detector,
+            severity=self._severity(rule, signal.severity, tier, signal.context),
+            title=signal.title,
+            evidence=signal.evidence,
+            refs=self._refs(rule, tier, signal.context),
+            source=signal.source,
+            now=now,
+        )
 
     def _event_context(self, env: dict[str, Any]) -> dict[str, Any]:
         ctx = (env.get("event") or {}).get("context")
@@ -286,20 +335,35 @@ class PolicyEngine:
     def _evidence(self, compiled: CompiledRule, env: dict[str, Any]) -> dict[str, Any]:
         return {name: expr(env) for name, expr in compiled.evidence}
 
-    def _event_finding(self, compiled: CompiledRule, observed: ObservedEvent,
-                       env: dict[str, Any], now: datetime) -> Finding:
+    def _event_finding(
+        self, compiled: CompiledRule, observed: ObservedEvent, env: dict[str, Any], now: datetime
+    ) -> Finding:
         rule, event = compiled.rule, observed.event
         tier, context = self._tier(event.model.id), self._event_context(env)
         assert rule.severity is not None
         return self._finding(
-            compiled, finding_id_for(rule.id, POLICY_DETECTOR, "event", event.event_id),
-            event_id=event.event_id, model_id=event.model.id, model_version=event.model.version,
-            detector=POLICY_DETECTOR, severity=self._severity(rule, rule.severity, tier, context),
-            title=rule.title, evidence=self._evidence(compiled, env),
-            refs=self._refs(rule, tier, context), source=observed.source, now=now)
+            compiled,
+            finding_id_for(rule.id, POLICY_DETECTOR, "event", event.event_id),
+            event_id=event.event_id,
+            model_id=event.model.id,
+            model_version=event.model.version,
+            detector=POLICY_DETECTOR,
+            severity=self._severity(rule, rule.severity, tier, context),
+            title=rule.title,
+            evidence=self._evidence(compiled, env),
+            refs=self._refs(rule, tier, context),
+            source=observed.source,
+            now=now,
+        )
 
-    def _window_step(self, compiled: CompiledRule, observed: ObservedEvent, ts: float,
-                     env: dict[str, Any], now: datetime) -> Finding | None:
+    def _window_step(
+        self,
+        compiled: CompiledRule,
+        observed: ObservedEvent,
+        ts: float,
+        env: dict[str, Any],
+        now: datetime,
+    ) -> Finding | None:
         rule = compiled.rule
         spec = rule.window
         assert spec is not None and compiled.key is not None and compiled.condition is not None
@@ -323,37 +387,66 @@ class PolicyEngine:
         if view is None or view.count < spec.min_count:
             return None
         # the window's times are formatted only if the condition reads them, or it fires
-        window = _window_times(spec.size, spec.bucket_s, view.start_bucket, view.end_bucket) \
-            if "window" in compiled.names else None
+        window = (
+            _window_times(spec.size, spec.bucket_s, view.start_bucket, view.end_bucket)
+            if "window" in compiled.names
+            else None
+        )
         # seconds of the window behind this event, and its whole length: for forecasts
         elapsed = ts - view.start_bucket * spec.bucket_s
-        wenv = env | {"value": view.value, "bucket_value": view.bucket_value,
-                      "previous": view.previous, "baseline": view.baseline,
-                      "count": view.count, "key": key, "window": window,
-                      "elapsed_s": elapsed, "window_s": spec.size, "silent_s": 0.0}
+        wenv = env | {
+            "value": view.value,
+            "bucket_value": view.bucket_value,
+            "previous": view.previous,
+            "baseline": view.baseline,
+            "count": view.count,
+            "key": key,
+            "window": window,
+            "elapsed_s": elapsed,
+            "window_s": spec.size,
+            "silent_s": 0.0,
+        }
         if compiled.condition(wenv) is not True or not windows.mark_fired(key, view.start_bucket):
             return None
         if window is None:
-            window = wenv["window"] = _window_times(spec.size, spec.bucket_s, view.start_bucket,
-                                                    view.end_bucket)
+            window = wenv["window"] = _window_times(
+                spec.size, spec.bucket_s, view.start_bucket, view.end_bucket
+            )
         event = observed.event
         tier, context = self._tier(event.model.id), self._event_context(env)
-        evidence: dict[str, Any] = {"key": key, "aggregate": spec.aggregate, "value": view.value,
-                                    "count": view.count, "window": window}
+        evidence: dict[str, Any] = {
+            "key": key,
+            "aggregate": spec.aggregate,
+            "value": view.value,
+            "count": view.count,
+            "window": window,
+        }
         if spec.history:
-            evidence |= {"baseline": view.baseline, "previous": view.previous,
-                         "bucket_value": view.bucket_value}
+            evidence |= {
+                "baseline": view.baseline,
+                "previous": view.previous,
+                "bucket_value": view.bucket_value,
+            }
         evidence |= self._evidence(compiled, wenv)
         assert rule.severity is not None
         return self._finding(
-            compiled, finding_id_for(rule.id, POLICY_DETECTOR, "window", f"{key}|{window['start']}"),
-            event_id=None, model_id=event.model.id, model_version=event.model.version,
-            detector=POLICY_DETECTOR, severity=self._severity(rule, rule.severity, tier, context),
-            title=rule.title, evidence=evidence, refs=self._refs(rule, tier, context),
-            source=observed.source, now=now)
+            compiled,
+            finding_id_for(rule.id, POLICY_DETECTOR, "window", f"{key}|{window['start']}"),
+            event_id=None,
+            model_id=event.model.id,
+            model_version=event.model.version,
+            detector=POLICY_DETECTOR,
+            severity=self._severity(rule, rule.severity, tier, context),
+            title=rule.title,
+            evidence=evidence,
+            refs=self._refs(rule, tier, context),
+            source=observed.source,
+            now=now,
+        )
 
-    def _silence_step(self, compiled: CompiledRule, watermark: float, source: SourceRef | None,
-                      now: datetime) -> list[Finding]:
+    def _silence_step(
+        self, compiled: CompiledRule, watermark: float, source: SourceRef | None, now: datetime
+    ) -> list[Finding]:
         """Findings of a silence rule for the keys that the watermark has just left ``silence``
         seconds behind (each episode is checked once: the condition decides whether it files)."""
         rule = compiled.rule
@@ -367,44 +460,92 @@ class PolicyEngine:
             window = _window_times(spec.size, spec.bucket_s, view.start_bucket, view.end_bucket)
             silent_s = watermark - kw.last_ts
             env = self._env(model_id, None, None)
-            wenv = env | {"value": view.value, "bucket_value": view.bucket_value,
-                          "previous": view.previous, "baseline": view.baseline,
-                          "count": view.count, "key": key, "window": window,
-                          "elapsed_s": kw.last_ts - view.start_bucket * spec.bucket_s,
-                          "window_s": spec.size, "silent_s": silent_s}
+            wenv = env | {
+                "value": view.value,
+                "bucket_value": view.bucket_value,
+                "previous": view.previous,
+                "baseline": view.baseline,
+                "count": view.count,
+                "key": key,
+                "window": window,
+                "elapsed_s": kw.last_ts - view.start_bucket * spec.bucket_s,
+                "window_s": spec.size,
+                "silent_s": silent_s,
+            }
             if compiled.condition(wenv) is not True:
                 continue
-            last_seen = datetime.fromtimestamp(kw.last_ts, timezone.utc).isoformat()
+            last_seen = datetime.fromtimestamp(kw.last_ts, UTC).isoformat()
             evidence: dict[str, Any] = {
-                "key": key, "aggregate": spec.aggregate, "silence_s": spec.silence,
-                "silent_s": silent_s, "last_seen": last_seen,
-                "watermark": datetime.fromtimestamp(watermark, timezone.utc).isoformat(),
-                "value": view.value, "count": view.count, "window": window}
+                "key": key,
+                "aggregate": spec.aggregate,
+                "silence_s": spec.silence,
+                "silent_s": silent_s,
+                "last_seen": last_seen,
+                "watermark": datetime.fromtimestamp(watermark, UTC).isoformat(),
+                "value": view.value,
+                "count": view.count,
+                "window": window,
+            }
             if spec.history:
-                evidence |= {"baseline": view.baseline, "previous": view.previous,
-                             "bucket_value": view.bucket_value}
+                evidence |= {
+                    "baseline": view.baseline,
+                    "previous": view.previous,
+                    "bucket_value": view.bucket_value,
+                }
             evidence |= self._evidence(compiled, wenv)
             tier = self._tier(model_id)
             assert rule.severity is not None
-            out.append(self._finding(
-                compiled, finding_id_for(rule.id, POLICY_DETECTOR, "silence", f"{key}|{last_seen}"),
-                event_id=None, model_id=model_id, model_version=version, detector=POLICY_DETECTOR,
-                severity=self._severity(rule, rule.severity, tier, {}), title=rule.title,
-                evidence=evidence, refs=self._refs(rule, tier, {}), source=source, now=now))
+            out.append(
+                self._finding(
+                    compiled,
+                    finding_id_for(rule.id, POLICY_DETECTOR, "silence", f"{key}|{last_seen}"),
+                    event_id=None,
+                    model_id=model_id,
+                    model_version=version,
+                    detector=POLICY_DETECTOR,
+                    severity=self._severity(rule, rule.severity, tier, {}),
+                    title=rule.title,
+                    evidence=evidence,
+                    refs=self._refs(rule, tier, {}),
+                    source=source,
+                    now=now,
+                )
+            )
         return out
 
     @staticmethod
-    def _finding(compiled: CompiledRule, finding_id: str, *, event_id: str | None, model_id: str,
-                 model_version: str | None, detector: str, severity: Severity, title: str,
-                 evidence: dict[str, Any], refs: list[str], source: SourceRef | None,
-                 now: datetime) -> Finding:
+    def _finding(
+        compiled: CompiledRule,
+        finding_id: str,
+        *,
+        event_id: str | None,
+        model_id: str,
+        model_version: str | None,
+        detector: str,
+        severity: Severity,
+        title: str,
+        evidence: dict[str, Any],
+        refs: list[str],
+        source: SourceRef | None,
+        now: datetime,
+    ) -> Finding:
         rule, pack = compiled.rule, compiled.pack
         return Finding(
-            finding_id=finding_id, event_id=event_id, model_id=model_id,
-            model_version=model_version, detector=detector, rule_id=rule.id,
-            category=rule.category, subcategory=rule.subcategory, severity=severity, title=title,
-            evidence=evidence, regulation_refs=refs, remediation=rule.remediation,
-            pack=pack.pack, pack_version=pack.version,
+            finding_id=finding_id,
+            event_id=event_id,
+            model_id=model_id,
+            model_version=model_version,
+            detector=detector,
+            rule_id=rule.id,
+            category=rule.category,
+            subcategory=rule.subcategory,
+            severity=severity,
+            title=title,
+            evidence=evidence,
+            regulation_refs=refs,
+            remediation=rule.remediation,
+            pack=pack.pack,
+            pack_version=pack.version,
             source_topic=source.topic if source else None,
             source_partition=source.partition if source else None,
             source_offset=source.offset if source else None,

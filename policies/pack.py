@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator,
-                      model_validator)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
 from core.model_registry import RiskTier
+from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
 
 BUILTIN_PACKS = Path(__file__).parent / "packs"
 
@@ -208,7 +207,11 @@ def load_pack(path: Path) -> Pack:
                 rules = raw.get("rules") if isinstance(raw, dict) else None
                 line = item_lines[loc[1]] if loc[1] < len(item_lines) else rules_line
                 rule_id = "?"
-                if isinstance(rules, list) and loc[1] < len(rules) and isinstance(rules[loc[1]], dict):
+                if (
+                    isinstance(rules, list)
+                    and loc[1] < len(rules)
+                    and isinstance(rules[loc[1]], dict)
+                ):
                     rule_id = str(rules[loc[1]].get("id", "?"))
                 field = ".".join(str(p) for p in loc[2:])
                 where = f"{path}:{line}: rule {rule_id!r}: {field}"

@@ -22,19 +22,19 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from core.events import InferenceEvent
+from core.model_registry import Registry
 from core.signals import ObservedEvent, Signal, SourceRef
+from core.taxonomy import Severity
 from policies.engine import PolicyEngine
 from policies.pack import Pack, PackError, load_packs, parse_duration
-from core.taxonomy import Severity
-from core.model_registry import Registry
-from core.events import InferenceEvent
 
 
 class CaseSignal(BaseModel):
@@ -142,8 +142,10 @@ def _expand(base: dict[str, Any], items: list[dict[str, Any]], index: int) -> li
             continue
         extra = set(raw) - {"repeat", "every", "event"}
         if extra or not isinstance(raw["repeat"], int) or raw["repeat"] < 1:
-            raise ValueError(f"event {i + 1}: a repeat item is {{repeat: N >= 1, every: "
-                             f"duration, event: {{...}}}}, got keys {sorted(raw)}")
+            raise ValueError(
+                f"event {i + 1}: a repeat item is {{repeat: N >= 1, every: "
+                f"duration, event: {{...}}}}, got keys {sorted(raw)}"
+            )
         every = parse_duration(raw.get("every", 1))
         doc = _merge(base, raw.get("event") or {})
         start = datetime.fromisoformat(str(doc["timestamp"]).replace("Z", "+00:00"))
@@ -151,7 +153,7 @@ def _expand(base: dict[str, Any], items: list[dict[str, Any]], index: int) -> li
             one = _numbered(doc, k)
             one["event_id"] = f"case{index}-{i}-{k}"
             ts = start + timedelta(seconds=every * k)
-            one["timestamp"] = ts.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+            one["timestamp"] = ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
             docs.append(one)
     return docs
 
@@ -166,11 +168,22 @@ def run_case(packs: list[Pack], test: PackTestFile, case: Case, index: int) -> s
         event = InferenceEvent.model_validate(doc)
         observed.append(ObservedEvent(event, SourceRef("pack-test", 0, i), doc))
     last = observed[-1].event
-    signals = [Signal(detector=s.detector, kind=s.kind, model_id=last.model.id,
-                      model_version=last.model.version, title=s.title, severity=s.severity,
-                      evidence=s.evidence, source=observed[-1].source,
-                      event_id=None if s.window else last.event_id, key=s.key, context=s.context)
-               for s in case.signals]
+    signals = [
+        Signal(
+            detector=s.detector,
+            kind=s.kind,
+            model_id=last.model.id,
+            model_version=last.model.version,
+            title=s.title,
+            severity=s.severity,
+            evidence=s.evidence,
+            source=observed[-1].source,
+            event_id=None if s.window else last.event_id,
+            key=s.key,
+            context=s.context,
+        )
+        for s in case.signals
+    ]
     return {f.rule_id for f in engine.evaluate(signals, observed)}
 
 
@@ -181,7 +194,9 @@ def _load_test(path: Path) -> PackTestFile:
     except (OSError, yaml.YAMLError) as exc:
         raise PackError(f"{path}: {exc}") from exc
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
         raise PackError(f"{path}: {problems}") from exc
 
 
@@ -229,11 +244,14 @@ def run_pack_tests(pack_dir: Path, test_dir: Path | None = None) -> Report:
                 report.failures.append(Failure(where, f"must not fire {unwanted}, but did"))
     for rule_id in sorted(known):
         if rule_id not in expected:
-            report.failures.append(Failure(str(test_dir), f"rule {rule_id} has no case that fires it"))
+            report.failures.append(
+                Failure(str(test_dir), f"rule {rule_id} has no case that fires it")
+            )
         if rule_id not in forbidden:
-            report.failures.append(Failure(str(test_dir),
-                                           f"rule {rule_id} has no case showing it stays silent"))
+            report.failures.append(
+                Failure(str(test_dir), f"rule {rule_id} has no case showing it stays silent")
+            )
     return report
 
 
-__all__ = ["Case", "Failure", "Report", "PackTestFile", "run_case", "run_pack_tests"]
+__all__ = ["Case", "Failure", "PackTestFile", "Report", "run_case", "run_pack_tests"]

@@ -21,22 +21,29 @@ SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
     "private_key_block": re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |DSA |PGP )?PRIVATE KEY-----"),
     "jwt": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
     "generic_api_key_assignment": re.compile(
-        r"(?i)\b(?:api[_-]?key|secret|access[_-]?token|password)\b\s*[:=]\s*['\"]?[A-Za-z0-9_\-/+]{16,}"),
+        r"(?i)\b(?:api[_-]?key|secret|access[_-]?token|password)\b\s*[:=]\s*['\"]?[A-Za-z0-9_\-/+]{16,}"
+    ),
 }
 
 #: instructions that try to override the system prompt or lift the model's rules
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     "ignore_previous_instructions": re.compile(
         r"(?i)\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|the\s+)?(?:previous|prior|above|earlier)\s+"
-        r"(?:instructions|prompts?|rules|directions)"),
+        r"(?:instructions|prompts?|rules|directions)"
+    ),
     "reveal_system_prompt": re.compile(
-        r"(?i)\b(?:print|reveal|show|repeat|output)\s+(?:me\s+)?(?:your|the)\s+(?:system|hidden|initial)\s+prompt"),
+        r"(?i)\b(?:print|reveal|show|repeat|output)\s+(?:me\s+)?(?:your|the)\s+(?:system|hidden|initial)\s+prompt"
+    ),
     "role_override": re.compile(
         r"(?i)\byou\s+are\s+now\s+(?:an?\s+)?(?:\w+\s+){0,3}(?:without\s+(?:any\s+)?(?:rules|restrictions|filters)"
-        r"|unrestricted|unfiltered|jailbroken)"),
-    "dan_jailbreak": re.compile(r"(?i)\b(?:do\s+anything\s+now|DAN\s+mode|developer\s+mode\s+enabled)\b"),
+        r"|unrestricted|unfiltered|jailbroken)"
+    ),
+    "dan_jailbreak": re.compile(
+        r"(?i)\b(?:do\s+anything\s+now|DAN\s+mode|developer\s+mode\s+enabled)\b"
+    ),
     "pretend_no_rules": re.compile(
-        r"(?i)\bpretend\s+(?:that\s+)?you\s+(?:have|had)\s+no\s+(?:rules|restrictions|guidelines)"),
+        r"(?i)\bpretend\s+(?:that\s+)?you\s+(?:have|had)\s+no\s+(?:rules|restrictions|guidelines)"
+    ),
 }
 
 
@@ -46,18 +53,23 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
 ABUSE_PATTERNS: dict[str, re.Pattern[str]] = {
     "insult_at_user": re.compile(
         r"(?i)\byou(?:'re|\s+are)\s+(?:a\s+|an\s+|so\s+|such\s+an?\s+)?(?:\w+\s+)?"
-        r"(?:idiot|moron|stupid|dumb|imbecile|loser|pathetic|worthless|useless|retard(?:ed)?)\b"),
+        r"(?:idiot|moron|stupid|dumb|imbecile|loser|pathetic|worthless|useless|retard(?:ed)?)\b"
+    ),
     "dismissive_abuse": re.compile(r"(?i)\b(?:shut\s+up|get\s+lost|piss\s+off|go\s+to\s+hell)\b"),
     "profanity_at_user": re.compile(r"(?i)\b(?:fuck|screw)\s+(?:you|off)\b"),
     "threat": re.compile(
-        r"(?i)\bi(?:'ll|\s+will|\s+am\s+going\s+to)\s+(?:hurt|kill|destroy|find)\s+you\b"),
+        r"(?i)\bi(?:'ll|\s+will|\s+am\s+going\s+to)\s+(?:hurt|kill|destroy|find)\s+you\b"
+    ),
     "self_harm_incitement": re.compile(r"(?i)\b(?:go\s+)?kill\s+yourself\b|\bkys\b"),
 }
 
 
 def _scan(text: str, patterns: dict[str, re.Pattern[str]]) -> list[dict[str, Any]]:
-    hits = [{"pattern": name, "start": m.start(), "end": m.end()}
-            for name, rx in patterns.items() for m in rx.finditer(text)]
+    hits = [
+        {"pattern": name, "start": m.start(), "end": m.end()}
+        for name, rx in patterns.items()
+        for m in rx.finditer(text)
+    ]
     hits.sort(key=lambda h: (h["start"], h["pattern"]))
     return hits
 
@@ -105,5 +117,7 @@ def find_names(text: str, names: tuple[str, ...]) -> list[dict[str, Any]]:
     if not names:
         return []
     lowered = {n.lower(): n for n in names}
-    return [{"name": lowered.get(m.group().lower(), m.group()), "start": m.start(), "end": m.end()}
-            for m in _names_regex(names).finditer(text)]
+    return [
+        {"name": lowered.get(m.group().lower(), m.group()), "start": m.start(), "end": m.end()}
+        for m in _names_regex(names).finditer(text)
+    ]

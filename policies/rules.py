@@ -18,9 +18,18 @@ EVENT_NAMES = frozenset({"event", "model", "model_registered", "signals", "param
 SIGNAL_NAMES = EVENT_NAMES | {"signal"}
 #: a window rule's condition sees the aggregate and the event that updated it (a silence rule's:
 #: the key's window at its last event, ``event`` null, and ``silent_s``, 0 in other rules)
-WINDOW_NAMES = (EVENT_NAMES - {"signals"}) | {"value", "bucket_value", "previous", "baseline",
-                                              "count", "key", "window", "elapsed_s",
-                                              "window_s", "silent_s"}
+WINDOW_NAMES = (EVENT_NAMES - {"signals"}) | {
+    "value",
+    "bucket_value",
+    "previous",
+    "baseline",
+    "count",
+    "key",
+    "window",
+    "elapsed_s",
+    "window_s",
+    "silent_s",
+}
 #: what a window's ``key``, ``of`` and ``where`` see: the event alone
 WINDOW_INPUT_NAMES = EVENT_NAMES - {"signals"}
 
@@ -55,8 +64,9 @@ def compile_rule(rule: Rule, pack: Pack | None = None) -> CompiledRule:
     """Compile every expression of ``rule``; a ValueError names the expression and column."""
     names = {"signal": SIGNAL_NAMES, "event": EVENT_NAMES, "window": WINDOW_NAMES}[rule.kind]
     condition = _compile("condition", rule.condition, names) if rule.condition else None
-    evidence = tuple((name, _compile(f"evidence.{name}", src, names))
-                     for name, src in rule.evidence.items())
+    evidence = tuple(
+        (name, _compile(f"evidence.{name}", src, names)) for name, src in rule.evidence.items()
+    )
     key = of = where = None
     fingerprint = ""
     if rule.window is not None:
@@ -69,5 +79,14 @@ def compile_rule(rule: Rule, pack: Pack | None = None) -> CompiledRule:
         spec = orjson.dumps(dumped, option=orjson.OPT_SORT_KEYS)
         fingerprint = hashlib.sha256(rule.id.encode() + b"|" + spec).hexdigest()[:16]
     used = frozenset().union(*(e.names for e in (condition, *(x for _, x in evidence)) if e))
-    return CompiledRule(rule, pack if pack is not None else Pack(pack="?", version="?", rules=[]),
-                        condition, evidence, key, of, where, fingerprint, used)
+    return CompiledRule(
+        rule,
+        pack if pack is not None else Pack(pack="?", version="?", rules=[]),
+        condition,
+        evidence,
+        key,
+        of,
+        where,
+        fingerprint,
+        used,
+    )

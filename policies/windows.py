@@ -80,24 +80,38 @@ class Acc:
             self.hist[b] = (seen or 0) + 1
 
     def to_json(self) -> list[Any]:
-        return [self.n, self.total, self.hits, self.top,
-                None if self.values is None else sorted(self.values, key=repr),
-                None if self.hist is None else [[k, v] for k, v in self.hist.items()]]
+        return [
+            self.n,
+            self.total,
+            self.hits,
+            self.top,
+            None if self.values is None else sorted(self.values, key=repr),
+            None if self.hist is None else [[k, v] for k, v in self.hist.items()],
+        ]
 
     @classmethod
     def from_json(cls, raw: list[Any]) -> Acc:
         n, total, hits, top, values, hist = raw
         counts = None if hist is None else {int(k): int(v) for k, v in hist}
-        return cls(int(n), float(total), int(hits), top,
-                   None if values is None else set(values), counts,
-                   None if counts is None else sorted(counts))
+        return cls(
+            int(n),
+            float(total),
+            int(hits),
+            top,
+            None if values is None else set(values),
+            counts,
+            None if counts is None else sorted(counts),
+        )
 
 
 def value_hash(value: Any) -> int:
     """A 52-bit hash of a JSON value (exact in a double, so any JSON reader keeps it); map keys
     are sorted, so the same features in another order hash the same."""
-    raw = value.encode() if isinstance(value, str) else orjson.dumps(
-        value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    raw = (
+        value.encode()
+        if isinstance(value, str)
+        else orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    )
     return int.from_bytes(hashlib.blake2b(raw, digest_size=8).digest(), "big") >> 12
 
 
@@ -111,7 +125,7 @@ def _bin_value(b: int) -> float:
     if b == 0:
         return 0.0
     k = b - 1_000_000
-    return 2.0 * _GAMMA ** k / (_GAMMA + 1.0)  # midpoint of (γ^(k-1), γ^k]
+    return 2.0 * _GAMMA**k / (_GAMMA + 1.0)  # midpoint of (γ^(k-1), γ^k]
 
 
 def aggregate_of(aggregate: str, accs: list[Acc]) -> tuple[Any, int]:
@@ -237,8 +251,9 @@ class RuleWindows:
         self._heap: list[tuple[float, str]] = []
         self._armed: set[str] = set()
 
-    def add(self, key: str, ts: float, value: Any,
-            model: tuple[str, str | None] | None = None) -> WindowView | None:
+    def add(
+        self, key: str, ts: float, value: Any, model: tuple[str, str | None] | None = None
+    ) -> WindowView | None:
         """Count ``value`` into ``key``'s bucket at event time ``ts``; None when the event is too
         late to matter (older than what the key still keeps)."""
         spec = self.spec
@@ -293,14 +308,17 @@ class RuleWindows:
         previous = aggregate_of(agg, [prev] if prev else [])[0]
         if kw.first > idx - self.spec.history:
             return previous, None
-        per_bucket = [aggregate_of(agg, [kw.buckets[b]] if b in kw.buckets else [])[0]
-                      for b in range(idx - self.spec.history, idx)]
+        per_bucket = [
+            aggregate_of(agg, [kw.buckets[b]] if b in kw.buckets else [])[0]
+            for b in range(idx - self.spec.history, idx)
+        ]
         known = [v for v in per_bucket if v is not None]
         return previous, (sum(known) / len(known) if known else None)
 
     # --- silence (absence) rules
-    def _arm(self, key: str, kw: KeyWindow, ts: float, model: tuple[str, str | None] | None
-             ) -> None:
+    def _arm(
+        self, key: str, kw: KeyWindow, ts: float, model: tuple[str, str | None] | None
+    ) -> None:
         if ts >= kw.last_ts:
             kw.last_ts = ts
             if model is not None:
@@ -318,8 +336,11 @@ class RuleWindows:
         if silence is None:
             self._heap, self._armed = [], set()
             return
-        self._heap = [(kw.last_ts + silence, key) for key, kw in self.keys.items()
-                      if kw.silence_checked != kw.last_ts]
+        self._heap = [
+            (kw.last_ts + silence, key)
+            for key, kw in self.keys.items()
+            if kw.silence_checked != kw.last_ts
+        ]
         heapq.heapify(self._heap)
         self._armed = {key for _, key in self._heap}
 
@@ -364,11 +385,17 @@ class RuleWindows:
         out = {}
         for key, kw in self.keys.items():
             raw: dict[str, Any] = {
-                "first": kw.first, "last": kw.last, "fired": list(kw.fired),
-                "buckets": [[b, a.to_json()] for b, a in sorted(kw.buckets.items())]}
+                "first": kw.first,
+                "last": kw.last,
+                "fired": list(kw.fired),
+                "buckets": [[b, a.to_json()] for b, a in sorted(kw.buckets.items())],
+            }
             if self.spec.silence is not None:
-                raw |= {"last_ts": kw.last_ts, "silence_checked": kw.silence_checked,
-                        "model": None if kw.model is None else list(kw.model)}
+                raw |= {
+                    "last_ts": kw.last_ts,
+                    "silence_checked": kw.silence_checked,
+                    "model": None if kw.model is None else list(kw.model),
+                }
             out[key] = raw
         return out
 
@@ -379,9 +406,12 @@ class RuleWindows:
             model = kw.get("model")
             checked = kw.get("silence_checked")
             self.keys[key] = KeyWindow(
-                int(kw["first"]), last, {int(b): Acc.from_json(a) for b, a in kw["buckets"]},
+                int(kw["first"]),
+                last,
+                {int(b): Acc.from_json(a) for b, a in kw["buckets"]},
                 [int(f) for f in kw["fired"]],
                 last_ts=float(kw.get("last_ts", last * self.spec.bucket_s)),
                 silence_checked=None if checked is None else float(checked),
-                model=None if not model else (str(model[0]), model[1]))
+                model=None if not model else (str(model[0]), model[1]),
+            )
         self._rearm_all()

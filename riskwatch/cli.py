@@ -7,14 +7,14 @@ from pathlib import Path
 
 import click
 
+from core.logs import configure_logging
+from core.settings import get_settings
 from riskwatch.cli_audit import audit, tokens
 from riskwatch.cli_common import fail as _fail
 from riskwatch.cli_policies import policies
 from riskwatch.cli_report import report
 from riskwatch.cli_retention import erase, purge, removals
-from core.logs import configure_logging
 from riskwatch.cli_webhooks import alerts, webhooks
-from core.settings import get_settings
 
 
 @click.group()
@@ -26,6 +26,7 @@ def main() -> None:
 
 
 # --- kafka -------------------------------------------------------------------------------
+
 
 @main.group()
 def kafka() -> None:
@@ -70,11 +71,12 @@ def kafka_status() -> None:
 
 # --- worker and producer -------------------------------------------------------------------
 
+
 @main.command()
 def worker() -> None:
     """Run a Faust worker: events topic → detectors → policies → audit store + findings topic."""
-    from policies.pack import PackError
     from core.model_registry import ConfigError
+    from policies.pack import PackError
     from streams.worker import run_worker
 
     try:
@@ -84,20 +86,49 @@ def worker() -> None:
 
 
 @main.command()
-@click.option("--demo", "demo_n", type=click.IntRange(min=1), help="Simulate N events of the registry's models.")
-@click.option("--file", "path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Send each line of a JSON-lines file as one event.")
+@click.option(
+    "--demo",
+    "demo_n",
+    type=click.IntRange(min=1),
+    help="Simulate N events of the registry's models.",
+)
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Send each line of a JSON-lines file as one event.",
+)
 @click.option("--seed", default=7, show_default=True)
-@click.option("--run-id", default=None, help="Prefix of the simulated event ids (default: time-based).")
+@click.option(
+    "--run-id", default=None, help="Prefix of the simulated event ids (default: time-based)."
+)
 @click.option("--no-text", is_flag=True, help="Simulate events without input/output text.")
 @click.option("--malformed", default=0.02, show_default=True, help="Share of malformed messages.")
 @click.option("--duplicates", default=0.02, show_default=True, help="Share of re-sent events.")
-@click.option("--drift-from", type=click.FloatRange(0, 1), default=None,
-              help="Shift the chat channel mix from this share of the run on (data drift).")
-@click.option("--feedback", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Share of tabular decisions whose label is sent as a riskwatch.feedback/v1 event.")
-def produce(demo_n: int | None, path: Path | None, seed: int, run_id: str | None, no_text: bool,
-            malformed: float, duplicates: float, drift_from: float | None, feedback: float) -> None:
+@click.option(
+    "--drift-from",
+    type=click.FloatRange(0, 1),
+    default=None,
+    help="Shift the chat channel mix from this share of the run on (data drift).",
+)
+@click.option(
+    "--feedback",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of tabular decisions whose label is sent as a riskwatch.feedback/v1 event.",
+)
+def produce(
+    demo_n: int | None,
+    path: Path | None,
+    seed: int,
+    run_id: str | None,
+    no_text: bool,
+    malformed: float,
+    duplicates: float,
+    drift_from: float | None,
+    feedback: float,
+) -> None:
     """Send events to RISKWATCH_EVENTS_TOPIC; prints a JSON account of what was sent."""
     from riskwatch.demo import produce_demo, produce_file
     from riskwatch.output import to_json
@@ -109,9 +140,17 @@ def produce(demo_n: int | None, path: Path | None, seed: int, run_id: str | None
         click.echo(to_json(produce_file(settings, path)))
         return
     assert demo_n is not None
-    report = produce_demo(settings, demo_n, seed=seed, run_id=run_id, with_text=not no_text,
-                          malformed=malformed, duplicates=duplicates, drift_from=drift_from,
-                          feedback=feedback)
+    report = produce_demo(
+        settings,
+        demo_n,
+        seed=seed,
+        run_id=run_id,
+        with_text=not no_text,
+        malformed=malformed,
+        duplicates=duplicates,
+        drift_from=drift_from,
+        feedback=feedback,
+    )
     click.echo(to_json(report))
 
 
@@ -147,8 +186,9 @@ def api(host: str, port: int) -> None:
 
     from audit.api import create_app
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port,
-                log_level=get_settings().log_level.lower())
+    uvicorn.run(
+        create_app(get_settings()), host=host, port=port, log_level=get_settings().log_level.lower()
+    )
 
 
 if __name__ == "__main__":

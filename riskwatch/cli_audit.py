@@ -9,11 +9,20 @@ from typing import Any
 
 import click
 
-from riskwatch.cli_common import fail
 from core.settings import get_settings
+from riskwatch.cli_common import fail
 
-TABLE_COLUMNS = ("detected_at", "severity", "status", "category", "subcategory", "model_id",
-                 "rule_id", "title", "event_id")
+TABLE_COLUMNS = (
+    "detected_at",
+    "severity",
+    "status",
+    "category",
+    "subcategory",
+    "model_id",
+    "rule_id",
+    "title",
+    "event_id",
+)
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 STATUSES = ["open", "acknowledged", "resolved", "false_positive"]
 
@@ -52,35 +61,71 @@ def audit() -> None:
 @click.option("--regulation", help="Substring of a regulation reference, e.g. 'Art. 15'.")
 @click.option("--since", help="30m, 24h, 7d, or an RFC 3339 time (inclusive).")
 @click.option("--until", help="30m, 24h, 7d (ago), or an RFC 3339 time (exclusive).")
-@click.option("--sort", type=click.Choice(["-detected_at", "detected_at", "-severity", "severity"]),
-              default="-detected_at", show_default=True)
+@click.option(
+    "--sort",
+    type=click.Choice(["-detected_at", "detected_at", "-severity", "severity"]),
+    default="-detected_at",
+    show_default=True,
+)
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(min=1))
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
-def audit_findings(model: str | None, model_version: str | None, category: str | None,
-                   subcategory: str | None, severity: str | None, min_severity: str | None,
-                   detector: str | None, status: str | None, regulation: str | None,
-                   since: str | None, until: str | None, sort: str, limit: int, offset: int,
-                   fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+def audit_findings(
+    model: str | None,
+    model_version: str | None,
+    category: str | None,
+    subcategory: str | None,
+    severity: str | None,
+    min_severity: str | None,
+    detector: str | None,
+    status: str | None,
+    regulation: str | None,
+    since: str | None,
+    until: str | None,
+    sort: str,
+    limit: int,
+    offset: int,
+    fmt: str,
+) -> None:
     """List findings, newest first (the same filters as GET /findings)."""
     from audit.queries import FINDING_COLUMNS, FindingFilter, find_findings
     from core.taxonomy import Subcategory
     from riskwatch.output import render
 
     if subcategory is not None and subcategory not in {s.value for s in Subcategory}:
-        fail(f"unknown subcategory {subcategory!r}; one of: {', '.join(s.value for s in Subcategory)}")
-    flt = FindingFilter(model=model, version=model_version, category=category,
-                        subcategory=subcategory, severity=severity, min_severity=min_severity,
-                        detector=detector, status=status, regulation=regulation,
-                        since=_time("--since", since), until=_time("--until", until), sort=sort,
-                        limit=limit, offset=offset)
+        fail(
+            f"unknown subcategory {subcategory!r}; one of: {', '.join(s.value for s in Subcategory)}"
+        )
+    flt = FindingFilter(
+        model=model,
+        version=model_version,
+        category=category,
+        subcategory=subcategory,
+        severity=severity,
+        min_severity=min_severity,
+        detector=detector,
+        status=status,
+        regulation=regulation,
+        since=_time("--since", since),
+        until=_time("--until", until),
+        sort=sort,
+        limit=limit,
+        offset=offset,
+    )
     rows = find_findings(_engine(), flt)
     click.echo(render(rows, fmt, columns=(*FINDING_COLUMNS, "status"), table_columns=TABLE_COLUMNS))
 
 
 @audit.command("summary")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def audit_summary(fmt: str) -> None:
     """Events stored, findings by category/subcategory/severity, dead letters by reason."""
     from audit.queries import summary
@@ -93,19 +138,41 @@ def audit_summary(fmt: str) -> None:
 def _show_text(trail: dict[str, Any]) -> str:
     from riskwatch.output import to_json
 
-    lines = [f"{k:<14} {trail[k]}" for k in ("finding_id", "detected_at", "status", "severity",
-                                             "category", "subcategory", "model_id", "model_version",
-                                             "detector", "title", "event_id")]
-    lines += [f"{'rule':<14} {trail['rule']['id']} ({trail['rule']['pack']} "
-              f"{trail['rule']['pack_version']})",
-              f"{'kafka':<14} {trail['kafka']['topic']}/{trail['kafka']['partition']}/"
-              f"{trail['kafka']['offset']}",
-              f"{'regulation':<14} {'; '.join(trail['regulation_refs']) or '-'}",
-              f"{'chain':<14} " + (f"seq {trail['chain']['seq']} {trail['chain']['entry_hash']}"
-                                  if trail["chain"] else "(not chained)"),
-              "evidence:", to_json(trail["evidence"]), "lifecycle:"]
-    lines += [f"  {a['at']} {a['action']} by {a['actor']}: {a['reason']}"
-              for a in trail["lifecycle"]] or ["  (none)"]
+    lines = [
+        f"{k:<14} {trail[k]}"
+        for k in (
+            "finding_id",
+            "detected_at",
+            "status",
+            "severity",
+            "category",
+            "subcategory",
+            "model_id",
+            "model_version",
+            "detector",
+            "title",
+            "event_id",
+        )
+    ]
+    lines += [
+        f"{'rule':<14} {trail['rule']['id']} ({trail['rule']['pack']} "
+        f"{trail['rule']['pack_version']})",
+        f"{'kafka':<14} {trail['kafka']['topic']}/{trail['kafka']['partition']}/"
+        f"{trail['kafka']['offset']}",
+        f"{'regulation':<14} {'; '.join(trail['regulation_refs']) or '-'}",
+        f"{'chain':<14} "
+        + (
+            f"seq {trail['chain']['seq']} {trail['chain']['entry_hash']}"
+            if trail["chain"]
+            else "(not chained)"
+        ),
+        "evidence:",
+        to_json(trail["evidence"]),
+        "lifecycle:",
+    ]
+    lines += [
+        f"  {a['at']} {a['action']} by {a['actor']}: {a['reason']}" for a in trail["lifecycle"]
+    ] or ["  (none)"]
     if trail["event"] is not None:
         lines += ["event (as stored, texts redacted):", to_json(trail["event"]["payload"])]
     return "\n".join(lines)
@@ -113,7 +180,9 @@ def _show_text(trail: dict[str, Any]) -> str:
 
 @audit.command("show")
 @click.argument("finding_id")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def audit_show(finding_id: str, fmt: str) -> None:
     """One finding with its trail: event, rule, Kafka coordinates, lifecycle, chain link."""
     from audit.trail import finding_trail
@@ -134,8 +203,9 @@ def _lifecycle_command(name: str, action: str, help_text: str) -> None:
         from audit.lifecycle import FindingNotFound, InvalidTransition, record_action
 
         try:
-            result = record_action(_engine(), finding_id=finding_id, action=action, actor=actor,
-                                   reason=reason)
+            result = record_action(
+                _engine(), finding_id=finding_id, action=action, actor=actor, reason=reason
+            )
         except FindingNotFound:
             fail(f"no finding {finding_id}", code=1)
         except InvalidTransition as exc:
@@ -146,11 +216,15 @@ def _lifecycle_command(name: str, action: str, help_text: str) -> None:
 _lifecycle_command("ack", "acknowledge", "Acknowledge a finding.")
 _lifecycle_command("resolve", "resolve", "Resolve a finding.")
 _lifecycle_command("false-positive", "false_positive", "Mark a finding as a false positive.")
-_lifecycle_command("reopen", "reopen", "Reopen an acknowledged, resolved or false-positive finding.")
+_lifecycle_command(
+    "reopen", "reopen", "Reopen an acknowledged, resolved or false-positive finding."
+)
 
 
 @audit.command("verify")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 def audit_verify(fmt: str) -> None:
     """Walk the hash chain; exit 1 and name the first broken link if anything was altered."""
     from audit.chain import verify
@@ -160,8 +234,10 @@ def audit_verify(fmt: str) -> None:
     if fmt == "json":
         click.echo(to_json(report.to_dict()))
     elif report.ok:
-        click.echo(f"chain ok: {report.entries} entries, head seq {report.head.seq} "
-                   f"{report.head.entry_hash}")
+        click.echo(
+            f"chain ok: {report.entries} entries, head seq {report.head.seq} "
+            f"{report.head.entry_hash}"
+        )
     else:
         b = report.broken
         assert b is not None
@@ -186,6 +262,7 @@ def audit_export(since: str, until: str, out: Path) -> None:
 
 # --- tokens ------------------------------------------------------------------------------------
 
+
 @click.group()
 def tokens() -> None:
     """API tokens: only their SHA-256 is stored."""
@@ -204,14 +281,19 @@ def tokens_create(role: str, name: str | None) -> None:
 
 
 @tokens.command("list")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def tokens_list(fmt: str) -> None:
     from audit.tokens import list_tokens
     from riskwatch.output import to_json, to_table
 
     rows = [t.to_dict() for t in list_tokens(_engine())]
-    click.echo(to_json(rows) if fmt == "json" else
-               to_table(rows, ("id", "name", "role", "created_at", "revoked_at")))
+    click.echo(
+        to_json(rows)
+        if fmt == "json"
+        else to_table(rows, ("id", "name", "role", "created_at", "revoked_at"))
+    )
 
 
 @tokens.command("revoke")

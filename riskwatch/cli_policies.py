@@ -16,8 +16,7 @@ def policies() -> None:
 
 
 @policies.command("check")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 def check(files: tuple[Path, ...]) -> None:
     """Validate pack FILEs (schema, taxonomy, expressions); exit 1 naming file, line and rule."""
     from policies.engine import Rulebook
@@ -42,10 +41,15 @@ def check(files: tuple[Path, ...]) -> None:
 
 
 @policies.command("test")
-@click.argument("directory", required=False,
-                type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--tests", "test_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Folder of test files (default: DIRECTORY/tests).")
+@click.argument(
+    "directory", required=False, type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.option(
+    "--tests",
+    "test_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Folder of test files (default: DIRECTORY/tests).",
+)
 def test(directory: Path | None, test_dir: Path | None) -> None:
     """Run the pack tests of DIRECTORY (default: the shipped packs); exit 1 listing failures."""
     from policies.packtest import run_pack_tests

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -17,8 +17,12 @@ from core.settings import get_settings
 def write_report(model: str, since: datetime, until: datetime, out: Path) -> Path:
     settings = get_settings()
     registry = load_registry(settings.config) if settings.config.exists() else None
-    html = build_report(make_engine(settings.database_url), ReportPeriod(model, since, until),
-                        registry, datetime.now(timezone.utc))
+    html = build_report(
+        make_engine(settings.database_url),
+        ReportPeriod(model, since, until),
+        registry,
+        datetime.now(UTC),
+    )
     out.write_text(html, encoding="utf-8")
     return out
 
@@ -27,11 +31,15 @@ def write_report(model: str, since: datetime, until: datetime, out: Path) -> Pat
 @click.option("--model", required=True, help="Model id.")
 @click.option("--since", required=True, help="Start: 7d, 24h … or an RFC 3339 time (inclusive).")
 @click.option("--until", default=None, help="End, as --since (exclusive); default now.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
-              show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("report.html"),
+    show_default=True,
+)
 def report(model: str, since: str, until: str | None, out: Path) -> None:
     """Write a self-contained HTML compliance report for MODEL over a period."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         start = parse_since(since, now)
         end = parse_since(until, now) if until else now
@@ -52,15 +60,20 @@ def busiest_model_report(out: Path) -> Path | None:
 
     engine = make_engine(get_settings().database_url)
     with engine.connect() as conn:
-        row = conn.execute(select(EventRecord.model_id, func.min(EventRecord.timestamp),
-                                  func.max(EventRecord.timestamp))
-                           .group_by(EventRecord.model_id)
-                           .order_by(func.count().desc()).limit(1)).first()
+        row = conn.execute(
+            select(
+                EventRecord.model_id,
+                func.min(EventRecord.timestamp),
+                func.max(EventRecord.timestamp),
+            )
+            .group_by(EventRecord.model_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
     if row is None:
         return None
     model, first, last = row
-    start = first.replace(tzinfo=first.tzinfo or timezone.utc)
+    start = first.replace(tzinfo=first.tzinfo or UTC)
     # findings are dated when they were filed, after the events they are about: up to now
-    end = max(last.replace(tzinfo=last.tzinfo or timezone.utc),
-              datetime.now(timezone.utc)) + timedelta(seconds=1)
+    end = max(last.replace(tzinfo=last.tzinfo or UTC), datetime.now(UTC)) + timedelta(seconds=1)
     return write_report(model, start, end, out)

@@ -4,18 +4,22 @@ RISKWATCH_EVENT_RETENTION_DAYS), ``audit erase`` (GDPR Art. 17, by context.user_
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
-from riskwatch.cli_common import fail
 from core.settings import get_settings
+from riskwatch.cli_common import fail
 
 
 @click.command("purge")
 @click.option("--by", required=True, help="Who runs the purge (recorded in the audit chain).")
-@click.option("--days", type=click.IntRange(min=0), default=None,
-              help="Retention in days; default RISKWATCH_EVENT_RETENTION_DAYS (0: keep forever).")
+@click.option(
+    "--days",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Retention in days; default RISKWATCH_EVENT_RETENTION_DAYS (0: keep forever).",
+)
 def purge(by: str, days: int | None) -> None:
     """Delete events older than the retention period; findings are kept; the purge is chained."""
     from audit.db import create_schema, make_engine
@@ -26,8 +30,12 @@ def purge(by: str, days: int | None) -> None:
     engine = make_engine(settings.database_url)
     create_schema(engine)
     try:
-        result = purge_events(engine, settings.event_retention_days if days is None else days,
-                              by=by, now=datetime.now(timezone.utc))
+        result = purge_events(
+            engine,
+            settings.event_retention_days if days is None else days,
+            by=by,
+            now=datetime.now(UTC),
+        )
     except ValueError as exc:
         fail(str(exc))
     click.echo(to_json(result.to_dict()))
@@ -46,8 +54,7 @@ def erase(user_ref: str, reason: str, by: str) -> None:
     engine = make_engine(get_settings().database_url)
     create_schema(engine)
     try:
-        result = erase_subject(engine, user_ref, reason=reason, by=by,
-                               now=datetime.now(timezone.utc))
+        result = erase_subject(engine, user_ref, reason=reason, by=by, now=datetime.now(UTC))
     except ValueError as exc:
         fail(str(exc))
     click.echo(to_json(result.to_dict()))
@@ -56,8 +63,13 @@ def erase(user_ref: str, reason: str, by: str) -> None:
 @click.command("removals")
 @click.option("--kind", type=click.Choice(["erasure", "retention"]), help="Only this kind.")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(min=1))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
 def removals(kind: str | None, limit: int, fmt: str) -> None:
     """Erasures and retention purges, newest first."""
     from audit.db import create_schema, make_engine

@@ -9,16 +9,35 @@ from typing import Any
 
 import click
 
-from riskwatch.cli_common import fail
 from core.settings import get_settings
+from riskwatch.cli_common import fail
 
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 CATEGORIES = ["technical", "commercial", "legal"]
 DELIVERY_STATUSES = ["pending", "delivered", "dead", "cancelled"]
-SUBSCRIPTION_COLUMNS = ("id", "name", "format", "url", "models", "categories", "subcategories",
-                        "min_severity", "active", "created_by", "created_at")
-DELIVERY_COLUMNS = ("delivery_id", "subscription_id", "finding_id", "status", "attempts",
-                    "next_attempt_at", "last_status_code", "last_error")
+SUBSCRIPTION_COLUMNS = (
+    "id",
+    "name",
+    "format",
+    "url",
+    "models",
+    "categories",
+    "subcategories",
+    "min_severity",
+    "active",
+    "created_by",
+    "created_at",
+)
+DELIVERY_COLUMNS = (
+    "delivery_id",
+    "subscription_id",
+    "finding_id",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "last_status_code",
+    "last_error",
+)
 
 
 def _engine():  # type: ignore[no-untyped-def]
@@ -44,38 +63,65 @@ def webhooks() -> None:
 @webhooks.command("add")
 @click.option("--url", required=True, help="http(s) URL that receives the signed POSTs.")
 @click.option("--name", help="Default: the URL's host.")
-@click.option("--format", "fmt", type=click.Choice(["generic", "slack"]), default="generic",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["generic", "slack"]), default="generic", show_default=True
+)
 @click.option("--model", "models", multiple=True, help="Model id (repeatable); none: every model.")
-@click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORIES),
-              help="Repeatable; none: any category.")
-@click.option("--subcategory", "subcategories", multiple=True,
-              help="Repeatable, e.g. data_privacy; none: any subcategory.")
+@click.option(
+    "--category",
+    "categories",
+    multiple=True,
+    type=click.Choice(CATEGORIES),
+    help="Repeatable; none: any category.",
+)
+@click.option(
+    "--subcategory",
+    "subcategories",
+    multiple=True,
+    help="Repeatable, e.g. data_privacy; none: any subcategory.",
+)
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="info", show_default=True)
 @click.option("--actor", default=None, help="Who adds it (chained). Default: cli:<login name>.")
-def webhooks_add(url: str, name: str | None, fmt: str, models: tuple[str, ...],
-                 categories: tuple[str, ...], subcategories: tuple[str, ...], min_severity: str,
-                 actor: str | None) -> None:
+def webhooks_add(
+    url: str,
+    name: str | None,
+    fmt: str,
+    models: tuple[str, ...],
+    categories: tuple[str, ...],
+    subcategories: tuple[str, ...],
+    min_severity: str,
+    actor: str | None,
+) -> None:
     """Subscribe a URL to findings; prints the signing secret once."""
     from audit.webhooks import Filters, NewSubscription, SubscriptionError, create_subscription
 
     try:
-        spec = NewSubscription(url=url, name=name, format=fmt,  # type: ignore[arg-type]
-                               filters=Filters.of(models=models, categories=categories,
-                                                  subcategories=subcategories,
-                                                  min_severity=min_severity))
+        spec = NewSubscription(
+            url=url,
+            name=name,
+            format=fmt,  # type: ignore[arg-type]
+            filters=Filters.of(
+                models=models,
+                categories=categories,
+                subcategories=subcategories,
+                min_severity=min_severity,
+            ),
+        )
         sub, secret = create_subscription(_engine(), spec, actor=actor or _default_actor())
     except SubscriptionError as exc:
         fail(str(exc))
-    click.echo(f"webhook {sub.id} ({sub.name}, {sub.format.value}); its signing secret is shown "
-               "only now:", err=True)
+    click.echo(
+        f"webhook {sub.id} ({sub.name}, {sub.format.value}); its signing secret is shown only now:",
+        err=True,
+    )
     click.echo(secret)
 
 
 @webhooks.command("list")
 @click.option("--all", "include_removed", is_flag=True, help="Include removed subscriptions.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True
+)
 def webhooks_list(include_removed: bool, fmt: str) -> None:
     """List subscriptions (never their secrets)."""
     from audit.webhooks import list_subscriptions
@@ -104,17 +150,28 @@ def webhooks_remove(subscription_id: int, actor: str | None) -> None:
 @click.option("--subscription", "subscription_id", type=int)
 @click.option("--finding", "finding_id")
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100_000))
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table",
-              show_default=True)
-def webhooks_deliveries(status: str | None, subscription_id: int | None, finding_id: str | None,
-                        limit: int, fmt: str) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+def webhooks_deliveries(
+    status: str | None, subscription_id: int | None, finding_id: str | None, limit: int, fmt: str
+) -> None:
     """List deliveries, newest first; --status dead shows those that gave up."""
     from audit.outbox import DELIVERY_COLUMNS as ALL_COLUMNS
     from audit.outbox import list_deliveries
     from riskwatch.output import render
 
-    rows = list_deliveries(_engine(), status=status, subscription_id=subscription_id,
-                           finding_id=finding_id, limit=limit)
+    rows = list_deliveries(
+        _engine(),
+        status=status,
+        subscription_id=subscription_id,
+        finding_id=finding_id,
+        limit=limit,
+    )
     click.echo(render(rows, fmt, columns=ALL_COLUMNS, table_columns=DELIVERY_COLUMNS))
 
 
@@ -122,22 +179,28 @@ def webhooks_deliveries(status: str | None, subscription_id: int | None, finding
 @click.argument("delivery_ids", nargs=-1)
 @click.option("--subscription", "subscription_id", type=int, help="Only this subscription's.")
 @click.option("--all-dead", is_flag=True, help="Every dead delivery (of --subscription, if given).")
-def webhooks_retry(delivery_ids: tuple[str, ...], subscription_id: int | None,
-                   all_dead: bool) -> None:
+def webhooks_retry(
+    delivery_ids: tuple[str, ...], subscription_id: int | None, all_dead: bool
+) -> None:
     """Send dead deliveries again, with a fresh attempt budget."""
     from audit.outbox import retry_dead
 
     if bool(delivery_ids) == all_dead:
         fail("give delivery ids or --all-dead")
-    n = retry_dead(_engine(), delivery_ids=list(delivery_ids) or None,
-                   subscription_id=subscription_id)
+    n = retry_dead(
+        _engine(), delivery_ids=list(delivery_ids) or None, subscription_id=subscription_id
+    )
     click.echo(f"{n} dead deliveries pending again")
     if delivery_ids and n < len(set(delivery_ids)):
-        fail(f"{len(set(delivery_ids)) - n} of the given deliveries are not dead (or unknown, or "
-             "their subscription was removed)", code=1)
+        fail(
+            f"{len(set(delivery_ids)) - n} of the given deliveries are not dead (or unknown, or "
+            "their subscription was removed)",
+            code=1,
+        )
 
 
 # --- the dispatcher ----------------------------------------------------------------------------
+
 
 @click.group()
 def alerts() -> None:
@@ -168,5 +231,9 @@ def alerts_run(once: bool) -> None:
 
 
 def _tally(tally: Any) -> dict[str, int]:
-    return {"delivered": tally.delivered, "retried": tally.retried, "dead": tally.dead,
-            "lost_lease": tally.lost_lease}
+    return {
+        "delivered": tally.delivered,
+        "retried": tally.retried,
+        "dead": tally.dead,
+        "lost_lease": tally.lost_lease,
+    }

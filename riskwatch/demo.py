@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,6 @@ import orjson
 
 from core.model_registry import load_registry
 from core.settings import Settings
-
 
 # The demo's second half carries a data drift (chat channel mix), so drift findings show up.
 DEMO_DRIFT_FROM = 0.5
@@ -27,23 +26,43 @@ DEMO_GAP_MS = 900
 DEMO_FEEDBACK = 0.8
 
 
-def produce_demo(settings: Settings, n: int, *, seed: int = 7, run_id: str | None = None,
-                 with_text: bool = True, malformed: float = 0.02,
-                 duplicates: float = 0.02, drift_from: float | None = None,
-                 feedback: float = 0.0, gap_ms: int = 50,
-                 market_shifts: bool = False) -> dict[str, Any]:
+def produce_demo(
+    settings: Settings,
+    n: int,
+    *,
+    seed: int = 7,
+    run_id: str | None = None,
+    with_text: bool = True,
+    malformed: float = 0.02,
+    duplicates: float = 0.02,
+    drift_from: float | None = None,
+    feedback: float = 0.0,
+    gap_ms: int = 50,
+    market_shifts: bool = False,
+) -> dict[str, Any]:
     from streams.producer import make_producer, send_all
     from streams.simulator import demo_traffic
 
-    run_id = run_id or "demo-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    traffic = demo_traffic(n, registry=load_registry(settings.config), seed=seed, run_id=run_id,
-                           malformed_fraction=malformed, duplicate_fraction=duplicates,
-                           with_text=with_text, max_event_bytes=settings.max_event_bytes,
-                           drift_from=drift_from, feedback_fraction=feedback, gap_ms=gap_ms,
-                           market_shifts=market_shifts)
+    run_id = run_id or "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    traffic = demo_traffic(
+        n,
+        registry=load_registry(settings.config),
+        seed=seed,
+        run_id=run_id,
+        malformed_fraction=malformed,
+        duplicate_fraction=duplicates,
+        with_text=with_text,
+        max_event_bytes=settings.max_event_bytes,
+        drift_from=drift_from,
+        feedback_fraction=feedback,
+        gap_ms=gap_ms,
+        market_shifts=market_shifts,
+    )
     producer = make_producer(settings.bootstrap_servers)
     try:
-        sent = send_all(producer, settings.events_topic, ((m.key, m.value) for m in traffic.messages))
+        sent = send_all(
+            producer, settings.events_topic, ((m.key, m.value) for m in traffic.messages)
+        )
     finally:
         producer.close()
     return {
@@ -83,9 +102,14 @@ def produce_file(settings: Settings, path: Path) -> dict[str, Any]:
 def _start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "riskwatch.cli", "worker"], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=dict(os.environ), start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "riskwatch.cli", "worker"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ),
+            start_new_session=True,
+        )
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
@@ -107,7 +131,9 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
 
     broker = LocalKafka.from_bootstrap(settings.kafka_bootstrap, settings.home)
     started_broker = not broker.is_up()
-    print(f"kafka: {broker.up()} ({'started' if started_broker else 'already running'})", flush=True)
+    print(
+        f"kafka: {broker.up()} ({'started' if started_broker else 'already running'})", flush=True
+    )
     store = AuditStore.from_url(settings.database_url)
     print(f"audit store: {settings.database_url}", flush=True)
     before = summary(store.engine)["dead_letters"]
@@ -115,8 +141,14 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
     worker = _start_worker(settings, log_path)
     print(f"worker: pid {worker.pid}, log {log_path}", flush=True)
     try:
-        report = produce_demo(settings, n, drift_from=DEMO_DRIFT_FROM, feedback=DEMO_FEEDBACK,
-                              gap_ms=DEMO_GAP_MS, market_shifts=True)
+        report = produce_demo(
+            settings,
+            n,
+            drift_from=DEMO_DRIFT_FROM,
+            feedback=DEMO_FEEDBACK,
+            gap_ms=DEMO_GAP_MS,
+            market_shifts=True,
+        )
         print(f"produced: {to_json(report)}", flush=True)
         want_events = report["valid_events"]
         want_dead = before + sum(report["malformed"].values())
@@ -130,8 +162,10 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
                 print(f"worker exited with {worker.returncode}; see {log_path}", file=sys.stderr)
                 return 1
             if time.monotonic() > deadline:
-                print(f"timed out: {stored}/{want_events} events, {dead - before} dead letters",
-                      file=sys.stderr)
+                print(
+                    f"timed out: {stored}/{want_events} events, {dead - before} dead letters",
+                    file=sys.stderr,
+                )
                 return 1
             time.sleep(0.5)
         print(f"processed: all {want_events} events of {report['run_id']} are in the audit store\n")

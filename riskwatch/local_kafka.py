@@ -88,8 +88,15 @@ class LocalKafka:
         if mvn is None:
             raise LocalKafkaError(f"no Kafka jars in {self.lib} and no `mvn` to fetch them")
         subprocess.run(
-            [mvn, "-q", "-B", "-f", str(KAFKA_DEPLOY / "pom.xml"), "dependency:copy-dependencies",
-             f"-DoutputDirectory={self.lib}"],
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(KAFKA_DEPLOY / "pom.xml"),
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={self.lib}",
+            ],
             check=True,
         )
 
@@ -126,8 +133,14 @@ class LocalKafka:
         if java is None:
             raise LocalKafkaError("`java` (17 or newer) is needed to run the local Kafka broker")
         log4j = KAFKA_DEPLOY / "log4j2.properties"
-        return [java, f"-Xmx{self.heap}", f"-Dlog4j2.configurationFile={log4j}",
-                "-cp", f"{self.lib}/*", *args]
+        return [
+            java,
+            f"-Xmx{self.heap}",
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            f"{self.lib}/*",
+            *args,
+        ]
 
     def up(self, timeout: float = 120.0) -> str:
         if self.is_up():
@@ -139,17 +152,27 @@ class LocalKafka:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             # "=" form: a base64 id may start with "-" and must not be read as an option.
             done = subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-                           f"--config={config}"),
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                self._java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    f"--cluster-id={cluster_id}",
+                    f"--config={config}",
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
             )
             if done.returncode != 0:
-                raise LocalKafkaError(f"formatting {self.home / 'data'} failed: "
-                                      f"{done.stdout.decode(errors='replace')[-800:]}")
+                raise LocalKafkaError(
+                    f"formatting {self.home / 'data'} failed: "
+                    f"{done.stdout.decode(errors='replace')[-800:]}"
+                )
         with self.log_file.open("ab") as log:
             proc = subprocess.Popen(
-                self._java("kafka.Kafka", str(config)), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
+                self._java("kafka.Kafka", str(config)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout

@@ -29,15 +29,19 @@ def find_bin_dir() -> Path:
     override = os.environ.get("RISKWATCH_PG_BIN")
     if override:
         return Path(override)
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
-                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0)
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"),
+        key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit() else 0,
+    )
     if versions:
         return versions[-1].parent
     on_path = shutil.which("pg_ctl")
     if on_path:
         return Path(on_path).resolve().parent
-    raise LocalPostgresError("no PostgreSQL binaries found: run `make postgres-bin` "
-                             "(installs Debian's postgresql package) or set RISKWATCH_PG_BIN")
+    raise LocalPostgresError(
+        "no PostgreSQL binaries found: run `make postgres-bin` "
+        "(installs Debian's postgresql package) or set RISKWATCH_PG_BIN"
+    )
 
 
 @dataclass
@@ -53,8 +57,10 @@ class LocalPostgres:
             try:
                 pwd.getpwnam("postgres")
             except KeyError:
-                raise LocalPostgresError("running as root and there is no `postgres` user to run "
-                                         "the server as (Debian's postgresql package creates it)")
+                raise LocalPostgresError(
+                    "running as root and there is no `postgres` user to run "
+                    "the server as (Debian's postgresql package creates it)"
+                )
             self._as = "postgres"
             self.home = Path(tempfile.gettempdir()) / f"riskwatch-pg-{self.port}"
 
@@ -73,11 +79,17 @@ class LocalPostgres:
         cmd = list(argv)
         if self._as is not None:
             cmd = ["runuser", "-u", self._as, "--", *cmd]
-        done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              cwd=self.home if self.home.exists() else None)
+        done = subprocess.run(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.home if self.home.exists() else None,
+        )
         if check and done.returncode != 0:
-            raise LocalPostgresError(f"{Path(argv[0]).name} failed ({done.returncode}): "
-                                     f"{done.stdout[-800:]}")
+            raise LocalPostgresError(
+                f"{Path(argv[0]).name} failed ({done.returncode}): {done.stdout[-800:]}"
+            )
         return done
 
     def _prepare_home(self) -> None:
@@ -89,8 +101,10 @@ class LocalPostgres:
 
     def is_up(self) -> bool:
         bin_dir = find_bin_dir()
-        done = subprocess.run([str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port),
-                               "-q"], check=False)
+        done = subprocess.run(
+            [str(bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
+            check=False,
+        )
         return done.returncode == 0
 
     def up(self, timeout: float = 60.0) -> str:
@@ -101,13 +115,24 @@ class LocalPostgres:
         bin_dir = find_bin_dir()
         self._prepare_home()
         if not (self.data / "PG_VERSION").exists():
-            self._run(str(bin_dir / "initdb"), "-D", str(self.data), "-U", DB_USER,
-                      "--auth=trust", "-E", "UTF8", "--locale=C")
+            self._run(
+                str(bin_dir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                DB_USER,
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            )
         self.start(timeout)
         deadline = time.monotonic() + timeout
         while not self.is_up():
             if time.monotonic() > deadline:
-                raise LocalPostgresError(f"server not ready after {timeout:.0f}s; see {self.log_file}")
+                raise LocalPostgresError(
+                    f"server not ready after {timeout:.0f}s; see {self.log_file}"
+                )
             time.sleep(0.3)
         self.create_database("riskwatch")
         return self.url()
@@ -118,9 +143,12 @@ class LocalPostgres:
 
         if not name.replace("_", "").isalnum():
             raise LocalPostgresError(f"database name {name!r}: letters, digits and _ only")
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={DB_USER} dbname=postgres",
-                             autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user={DB_USER} dbname=postgres", autocommit=True
+        ) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')  # a checked identifier, not user data
         return self.url(name)
@@ -130,17 +158,34 @@ class LocalPostgres:
         if not (self.data / "postmaster.pid").exists():
             return
         bin_dir = find_bin_dir()
-        self._run(str(bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast" if fast else "smart",
-                  "-w", "stop", check=False)
+        self._run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-m",
+            "fast" if fast else "smart",
+            "-w",
+            "stop",
+            check=False,
+        )
 
     def start(self, timeout: float = 60.0) -> None:
         """Start the initialised server (fsync off: it holds test and demo data only)."""
         bin_dir = find_bin_dir()
-        self._run(str(bin_dir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log_file), "-w",
-                  "-t", str(int(timeout)), "-o",
-                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.home} "
-                  "-c fsync=off -c synchronous_commit=off -c max_connections=200",
-                  "start")
+        self._run(
+            str(bin_dir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log_file),
+            "-w",
+            "-t",
+            str(int(timeout)),
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.home} "
+            "-c fsync=off -c synchronous_commit=off -c max_connections=200",
+            "start",
+        )
 
     def down(self) -> None:
         self.stop()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 
@@ -21,7 +22,9 @@ def _cell(value: Any) -> str:
 
 
 def to_json(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str).decode()
+    return orjson.dumps(
+        value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+    ).decode()
 
 
 def to_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -42,8 +45,13 @@ def to_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], width: int 
     return "\n".join(out)
 
 
-def render(rows: Sequence[dict[str, Any]], fmt: str, *, columns: Sequence[str],
-           table_columns: Sequence[str] | None = None) -> str:
+def render(
+    rows: Sequence[dict[str, Any]],
+    fmt: str,
+    *,
+    columns: Sequence[str],
+    table_columns: Sequence[str] | None = None,
+) -> str:
     """Rows as ``json``, ``csv`` (every column in ``columns``) or a table (``table_columns``,
     default ``columns``); the text ends without a newline."""
     if fmt == "json":
@@ -54,13 +62,17 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, *, columns: Sequence[str],
 
 
 def summary_table(summary: dict[str, Any]) -> str:
-    lines = [f"events stored      {summary['events']}",
-             f"feedback labels    {summary.get('feedback', 0)}",
-             f"dead letters       {summary['dead_letters']}"]
-    for title, key in (("findings by category", "findings"),
-                       ("findings by subcategory", "findings_by_subcategory"),
-                       ("findings by severity", "findings_by_severity"),
-                       ("dead letters by reason", "dead_letters_by_reason")):
+    lines = [
+        f"events stored      {summary['events']}",
+        f"feedback labels    {summary.get('feedback', 0)}",
+        f"dead letters       {summary['dead_letters']}",
+    ]
+    for title, key in (
+        ("findings by category", "findings"),
+        ("findings by subcategory", "findings_by_subcategory"),
+        ("findings by severity", "findings_by_severity"),
+        ("dead letters by reason", "dead_letters_by_reason"),
+    ):
         lines.append(f"{title}:")
         entries = summary.get(key) or {}
         lines += [f"  {name:<22} {n}" for name, n in entries.items()] or ["  (none)"]

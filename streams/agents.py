@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import faust
 from faust.types import EventT, StreamT
@@ -29,20 +30,31 @@ log = logging.getLogger(__name__)
 def _raw(event: EventT) -> RawMessage:
     msg = event.message
     ts = msg.timestamp
-    return RawMessage(topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                      key=msg.key, value=msg.value,
-                      timestamp_ms=int(ts * 1000) if ts else None)
+    return RawMessage(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        timestamp_ms=int(ts * 1000) if ts else None,
+    )
 
 
 class InFlight:
     """Batches handed to the sink, acked strictly in order, each once its own work has finished."""
 
-    def __init__(self, sink: AuditSink, stream: StreamT, depth: int,
-                 acked: dict[tuple[str, int], int] | None = None) -> None:
+    def __init__(
+        self,
+        sink: AuditSink,
+        stream: StreamT,
+        depth: int,
+        acked: dict[tuple[str, int], int] | None = None,
+    ) -> None:
         self.sink = sink
         self.stream = stream
         self._pending: asyncio.Queue[tuple[Sequence[EventT], asyncio.Future[Outcome]]] = (
-            asyncio.Queue(maxsize=max(depth - 1, 1)))
+            asyncio.Queue(maxsize=max(depth - 1, 1))
+        )
         self._previous: asyncio.Future[Outcome] | None = None
         # highest acked offset per partition, for the consumer-lag metric
         self.acked: dict[tuple[str, int], int] = {} if acked is None else acked
@@ -59,7 +71,9 @@ class InFlight:
             if self._acker is not None and self._acker.done():
                 break  # acking failed; what is not acked is read again after the restart
             await asyncio.sleep(0.05)
-        log.info("stopping: %d of %d batches committed and acked", self.acked_batches, self.submitted)
+        log.info(
+            "stopping: %d of %d batches committed and acked", self.acked_batches, self.submitted
+        )
 
     async def submit(self, events: Sequence[EventT]) -> None:
         if self.closing:
@@ -77,8 +91,9 @@ class InFlight:
         self._previous = task
         await self._pending.put((events, task))  # waits while `depth` batches are in flight
 
-    async def _run_after(self, previous: asyncio.Future[Outcome] | None,
-                         messages: list[RawMessage]) -> Outcome:
+    async def _run_after(
+        self, previous: asyncio.Future[Outcome] | None, messages: list[RawMessage]
+    ) -> Outcome:
         if previous is not None:
             await asyncio.shield(previous)  # keep batch order: detector state depends on it
         return await self.sink.handle(messages)
@@ -110,6 +125,7 @@ def register_agents(app: faust.App, topics: Topics, sink: AuditSink, settings: S
 
     metrics = sink.metrics
     if metrics is not None:
+
         @app.timer(1.0)
         async def report_lag() -> None:
             lags = []

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import faust
 
 from core.settings import Settings
-
 
 DRAIN_TIMEOUT_S = 25.0
 

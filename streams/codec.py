@@ -14,7 +14,9 @@ from core.events import FEEDBACK_V1, INFERENCE_V1, FeedbackEvent, InferenceEvent
 #: what a message on the events topic decodes to
 Message = InferenceEvent | FeedbackEvent
 _MODELS: dict[str, type[InferenceEvent] | type[FeedbackEvent]] = {
-    INFERENCE_V1: InferenceEvent, FEEDBACK_V1: FeedbackEvent}
+    INFERENCE_V1: InferenceEvent,
+    FEEDBACK_V1: FeedbackEvent,
+}
 
 
 class DeadLetterReason:
@@ -92,9 +94,7 @@ def decode_document(
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidMessage(
-            DeadLetterReason.NOT_UTF8, f"byte {exc.start}: {exc.reason}"
-        ) from None
+        raise InvalidMessage(DeadLetterReason.NOT_UTF8, f"byte {exc.start}: {exc.reason}") from None
     try:
         doc: Any = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:

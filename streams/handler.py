@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence, TypeVar
+from typing import TypeVar
 
 from audit.store import AuditStore, DeadLetter
 from core.findings import Finding
@@ -32,8 +33,9 @@ class Outcome:
     detector_failures: list[str] = field(default_factory=list)
 
 
-def retry_sync(what: str, fn: Callable[[], T], *, first_delay: float = 0.2,
-               max_delay: float = 10.0) -> T:
+def retry_sync(
+    what: str, fn: Callable[[], T], *, first_delay: float = 0.2, max_delay: float = 10.0
+) -> T:
     """Run ``fn`` until it succeeds: events are never skipped because the database is away."""
     delay, attempt = first_delay, 0
     while True:
@@ -41,8 +43,14 @@ def retry_sync(what: str, fn: Callable[[], T], *, first_delay: float = 0.2,
             return fn()
         except Exception as exc:
             attempt += 1
-            log.warning("%s failed (attempt %d, retrying in %.1fs): %s: %s",
-                        what, attempt, delay, type(exc).__name__, str(exc)[:300])
+            log.warning(
+                "%s failed (attempt %d, retrying in %.1fs): %s: %s",
+                what,
+                attempt,
+                delay,
+                type(exc).__name__,
+                str(exc)[:300],
+            )
             time.sleep(delay)
             delay = min(delay * 2, max_delay)
 
@@ -57,15 +65,25 @@ class BatchHandler:
         """Load the detectors' resources and their saved state: the batch process's start."""
         self.processor.load()
         scope = self.processor.state_scope
-        self.processor.restore(retry_sync("loading detector state",
-                                          lambda: self.store.load_states(scope)))
+        self.processor.restore(
+            retry_sync("loading detector state", lambda: self.store.load_states(scope))
+        )
 
     def handle(self, messages: Sequence[RawMessage]) -> Outcome:
         decoded = decode_batch(messages, self.policy)
         ids = [e.event.event_id for e in decoded.events]
-        known = retry_sync("looking up stored event ids",
-                           lambda: self.store.known_event_ids(ids)) if ids else set()
+        known = (
+            retry_sync("looking up stored event ids", lambda: self.store.known_event_ids(ids))
+            if ids
+            else set()
+        )
         prepared = self.processor.prepare(decoded, known)
         retry_sync("writing to the audit store", lambda: self.store.write(prepared.audit))
-        return Outcome(prepared.findings, prepared.rejected, len(prepared.audit.events),
-                       prepared.duplicates, prepared.detector_seconds, prepared.detector_failures)
+        return Outcome(
+            prepared.findings,
+            prepared.rejected,
+            len(prepared.audit.events),
+            prepared.duplicates,
+            prepared.detector_seconds,
+            prepared.detector_failures,
+        )

@@ -15,7 +15,8 @@ import dataclasses
 import logging
 import uuid
 from collections import defaultdict
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from audit.store import AuditBatch, DetectorState
 from streams.processor import BatchProcessor, Decoded, Prepared
@@ -34,10 +35,13 @@ class PartitionedProcessor:
 
     state_scope = "partitioned"
 
-    def __init__(self, make_unit: Callable[[], BatchProcessor],
-                 load_states: Callable[[str], dict[str, DetectorState]],
-                 load_marks: Callable[[Sequence[str]], dict[str, dict[str, Any]]],
-                 owner: str | None = None) -> None:
+    def __init__(
+        self,
+        make_unit: Callable[[], BatchProcessor],
+        load_states: Callable[[str], dict[str, DetectorState]],
+        load_marks: Callable[[Sequence[str]], dict[str, dict[str, Any]]],
+        owner: str | None = None,
+    ) -> None:
         self.make_unit = make_unit
         self.load_states = load_states
         self.load_marks = load_marks
@@ -77,8 +81,10 @@ class PartitionedProcessor:
         for scope in sorted(groups):
             unit = self._unit(scope, marks.get(scope))
             part = unit.prepare(Decoded(**groups[scope]), known_ids)
-            mark = {"owner": self.owner,
-                    "generation": int((marks.get(scope) or {}).get("generation", 0)) + 1}
+            mark = {
+                "owner": self.owner,
+                "generation": int((marks.get(scope) or {}).get("generation", 0)) + 1,
+            }
             part.audit.states.append(DetectorState(MARK, "1", mark, scope))
             self.marks[scope] = mark
             parts.append(part)

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from audit.store import AuditBatch, DeadLetter, DetectorState
+from core.events import FeedbackEvent
+from core.findings import Finding
+from core.model_registry import Registry
 from core.signals import ObservedEvent, ObservedFeedback, Signal, SourceRef
 from detectors.base import Detector
 from policies.engine import STATE_NAME as POLICY_STATE
 from policies.engine import STATE_VERSION as POLICY_STATE_VERSION
 from policies.engine import PolicyEngine
-from core.findings import Finding
-from core.model_registry import Registry
 from streams.codec import EventPolicy, InvalidMessage, decode_document
-from core.events import FeedbackEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,12 @@ def decode_batch(messages: Sequence[RawMessage], policy: EventPolicy) -> Decoded
             event, document = decode_document(msg.value, policy)
         except InvalidMessage as exc:
             letter = DeadLetter.of(
-                msg.value, topic=msg.topic, partition=msg.partition, offset=msg.offset,
-                reason=exc.reason, detail=exc.detail,
+                msg.value,
+                topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+                reason=exc.reason,
+                detail=exc.detail,
             )
             out.rejected.append((msg, letter))
             continue
@@ -88,7 +92,11 @@ class BatchProcessor:
     """Runs detectors and policies over a decoded batch; keeps no I/O of its own."""
 
     def __init__(
-        self, detectors: Sequence[Detector], policies: PolicyEngine, *, state_scope: str = "global",
+        self,
+        detectors: Sequence[Detector],
+        policies: PolicyEngine,
+        *,
+        state_scope: str = "global",
         registry: Callable[[], Registry] | None = None,
     ) -> None:
         self.detectors = list(detectors)
@@ -126,8 +134,12 @@ class BatchProcessor:
             if saved is None:
                 continue
             if saved.version != detector.version:
-                log.warning("detector %s: saved state is version %s, running %s; starting fresh",
-                            detector.name, saved.version, detector.version)
+                log.warning(
+                    "detector %s: saved state is version %s, running %s; starting fresh",
+                    detector.name,
+                    saved.version,
+                    detector.version,
+                )
                 continue
             detector.restore_saved(saved.state, saved.entries.upserts if saved.entries else {})
             log.info("detector %s: state restored", detector.name)
@@ -148,7 +160,9 @@ class BatchProcessor:
                 for event_id, fields in detector.redactions().items():
                     redactions.setdefault(event_id, {}).update(fields)
             except Exception:  # one faulty detector must not stop the others or the events
-                log.exception("detector %s failed on a batch of %d events", detector.name, len(fresh))
+                log.exception(
+                    "detector %s failed on a batch of %d events", detector.name, len(fresh)
+                )
                 failures.append(detector.name)
             seconds[detector.name] = time.perf_counter() - started
         findings = self.policies.evaluate(signals, fresh)
@@ -158,8 +172,11 @@ class BatchProcessor:
                 state, entries = d.saved_state()
                 states.append(DetectorState(d.name, d.version, state, self.state_scope, entries))
         # window rules' state, in the same transaction as the batch it reflects
-        states.append(DetectorState(POLICY_STATE, POLICY_STATE_VERSION,
-                                    self.policies.state_dict(), self.state_scope))
+        states.append(
+            DetectorState(
+                POLICY_STATE, POLICY_STATE_VERSION, self.policies.state_dict(), self.state_scope
+            )
+        )
         audit = AuditBatch(
             events=fresh,
             feedback=decoded.feedback,

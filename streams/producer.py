@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from kafka import KafkaProducer
 
@@ -20,7 +20,9 @@ def make_producer(bootstrap_servers: list[str], **overrides: object) -> KafkaPro
     return KafkaProducer(**options)
 
 
-def send_all(producer: KafkaProducer, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+def send_all(
+    producer: KafkaProducer, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
+) -> int:
     """Send (key, value) pairs and wait until the broker has every one; returns how many."""
     futures = [producer.send(topic, key=key, value=value) for key, value in messages]
     producer.flush()

@@ -14,9 +14,10 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Protocol, Sequence
+from typing import Protocol
 
 from streams.handler import BatchHandler, Outcome
 from streams.processor import RawMessage
@@ -82,10 +83,9 @@ def _child_init(settings_json: str, parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+    from core.logs import configure_logging
     from core.settings import Settings
     from streams.worker import build_handler
-
-    from core.logs import configure_logging
 
     settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.log_level, settings.log_format)
@@ -108,8 +108,10 @@ class ProcessRunner:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_child_init, initargs=(self.settings_json, os.getpid()),
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_child_init,
+            initargs=(self.settings_json, os.getpid()),
         )
 
     async def start(self) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, Protocol, Sequence, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -41,15 +42,28 @@ async def retry_forever(
             raise
         except Exception as exc:
             attempt += 1
-            log.warning("%s failed (attempt %d, retrying in %.1fs): %s: %s",
-                        what, attempt, delay, type(exc).__name__, str(exc)[:300])
+            log.warning(
+                "%s failed (attempt %d, retrying in %.1fs): %s: %s",
+                what,
+                attempt,
+                delay,
+                type(exc).__name__,
+                str(exc)[:300],
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_delay)
 
 
 class AuditSink:
-    def __init__(self, runner: Runner, publish: Publisher, *, findings_topic: str,
-                 dlq_topic: str, metrics: WorkerMetrics | None = None) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        publish: Publisher,
+        *,
+        findings_topic: str,
+        dlq_topic: str,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
         self.runner = runner
         self.metrics = metrics
         self.publish = publish
@@ -76,18 +90,30 @@ class AuditSink:
     async def _publish(self, outcome: Outcome) -> None:
         pending = []
         for finding in outcome.findings:
-            pending.append(await self.publish(
-                self.findings_topic, finding.model_id.encode(), orjson.dumps(finding.to_dict()),
-                [("riskwatch-category", str(finding.category).encode()),
-                 ("riskwatch-severity", str(finding.severity).encode())],
-            ))
+            pending.append(
+                await self.publish(
+                    self.findings_topic,
+                    finding.model_id.encode(),
+                    orjson.dumps(finding.to_dict()),
+                    [
+                        ("riskwatch-category", str(finding.category).encode()),
+                        ("riskwatch-severity", str(finding.severity).encode()),
+                    ],
+                )
+            )
         for msg, letter in outcome.rejected:
-            pending.append(await self.publish(
-                self.dlq_topic, msg.key, msg.value,
-                [("riskwatch-dlq-reason", letter.reason.encode()),
-                 ("riskwatch-dlq-detail", letter.detail.encode("utf-8", "replace")[:1000]),
-                 ("riskwatch-source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
-                 ("riskwatch-rejected-at", str(int(time.time() * 1000)).encode())],
-            ))
+            pending.append(
+                await self.publish(
+                    self.dlq_topic,
+                    msg.key,
+                    msg.value,
+                    [
+                        ("riskwatch-dlq-reason", letter.reason.encode()),
+                        ("riskwatch-dlq-detail", letter.detail.encode("utf-8", "replace")[:1000]),
+                        ("riskwatch-source", f"{msg.topic}/{msg.partition}/{msg.offset}".encode()),
+                        ("riskwatch-rejected-at", str(int(time.time() * 1000)).encode()),
+                    ],
+                )
+            )
         if pending:
             await asyncio.gather(*pending)

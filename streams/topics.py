@@ -26,8 +26,14 @@ class Topics:
 
 def declare_topics(app: faust.App, settings: Settings) -> Topics:
     def raw(name: str) -> TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, value_serializer="raw",
-                         key_serializer="raw", partitions=settings.partitions)
+        return app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            value_serializer="raw",
+            key_serializer="raw",
+            partitions=settings.partitions,
+        )
 
     return Topics(
         events=raw(settings.events_topic),
@@ -44,8 +50,9 @@ def ensure_topics(settings: Settings) -> None:
 
     names = [settings.events_topic, settings.findings_topic, settings.dlq_topic]
     try:
-        admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers,
-                                 client_id=f"{settings.app_id}-admin")
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.app_id}-admin"
+        )
     except KafkaError as exc:
         log.warning("cannot reach Kafka to check topics (%s); the worker will retry", exc)
         return

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING
 import faust
 
 from audit.store import AuditStore
-from policies.engine import PolicyEngine
-from policies.pack import BUILTIN_PACKS, load_packs
 from core.model_registry import RegistryWatcher, load_registry
 from core.settings import Settings
+from policies.engine import PolicyEngine
+from policies.pack import BUILTIN_PACKS, load_packs
 from streams.agents import register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
-from streams.metrics import WorkerMetrics
 from streams.handler import BatchHandler, retry_sync
+from streams.metrics import WorkerMetrics
 from streams.partitioned import MARK, PartitionedProcessor
 from streams.processor import BatchProcessor
 from streams.runner import ProcessRunner, Runner, ThreadRunner
@@ -59,23 +59,31 @@ def build_handler(settings: Settings) -> BatchHandler:
 
     def unit() -> BatchProcessor:  # detectors and policies of one partition
         registry = watcher.registry
-        policies = PolicyEngine(load_packs(pack_dir), registry, pack_dir=pack_dir,
-                                reload_every_s=settings.policy_reload_s)
+        policies = PolicyEngine(
+            load_packs(pack_dir),
+            registry,
+            pack_dir=pack_dir,
+            reload_every_s=settings.policy_reload_s,
+        )
         return BatchProcessor(build_detectors(registry), policies, registry=watcher.poll)
 
     # reads of partition state wait out a database outage, like the batch's other reads
     processor = PartitionedProcessor(
         unit,
         lambda scope: retry_sync("loading partition state", lambda: store.load_states(scope)),
-        lambda scopes: retry_sync("reading partition marks",
-                                  lambda: store.load_state_of(MARK, scopes)))
+        lambda scopes: retry_sync(
+            "reading partition marks", lambda: store.load_state_of(MARK, scopes)
+        ),
+    )
     return BatchHandler(store, processor, EventPolicy(max_bytes=settings.max_event_bytes))
 
 
 def build_worker_app(settings: Settings) -> faust.App:
     load_registry(settings.config)  # fail fast, in the parent, on a bad registry
-    PolicyEngine(load_packs(settings.policy_packs or BUILTIN_PACKS),  # fail fast on bad packs
-                 load_registry(settings.config))
+    PolicyEngine(
+        load_packs(settings.policy_packs or BUILTIN_PACKS),  # fail fast on bad packs
+        load_registry(settings.config),
+    )
     runner: Runner
     if settings.processor == "process":
         open_store(settings)  # create the schema (or wait for the database) before starting
@@ -86,16 +94,22 @@ def build_worker_app(settings: Settings) -> faust.App:
     app = create_app(settings)
     topics = declare_topics(app, settings)
 
-    async def publish(topic: str, key: bytes | None, value: bytes | None,
-                      headers: list[tuple[str, bytes]]):  # type: ignore[no-untyped-def]
+    async def publish(
+        topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ):  # type: ignore[no-untyped-def]
         return await app.producer.send(topic, key, value, None, None, headers)
 
     metrics = WorkerMetrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
         log.info("metrics on :%d/metrics", settings.metrics_port)
-    sink = AuditSink(runner, publish, findings_topic=settings.findings_topic,
-                     dlq_topic=settings.dlq_topic, metrics=metrics)
+    sink = AuditSink(
+        runner,
+        publish,
+        findings_topic=settings.findings_topic,
+        dlq_topic=settings.dlq_topic,
+        metrics=metrics,
+    )
     register_agents(app, topics, sink, settings)
 
     app._riskwatch_runner = runner  # type: ignore[attr-defined]
@@ -103,8 +117,9 @@ def build_worker_app(settings: Settings) -> faust.App:
     return app
 
 
-def start_webhook_dispatcher(settings: Settings,
-                             metrics: WorkerMetrics | None = None) -> Dispatcher | None:
+def start_webhook_dispatcher(
+    settings: Settings, metrics: WorkerMetrics | None = None
+) -> Dispatcher | None:
     """The alert webhook dispatcher, in a thread of this process (off the event path), or None
     when RISKWATCH_WEBHOOK_DISPATCH is false."""
     if not settings.webhook_dispatch:
@@ -112,8 +127,11 @@ def start_webhook_dispatcher(settings: Settings,
     from audit.db import make_engine
     from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
 
-    return Dispatcher(make_engine(settings.database_url), DispatcherConfig.from_settings(settings),
-                      on_failure=metrics.webhook_failures.inc if metrics else None).start()
+    return Dispatcher(
+        make_engine(settings.database_url),
+        DispatcherConfig.from_settings(settings),
+        on_failure=metrics.webhook_failures.inc if metrics else None,
+    ).start()
 
 
 def start_retention_purger(settings: Settings) -> RetentionPurger | None:
@@ -123,7 +141,9 @@ def start_retention_purger(settings: Settings) -> RetentionPurger | None:
     from audit.db import make_engine
     from audit.retention import RetentionPurger
 
-    return RetentionPurger(make_engine(settings.database_url), settings.event_retention_days).start()
+    return RetentionPurger(
+        make_engine(settings.database_url), settings.event_retention_days
+    ).start()
 
 
 def run_worker(settings: Settings) -> None:

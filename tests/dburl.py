@@ -24,8 +24,9 @@ def db_url(path: Path | str) -> str:
     name = "t_" + hashlib.sha1(str(path).encode()).hexdigest()[:20]
     server = LocalPostgres(Path(tempfile.gettempdir()), port=int(port))
     if name not in _created:  # a database left by an earlier run is dropped, not reused
-        with psycopg.connect(f"host=127.0.0.1 port={port} user={DB_USER} dbname=postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={port} user={DB_USER} dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _created.add(name)
     return server.create_database(name)
@@ -42,8 +43,9 @@ def dump_all(engine) -> str:  # type: ignore[no-untyped-def]
     meta = MetaData()
     meta.reflect(engine)
     with engine.connect() as conn:
-        return "\n".join(str(tuple(row)) for table in meta.sorted_tables
-                         for row in conn.execute(table.select()))
+        return "\n".join(
+            str(tuple(row)) for table in meta.sorted_tables for row in conn.execute(table.select())
+        )
 
 
 def as_json(value):  # type: ignore[no-untyped-def]

@@ -4,14 +4,17 @@ Demo traffic must raise the policy packs' rules on these and nowhere else."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from core.model_registry import load_registry
 from tests.unit.paths import REPO
 
-STALE_VERSIONS = {mid: set(m.deprecated_versions)
-                  for mid, m in load_registry(REPO / "riskwatch.yaml").models.items()}
+STALE_VERSIONS = {
+    mid: set(m.deprecated_versions)
+    for mid, m in load_registry(REPO / "riskwatch.yaml").models.items()
+}
 
 DELIBERATE: dict[str, Callable[[dict[str, Any]], bool]] = {
     "RW-TS-001": lambda d: "instructions" in d["input"]["text"].lower(),
@@ -42,14 +45,16 @@ def _time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def is_deliberate(rule_id: str, tipping: dict[str, Any], evidence: dict[str, Any],
-                  docs: Iterable[dict[str, Any]]) -> bool:
+def is_deliberate(
+    rule_id: str, tipping: dict[str, Any], evidence: dict[str, Any], docs: Iterable[dict[str, Any]]
+) -> bool:
     """Whether a policy finding comes from an injected risk: its tipping event carries one, or
     (DELIBERATE_WINDOWS) the events of its model in its window do."""
     if rule_id in DELIBERATE_WINDOWS:
         window, key = evidence["window"], evidence["key"]
         start, end = _time(window["start"]), _time(window["end"])
-        inside = [d for d in docs
-                  if d["model"]["id"] == key and start <= _time(d["timestamp"]) < end]
+        inside = [
+            d for d in docs if d["model"]["id"] == key and start <= _time(d["timestamp"]) < end
+        ]
         return DELIBERATE_WINDOWS[rule_id](inside)
     return rule_id in DELIBERATE and DELIBERATE[rule_id](tipping)

@@ -36,7 +36,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "database unreachable") from None
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE, "database unreachable"
+            ) from None
         return {"status": "ok", "database": engine.dialect.name}
 
     return app

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Callable
+from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -11,7 +12,8 @@ from sqlalchemy.engine import Engine
 from audit.tokens import Role, TokenInfo, authenticate
 
 bearer = HTTPBearer(
-    auto_error=False, scheme_name="bearer",
+    auto_error=False,
+    scheme_name="bearer",
     description="An API token from `riskwatch tokens create --role auditor|operator|admin`.",
 )
 
@@ -26,8 +28,9 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail,
-                         headers={"WWW-Authenticate": "Bearer"})
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+    )
 
 
 def get_current_token(engine: EngineDep, credentials: Credentials) -> TokenInfo:
@@ -48,8 +51,10 @@ def require(role: Role) -> Callable[[TokenInfo], TokenInfo]:
 
     def check(token: CurrentToken) -> TokenInfo:
         if not token.role.includes(role):
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                detail=f"needs the {role.value} role; this token is {token.role.value}")
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"needs the {role.value} role; this token is {token.role.value}",
+            )
         return token
 
     check.__name__ = f"require_{role.value}"

@@ -6,20 +6,20 @@ with an explicit offset (SQLite gives them back naive).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, StringConstraints
 from sqlmodel import Field, SQLModel
 
 from audit.lifecycle import Action, Status
-from core.events import NAME, NO_NUL
 from audit.tokens import Role
+from core.events import NAME, NO_NUL
 from core.taxonomy import Category, Severity, Subcategory
 
 
 def _aware(value: datetime) -> datetime:
-    return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_aware)]
@@ -174,10 +174,12 @@ SortOrder = Literal["detected_at", "-detected_at", "severity", "-severity"]
 
 
 class ErasureCreate(SQLModel):
-    user_ref: NameText = Field(min_length=1, max_length=256,
-                          description="The data subject's context.user_ref.")
-    reason: Statement = Field(min_length=1, max_length=2000,
-                        description="The request this answers (e.g. its ticket).")
+    user_ref: NameText = Field(
+        min_length=1, max_length=256, description="The data subject's context.user_ref."
+    )
+    reason: Statement = Field(
+        min_length=1, max_length=2000, description="The request this answers (e.g. its ticket)."
+    )
 
 
 class ErasurePublic(SQLModel):
@@ -186,7 +188,9 @@ class ErasurePublic(SQLModel):
     user_ref_hash: str
     events: int = Field(description="Events whose content was removed.")
     findings: int = Field(description="Findings whose evidence was replaced by its hash.")
-    findings_kept: int = Field(description="Findings chained with inline evidence, left as they are.")
+    findings_kept: int = Field(
+        description="Findings chained with inline evidence, left as they are."
+    )
     feedback: int = Field(description="Feedback labels deleted.")
     by: str
     reason: str

@@ -12,25 +12,28 @@ from audit.outbox import DeliveryStatus
 from audit.webhooks import WebhookFormat, validate_url
 from core.taxonomy import Category, Severity, Subcategory
 
-WebhookUrl = Annotated[NameText, Field(min_length=1, max_length=2048),
-                      AfterValidator(validate_url)]
+WebhookUrl = Annotated[NameText, Field(min_length=1, max_length=2048), AfterValidator(validate_url)]
 
 
 class WebhookBase(SQLModel):
     url: WebhookUrl = Field(description="http(s) URL that receives the signed POSTs.")
-    format: WebhookFormat = Field(WebhookFormat.GENERIC,
-                                  description="generic: the finding as JSON; slack: text + blocks.")
+    format: WebhookFormat = Field(
+        WebhookFormat.GENERIC, description="generic: the finding as JSON; slack: text + blocks."
+    )
     models: list[Annotated[NameText, Field(min_length=1, max_length=256)]] = Field(
-        default_factory=list, max_length=100, description="Model ids; empty: every model.")
+        default_factory=list, max_length=100, description="Model ids; empty: every model."
+    )
     categories: list[Category] = Field(default_factory=list, description="Empty: any category.")
-    subcategories: list[Subcategory] = Field(default_factory=list,
-                                             description="Empty: any subcategory.")
+    subcategories: list[Subcategory] = Field(
+        default_factory=list, description="Empty: any subcategory."
+    )
     min_severity: Severity = Field(Severity.INFO, description="This severity or higher.")
 
 
 class WebhookCreate(WebhookBase):
-    name: NameText | None = Field(None, min_length=1, max_length=128,
-                             description="Default: the URL's host.")
+    name: NameText | None = Field(
+        None, min_length=1, max_length=128, description="Default: the URL's host."
+    )
 
 
 class WebhookPublic(WebhookBase):
@@ -67,8 +70,9 @@ class DeliveryPublic(SQLModel):
 
 class DeliveriesPublic(SQLModel):
     items: list[DeliveryPublic]
-    counts: dict[str, int] = Field(description="Deliveries per status (for the subscription "
-                                               "filter, if given).")
+    counts: dict[str, int] = Field(
+        description="Deliveries per status (for the subscription filter, if given)."
+    )
     limit: int
     offset: int
 

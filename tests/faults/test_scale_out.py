@@ -30,17 +30,27 @@ def test_two_workers_one_killed_the_other_takes_over(pipeline: Pipeline, tmp_pat
     try:
         wait_for(lambda: pipeline.counts()[0] >= total // 3, 300, "a third of the events")
         with pipeline.store.engine.connect() as conn:
-            partitions = set(conn.execute(
-                select(EventRecord.__table__.c.source_partition).distinct()).scalars())
-        print(f"\n[scale out] partitions stored so far: {sorted(partitions)}; "
-              f"killing one worker at {pipeline.counts()[0]} events")
+            partitions = set(
+                conn.execute(select(EventRecord.__table__.c.source_partition).distinct()).scalars()
+            )
+        print(
+            f"\n[scale out] partitions stored so far: {sorted(partitions)}; "
+            f"killing one worker at {pipeline.counts()[0]} events"
+        )
         _kill9(first)
-        wait_for(lambda: pipeline.counts()[0] >= total
-                 and pipeline.counts()[2] >= sum(traffic.malformed.values()), 400, "every event")
+        wait_for(
+            lambda: (
+                pipeline.counts()[0] >= total
+                and pipeline.counts()[2] >= sum(traffic.malformed.values())
+            ),
+            400,
+            "every event",
+        )
         assert second.poll() is None, "the surviving worker must still run"
     except AssertionError:
         print(pipeline.worker_log())
         raise
     pipeline.stop_workers()
-    assert_exactly_once(pipeline, traffic, "two workers, one killed",
-                        expected_findings(pipeline, sent, tmp_path))
+    assert_exactly_once(
+        pipeline, traffic, "two workers, one killed", expected_findings(pipeline, sent, tmp_path)
+    )

@@ -33,14 +33,23 @@ def _serve(port: int, recv: Receiver) -> HTTPServer:
 def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None:
     port = free_port()
     recv = Receiver()
-    pipe = AlertPipeline(bootstrap=kafka_bootstrap, workdir=tmp_path, extra_env={
-        "RISKWATCH_WEBHOOK_TIMEOUT_S": "1", "RISKWATCH_WEBHOOK_LEASE_S": "3",
-        "RISKWATCH_WEBHOOK_BACKOFF_BASE_S": "0.5", "RISKWATCH_WEBHOOK_BACKOFF_MAX_S": "10",
-        "RISKWATCH_WEBHOOK_POLL_S": "0.5", "RISKWATCH_WEBHOOK_MAX_ATTEMPTS": "100"})
+    pipe = AlertPipeline(
+        bootstrap=kafka_bootstrap,
+        workdir=tmp_path,
+        extra_env={
+            "RISKWATCH_WEBHOOK_TIMEOUT_S": "1",
+            "RISKWATCH_WEBHOOK_LEASE_S": "3",
+            "RISKWATCH_WEBHOOK_BACKOFF_BASE_S": "0.5",
+            "RISKWATCH_WEBHOOK_BACKOFF_MAX_S": "10",
+            "RISKWATCH_WEBHOOK_POLL_S": "0.5",
+            "RISKWATCH_WEBHOOK_MAX_ATTEMPTS": "100",
+        },
+    )
     pipe.metrics_port = free_port()
     engine = pipe.store.engine
     sub, secret = create_subscription(
-        engine, NewSubscription(url=f"http://127.0.0.1:{port}/generic"), actor="faults")
+        engine, NewSubscription(url=f"http://127.0.0.1:{port}/generic"), actor="faults"
+    )
     recv.secrets["/generic"] = secret
     traffic = _traffic(pipe, 6000, seed=36)
     pipe.produce((m.key, m.value) for m in traffic.messages)
@@ -51,7 +60,9 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
         wait_for(lambda: pipe.counts()[0] >= len(traffic.valid_event_ids), 300, "every event")
         stored_in = time.monotonic() - started
         assert stored_in < DOWN_S, "the stream must not wait for the webhook receiver"
-        failed_while_down = sum(d["attempts"] for d in outbox.list_deliveries(engine, limit=100_000))
+        failed_while_down = sum(
+            d["attempts"] for d in outbox.list_deliveries(engine, limit=100_000)
+        )
         time.sleep(max(0.0, DOWN_S - (time.monotonic() - started)))
         server = _serve(port, recv)
 
@@ -60,10 +71,16 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
             return counts["pending"] == 0 and counts["delivered"] > 0
 
         wait_for(settled, 180, "every delivery after the receiver came back")
-        metrics = urllib.request.urlopen(f"http://127.0.0.1:{pipe.metrics_port}/metrics",
-                                         timeout=10).read().decode()
-        failures = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-                       if line.startswith("riskwatch_webhook_failures_total "))
+        metrics = (
+            urllib.request.urlopen(f"http://127.0.0.1:{pipe.metrics_port}/metrics", timeout=10)
+            .read()
+            .decode()
+        )
+        failures = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("riskwatch_webhook_failures_total ")
+        )
     except AssertionError:
         print(pipe.worker_log())
         raise
@@ -74,13 +91,14 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
     with engine.connect() as conn:
         findings = [dict(r) for r in conn.execute(select(FindingRecord.__table__)).mappings()]
     subscription = next(s for s in list_subscriptions(engine) if s.id == sub.id)
-    expected = {("/generic", f["finding_id"]) for f in findings
-                if subscription.filters.matches(f)}
+    expected = {("/generic", f["finding_id"]) for f in findings if subscription.filters.matches(f)}
     counts = outbox.status_counts(engine)
-    print(f"\n[webhook receiver down {DOWN_S} s] events stored in {stored_in:.0f} s; findings "
-          f"{len(findings)}, deliveries {len(expected)}, failed attempts while down "
-          f"{failed_while_down}; delivered {counts['delivered']}, dead {counts['dead']}, "
-          f"received {sum(recv.accepted.values())} (distinct {len(recv.accepted)})")
+    print(
+        f"\n[webhook receiver down {DOWN_S} s] events stored in {stored_in:.0f} s; findings "
+        f"{len(findings)}, deliveries {len(expected)}, failed attempts while down "
+        f"{failed_while_down}; delivered {counts['delivered']}, dead {counts['dead']}, "
+        f"received {sum(recv.accepted.values())} (distinct {len(recv.accepted)})"
+    )
     assert expected and set(recv.accepted) == expected
     assert counts["dead"] == 0 and recv.bad_signatures == 0
     assert failed_while_down > 0

@@ -8,9 +8,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 from kafka import KafkaConsumer, TopicPartition
 from sqlalchemy import func, select
@@ -30,7 +30,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25) -> None:
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -64,7 +66,7 @@ class Pipeline:
 
     @property
     def db_url(self) -> str:
-        return self.database_url or db_url(self.workdir / 'audit.db')
+        return self.database_url or db_url(self.workdir / "audit.db")
 
     def env(self) -> dict[str, str]:
         return {
@@ -83,9 +85,15 @@ class Pipeline:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = (self.workdir / f"worker-{len(self.procs)}.log").open("ab")
-        proc = subprocess.Popen([sys.executable, "-m", "riskwatch.cli", "worker"], env=self.env(),
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=self.workdir)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "riskwatch.cli", "worker"],
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=self.workdir,
+        )
         self.procs.append(proc)
         return proc
 
@@ -94,7 +102,9 @@ class Pipeline:
             stop_process(proc)
 
     def worker_log(self) -> str:
-        return "\n".join(p.read_text(errors="replace")[-4000:] for p in self.workdir.glob("worker-*.log"))
+        return "\n".join(
+            p.read_text(errors="replace")[-4000:] for p in self.workdir.glob("worker-*.log")
+        )
 
     def produce(self, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
         producer = make_producer([self.bootstrap])
@@ -119,8 +129,12 @@ class Pipeline:
         return self.count(EventRecord), self.count(FindingRecord), self.count(DeadLetterRecord)
 
     def read_topic(self, topic: str, expected: int, timeout: float = 60.0) -> list:  # type: ignore[type-arg]
-        consumer = KafkaConsumer(bootstrap_servers=[self.bootstrap], auto_offset_reset="earliest",
-                                 enable_auto_commit=False, consumer_timeout_ms=2000)
+        consumer = KafkaConsumer(
+            bootstrap_servers=[self.bootstrap],
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            consumer_timeout_ms=2000,
+        )
         try:
             parts = consumer.partitions_for_topic(topic) or set()
             consumer.assign([TopicPartition(topic, p) for p in parts])

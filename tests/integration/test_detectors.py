@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -107,8 +108,10 @@ def test_pii_findings_are_exactly_the_events_with_personal_data(run: Run) -> Non
 def test_personal_data_never_reaches_the_store_the_findings_topic_or_the_logs(run: Run) -> None:
     with run.pipe.store.engine.connect() as conn:
         dump = "\n".join(
-            str(tuple(row)) for table in ("events", "findings", "dead_letters", "detector_state")
-            for row in conn.execute(text(f"SELECT * FROM {table}")))  # noqa: S608 - fixed names
+            str(tuple(row))
+            for table in ("events", "findings", "dead_letters", "detector_state")
+            for row in conn.execute(text(f"SELECT * FROM {table}"))
+        )
     published = run.pipe.read_topic(run.pipe.findings_topic, len(run.findings))
     assert len(published) == len(run.findings)
     sent = b"\n".join(r.value for r in published).decode()
@@ -120,8 +123,9 @@ def test_personal_data_never_reaches_the_store_the_findings_topic_or_the_logs(ru
     # The stored copy of a PII event keeps the redacted text, for the compliance officer to read.
     first = next(iter(run.chat.with_pii))
     with run.pipe.store.engine.connect() as conn:
-        payload = conn.execute(select(EventRecord.__table__.c.payload)
-                               .where(EventRecord.__table__.c.event_id == first)).scalar_one()
+        payload = conn.execute(
+            select(EventRecord.__table__.c.payload).where(EventRecord.__table__.c.event_id == first)
+        ).scalar_one()
     if isinstance(payload, str):
         payload = orjson.loads(payload)
     stored = payload["input"]["text"]
@@ -149,9 +153,15 @@ def _window_end(f: dict[str, Any]) -> datetime:
 
 
 def test_drift_is_found_after_its_onset_on_the_drifted_column(run: Run) -> None:
-    onset = datetime.fromisoformat(orjson.loads(
-        next(v for k, v in run.drifter.messages if orjson.loads(v)["event_id"]
-             == run.drifter.drift_onset))["timestamp"].replace("Z", "+00:00"))
+    onset = datetime.fromisoformat(
+        orjson.loads(
+            next(
+                v
+                for k, v in run.drifter.messages
+                if orjson.loads(v)["event_id"] == run.drifter.drift_onset
+            )
+        )["timestamp"].replace("Z", "+00:00")
+    )
     x2 = [f for f in _of(run, "RW-TR-020", "drifter") if f["evidence"]["column"] == "features.x2"]
     assert x2, "no drift finding on the drifted column"
     assert all(_window_end(f) >= onset for f in x2)
@@ -162,15 +172,22 @@ def test_drift_is_found_after_its_onset_on_the_drifted_column(run: Run) -> None:
     assert evidence["current_window"]["first_offset"] <= evidence["current_window"]["last_offset"]
     assert first["source_topic"] == run.pipe.events_topic
     # Confirmed in 2 windows of 300 sliding by 150: found within 450 events of the onset.
-    drifter_ts = sorted(datetime.fromisoformat(orjson.loads(v)["timestamp"].replace("Z", "+00:00"))
-                        for _, v in run.drifter.messages)
+    drifter_ts = sorted(
+        datetime.fromisoformat(orjson.loads(v)["timestamp"].replace("Z", "+00:00"))
+        for _, v in run.drifter.messages
+    )
     assert _window_end(first) <= drifter_ts[DRIFT_AT + 450]
-    false = [f for f in _of(run, "RW-TR-020") if f["model_id"] == "scorer" or _window_end(f) < onset]
+    false = [
+        f for f in _of(run, "RW-TR-020") if f["model_id"] == "scorer" or _window_end(f) < onset
+    ]
     assert len(false) <= MAX_FALSE_DRIFTS
     assert not _of(run, "RW-TR-021", "scorer")
 
 
 def test_clean_chat_traffic_raises_nothing(run: Run) -> None:
-    kinds = Counter(f["rule_id"] for f in run.findings if f["model_id"] == "chat"
-                    and f["event_id"] not in run.chat.with_pii)
+    kinds = Counter(
+        f["rule_id"]
+        for f in run.findings
+        if f["model_id"] == "chat" and f["event_id"] not in run.chat.with_pii
+    )
     assert not kinds, kinds

@@ -22,13 +22,25 @@ EVENTS, FINDINGS = EventRecord.__table__, FindingRecord.__table__
 
 
 def _cli(pipe: Pipeline, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "riskwatch.cli", *args], env=pipe.env(), cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "riskwatch.cli", *args],
+        env=pipe.env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
-    traffic = demo_traffic(1200, registry=load_registry(REPO / "riskwatch.yaml"), seed=5,
-                           run_id=pipeline.tag, malformed_fraction=0.0, duplicate_fraction=0.0)
+    traffic = demo_traffic(
+        1200,
+        registry=load_registry(REPO / "riskwatch.yaml"),
+        seed=5,
+        run_id=pipeline.tag,
+        malformed_fraction=0.0,
+        duplicate_fraction=0.0,
+    )
     valid = [m for m in traffic.messages if m.kind == "valid"]
     docs = [orjson.loads(m.value) for m in valid]
     pipeline.produce((m.key, m.value) for m in valid)
@@ -42,7 +54,9 @@ def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
     ref = refs.most_common(1)[0][0]
     mine = {d["event_id"] for d in docs if d["context"]["user_ref"] == ref}
 
-    done = _cli(pipeline, "audit", "erase", "--user-ref", ref, "--reason", "DSR-live", "--by", "dpo")
+    done = _cli(
+        pipeline, "audit", "erase", "--user-ref", ref, "--reason", "DSR-live", "--by", "dpo"
+    )
     assert done.returncode == 0, done.stderr
     result = orjson.loads(done.stdout)
     assert result["events"] == len(mine) and result["user_ref_hash"] == user_ref_hash(ref)
@@ -53,8 +67,10 @@ def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
     wait_for(lambda: pipeline.counts()[2] >= 1, 60, "the marker dead letter")
     with pipeline.store.engine.connect() as conn:
         rows = conn.execute(select(EVENTS).where(EVENTS.c.event_id.in_(mine))).mappings().all()
-        erased_evidence = [r.evidence for r in conn.execute(
-            select(FINDINGS.c.evidence).where(FINDINGS.c.event_id.in_(mine)))]
+        erased_evidence = [
+            r.evidence
+            for r in conn.execute(select(FINDINGS.c.evidence).where(FINDINGS.c.event_id.in_(mine)))
+        ]
     assert len(rows) == len(mine)
     for row in rows:
         assert set(row["payload"]) == {"schema", "event_id", "timestamp", "model", "erased"}
@@ -65,5 +81,6 @@ def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
     verify = _cli(pipeline, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
     listed = _cli(pipeline, "audit", "removals", "--format", "json")
-    assert [(r["kind"], r["reason"], r["events"]) for r in orjson.loads(listed.stdout)] == \
-        [("erasure", "DSR-live", len(mine))]
+    assert [(r["kind"], r["reason"], r["events"]) for r in orjson.loads(listed.stdout)] == [
+        ("erasure", "DSR-live", len(mine))
+    ]

@@ -9,34 +9,52 @@ more on them; ``fairlend`` treats both alike and must raise nothing.
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import orjson
 import pytest
 import yaml
 from sqlalchemy import select
 
-from audit.models import (DetectorStateEntryRecord, DetectorStateRecord, FeedbackRecord,
-                          FindingRecord)
+from audit.models import (
+    DetectorStateEntryRecord,
+    DetectorStateRecord,
+    FeedbackRecord,
+    FindingRecord,
+)
 from tests.integration.conftest import make_pipeline
 from tests.integration.harness import Pipeline, wait_for
 
 pytestmark = pytest.mark.integration
 
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 N = 800  # decisions per model
 REGISTRY: dict[str, Any] = {
     "version": 1,
     "detectors": {
         "anomaly": {"reference_events": 400},
         "drift": {"reference_size": 400, "window_size": 300, "step": 150},
-        "fairness": {"window_size": 200, "step": 100, "min_group_size": 30,
-                     "min_outcome_count": 20, "confirm_windows": 2},
+        "fairness": {
+            "window_size": 200,
+            "step": 100,
+            "min_group_size": 30,
+            "min_outcome_count": 20,
+            "confirm_windows": 2,
+        },
     },
-    "models": {m: {"owner": "t@example.com", "risk_tier": "high", "region": "EU",
-                   "latency_slo_ms": 10000, "error_rate_slo": 0.5,
-                   "protected_attributes": ["sex"]} for m in ("lender", "fairlend")},
+    "models": {
+        m: {
+            "owner": "t@example.com",
+            "risk_tier": "high",
+            "region": "EU",
+            "latency_slo_ms": 10000,
+            "error_rate_slo": 0.5,
+            "protected_attributes": ["sex"],
+        }
+        for m in ("lender", "fairlend")
+    },
 }
 
 
@@ -56,15 +74,31 @@ def stream(run: str, model: str, biased: bool, seed: int) -> tuple[list[tuple[by
         tpr, fpr = (0.45, 0.05) if biased and sex == "F" else (0.9, 0.1)
         prediction = int(rng.random() < (tpr if label else fpr))
         event_id = f"{run}-{model}-{i:04d}"
-        slots.setdefault(float(i), []).append(orjson.dumps({
-            "event_id": event_id, "timestamp": _ts(i), "model": {"id": model, "version": "1"},
-            "input": {"features": {"x": round(rng.gauss(0, 1), 4)}},
-            "output": {"prediction": prediction}, "usage": {"latency_ms": 20.0},
-            "subject": {"protected": {"sex": sex}}}))
+        slots.setdefault(float(i), []).append(
+            orjson.dumps(
+                {
+                    "event_id": event_id,
+                    "timestamp": _ts(i),
+                    "model": {"id": model, "version": "1"},
+                    "input": {"features": {"x": round(rng.gauss(0, 1), 4)}},
+                    "output": {"prediction": prediction},
+                    "usage": {"latency_ms": 20.0},
+                    "subject": {"protected": {"sex": sex}},
+                }
+            )
+        )
         at = rng.uniform(max(0, i - 40), i) - 0.5 if rng.random() < 0.2 else rng.uniform(i, i + 300)
-        slots.setdefault(at, []).append(orjson.dumps({
-            "schema": "riskwatch.feedback/v1", "event_id": event_id, "timestamp": _ts(i + 7200),
-            "model": {"id": model}, "label": label}))
+        slots.setdefault(at, []).append(
+            orjson.dumps(
+                {
+                    "schema": "riskwatch.feedback/v1",
+                    "event_id": event_id,
+                    "timestamp": _ts(i + 7200),
+                    "model": {"id": model},
+                    "label": label,
+                }
+            )
+        )
     return [(model.encode(), v) for key in sorted(slots) for v in slots[key]], N
 
 
@@ -81,13 +115,19 @@ def pipe(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         pipe.produce(biased[:half_a] + fair[:half_b])
         pipe.start_worker()
         first = half_a + half_b
-        wait_for(lambda: pipe.count(FeedbackRecord) + pipe.counts()[0] >= first, 180,
-                 "the first half to be stored")
+        wait_for(
+            lambda: pipe.count(FeedbackRecord) + pipe.counts()[0] >= first,
+            180,
+            "the first half to be stored",
+        )
         pipe.stop_workers()  # pending labels and decisions are in the saved detector state
         pipe.produce(biased[half_a:] + fair[half_b:])
         pipe.start_worker()
-        wait_for(lambda: pipe.counts()[0] >= 2 * N and pipe.count(FeedbackRecord)
-                 >= labels_a + labels_b, 180, "the second half to be stored")
+        wait_for(
+            lambda: pipe.counts()[0] >= 2 * N and pipe.count(FeedbackRecord) >= labels_a + labels_b,
+            180,
+            "the second half to be stored",
+        )
         wait_for(lambda: len(_fairness(pipe)) >= 2, 60, "the fairness findings")
     except AssertionError:
         print(pipe.worker_log())
@@ -98,8 +138,9 @@ def pipe(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def _fairness(pipe: Pipeline) -> list[dict[str, Any]]:
     with pipe.store.engine.connect() as conn:
-        rows = conn.execute(select(FindingRecord.__table__)
-                            .where(FindingRecord.__table__.c.detector == "fairness")).mappings()
+        rows = conn.execute(
+            select(FindingRecord.__table__).where(FindingRecord.__table__.c.detector == "fairness")
+        ).mappings()
         return [dict(r) for r in rows]
 
 

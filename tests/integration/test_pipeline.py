@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import urllib.request
 import signal
+import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import orjson
 import pytest
@@ -36,14 +36,25 @@ class Played:
 def played(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Played]:
     pipe = make_pipeline(kafka_bootstrap, tmp_path_factory.mktemp("played"))
     pipe.metrics_port = free_port()
-    traffic = demo_traffic(1500, registry=load_registry(REPO / "riskwatch.yaml"), seed=11,
-                           run_id=pipe.tag, malformed_fraction=0.03, duplicate_fraction=0.03)
+    traffic = demo_traffic(
+        1500,
+        registry=load_registry(REPO / "riskwatch.yaml"),
+        seed=11,
+        run_id=pipe.tag,
+        malformed_fraction=0.03,
+        duplicate_fraction=0.03,
+    )
     pipe.produce((m.key, m.value) for m in traffic.messages)
     pipe.start_worker()
     want_dead = sum(traffic.malformed.values())
     try:
-        wait_for(lambda: pipe.counts()[0] >= len(traffic.valid_event_ids)
-                 and pipe.counts()[2] >= want_dead, 120, "the first pass to be stored")
+        wait_for(
+            lambda: (
+                pipe.counts()[0] >= len(traffic.valid_event_ids) and pipe.counts()[2] >= want_dead
+            ),
+            120,
+            "the first pass to be stored",
+        )
         # Re-send valid events that are already stored: a second delivery must store nothing.
         resent = [(m.key, m.value) for m in traffic.messages if m.kind == "valid"][:200]
         pipe.produce(resent + [(b"x", b"{broken")])
@@ -72,8 +83,11 @@ def test_every_valid_event_is_stored_exactly_once(played: Played) -> None:
 
 
 def test_texts_are_stored_only_redacted(played: Played) -> None:
-    texts = [orjson.loads(m.value)["input"]["text"] for m in played.traffic.messages
-             if m.kind == "valid" and b'"text"' in m.value]
+    texts = [
+        orjson.loads(m.value)["input"]["text"]
+        for m in played.traffic.messages
+        if m.kind == "valid" and b'"text"' in m.value
+    ]
     emails = {e for t in texts for e in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", t)}
     assert texts and emails, "the simulated traffic should contain texts, some with e-mails"
     with played.pipe.store.engine.connect() as conn:
@@ -134,8 +148,15 @@ def test_every_malformed_kind_is_dead_lettered_with_its_reason(played: Played) -
 
 def test_worker_killed_mid_stream_loses_and_duplicates_nothing(pipeline: Pipeline) -> None:
     registry = load_registry(REPO / "riskwatch.yaml")
-    traffic = demo_traffic(20000, registry=registry, seed=5, run_id=pipeline.tag, with_text=False,
-                           malformed_fraction=0.0, duplicate_fraction=0.0)
+    traffic = demo_traffic(
+        20000,
+        registry=registry,
+        seed=5,
+        run_id=pipeline.tag,
+        with_text=False,
+        malformed_fraction=0.0,
+        duplicate_fraction=0.0,
+    )
     pipeline.produce((m.key, m.value) for m in traffic.messages)
     first = pipeline.start_worker()
     wait_for(lambda: pipeline.counts()[0] > 0, 90, "the first batch")
@@ -170,7 +191,9 @@ def _metric(text: str, name: str, **labels: str) -> float:
 def test_the_worker_exports_prometheus_metrics(played: Played) -> None:
     text, pipe = played.metrics, played.pipe
     assert _metric(text, "riskwatch_events_total") == len(played.traffic.valid_event_ids)
-    assert _metric(text, "riskwatch_dead_letters_total") == sum(played.traffic.malformed.values()) + 1
+    assert (
+        _metric(text, "riskwatch_dead_letters_total") == sum(played.traffic.malformed.values()) + 1
+    )
     assert _metric(text, "riskwatch_duplicate_events_total") >= 200
     stored = pipe.count(FindingRecord)
     assert _metric(text, "riskwatch_findings_total") == stored
@@ -181,17 +204,21 @@ def test_the_worker_exports_prometheus_metrics(played: Played) -> None:
 
 
 def test_demo_traffic_raises_policy_rules_only_on_its_injected_risks(played: Played) -> None:
-    docs = {d["event_id"]: d for d in (orjson.loads(m.value) for m in played.traffic.messages
-                                        if m.kind == "valid")}
+    docs = {
+        d["event_id"]: d
+        for d in (orjson.loads(m.value) for m in played.traffic.messages if m.kind == "valid")
+    }
     with played.pipe.store.engine.connect() as conn:
         rows = conn.execute(select(FindingRecord.__table__)).mappings().all()
     policy = [r for r in rows if r["detector"] == "policy"]
-    assert {r["rule_id"] for r in policy} <= set(DELIBERATE) | set(DELIBERATE_WINDOWS), \
-        Counter(r["rule_id"] for r in policy)
+    assert {r["rule_id"] for r in policy} <= set(DELIBERATE) | set(DELIBERATE_WINDOWS), Counter(
+        r["rule_id"] for r in policy
+    )
     for row in policy:  # a window rule's finding names the event that tipped it by its offset
         if row["event_id"] is None:
-            record = played.pipe.read_at(row["source_topic"], row["source_partition"],
-                                         row["source_offset"])
+            record = played.pipe.read_at(
+                row["source_topic"], row["source_partition"], row["source_offset"]
+            )
             doc = orjson.loads(record.value)
         else:
             doc = docs[row["event_id"]]

@@ -8,9 +8,9 @@ import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 import pytest
@@ -21,8 +21,13 @@ from werkzeug import Request, Response
 from audit import outbox
 from audit.models import FindingRecord
 from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
-from audit.webhooks import (Filters, NewSubscription, WebhookFormat, create_subscription,
-                            list_subscriptions)
+from audit.webhooks import (
+    Filters,
+    NewSubscription,
+    WebhookFormat,
+    create_subscription,
+    list_subscriptions,
+)
 from core.model_registry import load_registry
 from streams.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for
@@ -61,8 +66,11 @@ class Receiver:
             if self.requests <= FAILING_FIRST:
                 return Response(b"down", status=500)
             doc = orjson.loads(body)
-            finding_id = (doc["finding"]["finding_id"] if request.path == "/generic"
-                          else doc["blocks"][-1]["elements"][0]["text"])
+            finding_id = (
+                doc["finding"]["finding_id"]
+                if request.path == "/generic"
+                else doc["blocks"][-1]["elements"][0]["text"]
+            )
             self.accepted[(request.path, finding_id)] += 1
             self.delivery_ids[request.headers[DELIVERY_HEADER]] = finding_id
         return Response(b"ok")
@@ -81,25 +89,47 @@ def receiver() -> Iterator[tuple[HTTPServer, Receiver]]:
 
 
 def test_findings_from_real_traffic_reach_the_webhook_through_a_worker_restart(
-        kafka_bootstrap: str, tmp_path: Path, receiver: tuple[HTTPServer, Receiver]) -> None:
+    kafka_bootstrap: str, tmp_path: Path, receiver: tuple[HTTPServer, Receiver]
+) -> None:
     server, recv = receiver
-    pipe = AlertPipeline(bootstrap=kafka_bootstrap, workdir=tmp_path, extra_env={
-        "RISKWATCH_WEBHOOK_TIMEOUT_S": "1", "RISKWATCH_WEBHOOK_LEASE_S": "3",
-        "RISKWATCH_WEBHOOK_BACKOFF_BASE_S": "0.2", "RISKWATCH_WEBHOOK_BACKOFF_MAX_S": "1",
-        "RISKWATCH_WEBHOOK_POLL_S": "0.2", "RISKWATCH_WEBHOOK_MAX_ATTEMPTS": "50",
-        "RISKWATCH_METRICS_PORT": "0"})
+    pipe = AlertPipeline(
+        bootstrap=kafka_bootstrap,
+        workdir=tmp_path,
+        extra_env={
+            "RISKWATCH_WEBHOOK_TIMEOUT_S": "1",
+            "RISKWATCH_WEBHOOK_LEASE_S": "3",
+            "RISKWATCH_WEBHOOK_BACKOFF_BASE_S": "0.2",
+            "RISKWATCH_WEBHOOK_BACKOFF_MAX_S": "1",
+            "RISKWATCH_WEBHOOK_POLL_S": "0.2",
+            "RISKWATCH_WEBHOOK_MAX_ATTEMPTS": "50",
+            "RISKWATCH_METRICS_PORT": "0",
+        },
+    )
     engine = pipe.store.engine
-    generic, secret = create_subscription(engine, NewSubscription(url=server.url_for("/generic")),
-                                          actor="it")
+    generic, secret = create_subscription(
+        engine, NewSubscription(url=server.url_for("/generic")), actor="it"
+    )
     recv.secrets["/generic"] = secret
-    slack, secret = create_subscription(engine, NewSubscription(
-        url=server.url_for("/slack"), format=WebhookFormat.SLACK,
-        filters=Filters.of(models=["credit-scoring"], min_severity="medium")), actor="it")
+    slack, secret = create_subscription(
+        engine,
+        NewSubscription(
+            url=server.url_for("/slack"),
+            format=WebhookFormat.SLACK,
+            filters=Filters.of(models=["credit-scoring"], min_severity="medium"),
+        ),
+        actor="it",
+    )
     recv.secrets["/slack"] = secret
 
-    traffic = demo_traffic(1500, registry=load_registry(REPO / "riskwatch.yaml"), seed=21,
-                           run_id=pipe.tag, with_text=False, malformed_fraction=0.0,
-                           duplicate_fraction=0.02)
+    traffic = demo_traffic(
+        1500,
+        registry=load_registry(REPO / "riskwatch.yaml"),
+        seed=21,
+        run_id=pipe.tag,
+        with_text=False,
+        malformed_fraction=0.0,
+        duplicate_fraction=0.02,
+    )
     pipe.produce((m.key, m.value) for m in traffic.messages)
     first = pipe.start_worker()
     try:
@@ -122,12 +152,18 @@ def test_findings_from_real_traffic_reach_the_webhook_through_a_worker_restart(
         findings = [dict(r) for r in conn.execute(select(FindingRecord.__table__)).mappings()]
     assert findings, "the traffic should raise findings (SLO breaches at least)"
     subs = {s.id: s for s in list_subscriptions(engine)}
-    expected = {("/generic", f["finding_id"]) for f in findings
-                if subs[generic.id].filters.matches(f)}
+    expected = {
+        ("/generic", f["finding_id"]) for f in findings if subs[generic.id].filters.matches(f)
+    }
     # a Slack body names its delivery (in its context block), not the finding
-    expected |= {("/slack", f"riskwatch delivery `{did}`")
-                 for did in (outbox.delivery_id_for(f["finding_id"], slack.id)
-                             for f in findings if subs[slack.id].filters.matches(f))}
+    expected |= {
+        ("/slack", f"riskwatch delivery `{did}`")
+        for did in (
+            outbox.delivery_id_for(f["finding_id"], slack.id)
+            for f in findings
+            if subs[slack.id].filters.matches(f)
+        )
+    }
     assert any(path == "/slack" for path, _ in expected)
     assert set(recv.accepted) == expected  # every matching finding, at least once
     assert recv.bad_signatures == 0

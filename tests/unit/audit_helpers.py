@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from audit.store import AuditStore
+from core.model_registry import load_registry
 from detectors.registry import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from core.model_registry import load_registry
 from streams.codec import EventPolicy
 from streams.handler import BatchHandler
 from streams.processor import BatchProcessor, RawMessage
 from streams.simulator import DemoTraffic, demo_traffic
-from tests.unit.paths import REPO
 from tests.dburl import db_url
+from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")
 
@@ -34,5 +34,5 @@ def filled(db: Path, n: int = 400) -> BatchHandler:
     handler = make_handler(db)
     msgs, _ = messages(n)
     handler.handle(msgs[: len(msgs) // 2])
-    handler.handle(msgs[len(msgs) // 2:])
+    handler.handle(msgs[len(msgs) // 2 :])
     return handler

@@ -7,5 +7,7 @@ from policies.pack import Pack, load_packs
 
 
 def signal_rule_packs() -> list[Pack]:
-    return [p.model_copy(update={"rules": [r for r in p.rules if r.signal is not None]})
-            for p in load_packs()]
+    return [
+        p.model_copy(update={"rules": [r for r in p.rules if r.signal is not None]})
+        for p in load_packs()
+    ]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -15,42 +15,68 @@ import orjson
 import pytest
 import torch
 
+from core.events import InferenceEvent
+from core.model_registry import ConfigError, ModelEntry, Registry
+from core.signals import ObservedEvent, SourceRef
 from detectors import anomaly_models
 from detectors.anomaly import AnomalyDetector
 from detectors.anomaly_models import pick_device
-from core.signals import ObservedEvent, SourceRef
 from detectors.series import SeriesScorer
-from core.model_registry import ConfigError, ModelEntry, Registry
-from core.events import InferenceEvent
 
-T0 = datetime(2026, 11, 28, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
 FAR = 0.005
 
 
 def _registry(models: dict[str, dict[str, Any]] | None = None, **cfg: Any) -> Registry:
-    settings = {"reference_events": 500, "holdout_fraction": 0.25, "false_alarm_rate": FAR,
-                "series_bucket_s": 60, "device": "auto", "series_reference_points": 240} | cfg
-    entries = {k: ModelEntry.model_validate({"owner": "o@x"} | v)
-               for k, v in (models or {"m": {}}).items()}
+    settings = {
+        "reference_events": 500,
+        "holdout_fraction": 0.25,
+        "false_alarm_rate": FAR,
+        "series_bucket_s": 60,
+        "device": "auto",
+        "series_reference_points": 240,
+    } | cfg
+    entries = {
+        k: ModelEntry.model_validate({"owner": "o@x"} | v) for k, v in (models or {"m": {}}).items()
+    }
     return Registry(models=entries, detectors={"anomaly": settings})
 
 
-def _event(i: int, at: float, features: dict[str, Any], latency: float, score: float = 0.5,
-           cost: float | None = 1e-4) -> ObservedEvent:
+def _event(
+    i: int,
+    at: float,
+    features: dict[str, Any],
+    latency: float,
+    score: float = 0.5,
+    cost: float | None = 1e-4,
+) -> ObservedEvent:
     stamp = (T0 + timedelta(seconds=at)).isoformat().replace("+00:00", "Z")
     usage: dict[str, Any] = {"latency_ms": latency, "input_tokens": 20, "output_tokens": 30}
     if cost is not None:
         usage["cost_usd"] = cost
-    event = InferenceEvent.model_validate({
-        "event_id": f"e{i}", "timestamp": stamp, "model": {"id": "m", "version": "1"},
-        "input": {"features": features}, "output": {"score": score}, "usage": usage})
+    event = InferenceEvent.model_validate(
+        {
+            "event_id": f"e{i}",
+            "timestamp": stamp,
+            "model": {"id": "m", "version": "1"},
+            "input": {"features": features},
+            "output": {"score": score},
+            "usage": usage,
+        }
+    )
     return ObservedEvent(event, SourceRef("t", 0, i))
 
 
 def _clean(rng: random.Random, i: int, at: float) -> ObservedEvent:
     a, b = rng.gauss(0, 1), rng.gauss(0, 1)
-    feats = {"a": a, "b": b, "c": rng.gauss(5, 2), "amount": rng.lognormvariate(3, 0.8),
-             "flag": rng.random() < 0.5, "segment": rng.choice("xyz")}  # bool/str: skipped
+    feats = {
+        "a": a,
+        "b": b,
+        "c": rng.gauss(5, 2),
+        "amount": rng.lognormvariate(3, 0.8),
+        "flag": rng.random() < 0.5,
+        "segment": rng.choice("xyz"),
+    }  # bool/str: skipped
     score = 1 / (1 + math.exp(-(a - b)))
     return _event(i, at, feats, rng.lognormvariate(math.log(120), 0.3), score)
 
@@ -63,7 +89,7 @@ def _stream(n: int, seed: int = 1, spacing: float = 1.0) -> list[ObservedEvent]:
 def _run(det: AnomalyDetector, events: list[ObservedEvent], size: int = 2000) -> list:
     out = []
     for k in range(0, len(events), size):
-        out += det.process(events[k:k + size])
+        out += det.process(events[k : k + size])
     return out
 
 
@@ -115,8 +141,12 @@ def test_missing_values_are_imputed_and_reported() -> None:
 
 def test_reference_file_means_alarms_from_the_first_event(tmp_path) -> None:
     ref = tmp_path / "ref.jsonl"
-    ref.write_bytes(b"\n".join(orjson.dumps(o.event.model_dump(mode="json", by_alias=True))
-                               for o in _stream(400, seed=6)))
+    ref.write_bytes(
+        b"\n".join(
+            orjson.dumps(o.event.model_dump(mode="json", by_alias=True))
+            for o in _stream(400, seed=6)
+        )
+    )
     registry = _registry({"m": {"anomaly_reference": str(ref)}})
     odd = _event(0, 0.0, {"a": 0.0, "b": 0.0, "c": 60.0, "amount": 20.0}, 120.0)
     signals = AnomalyDetector(registry).process([odd])
@@ -127,8 +157,12 @@ def test_reference_file_means_alarms_from_the_first_event(tmp_path) -> None:
 
 
 # ---------------------------------------------------------------- view 2: metric_anomaly
-def _latency_stream(n_buckets: int, seed: int, spike: tuple[int, float] | None = None,
-                    shift: tuple[int, float] | None = None) -> list[ObservedEvent]:
+def _latency_stream(
+    n_buckets: int,
+    seed: int,
+    spike: tuple[int, float] | None = None,
+    shift: tuple[int, float] | None = None,
+) -> list[ObservedEvent]:
     """Five calls per 60 s bucket; latency with a slow daily-like wave and noise."""
     rng = random.Random(seed)
     out, i = [], 0
@@ -146,8 +180,11 @@ def _latency_stream(n_buckets: int, seed: int, spike: tuple[int, float] | None =
 
 
 def _metric_buckets(signals: list, metric: str) -> list[int]:
-    return sorted(int(s.evidence["bucket_start"] - T0.timestamp()) // 60
-                  for s in signals if s.kind == "metric_anomaly" and s.evidence["metric"] == metric)
+    return sorted(
+        int(s.evidence["bucket_start"] - T0.timestamp()) // 60
+        for s in signals
+        if s.kind == "metric_anomaly" and s.evidence["metric"] == metric
+    )
 
 
 def test_latency_spike_raises_metric_anomaly_at_the_injected_bucket() -> None:
@@ -181,8 +218,12 @@ def test_clean_series_false_alarms_stay_within_the_budget() -> None:
 def test_state_round_trip_gives_identical_scores() -> None:
     events = _latency_stream(400, seed=10, spike=(320, 3.0))
     odd = events[1300]
-    events[1300] = _event(1300, odd.event.timestamp.timestamp() - T0.timestamp(),
-                          {"a": 25.0}, odd.event.usage.latency_ms)
+    events[1300] = _event(
+        1300,
+        odd.event.timestamp.timestamp() - T0.timestamp(),
+        {"a": 25.0},
+        odd.event.usage.latency_ms,
+    )
     whole = _run(AnomalyDetector(_registry()), events, 700)
     first = AnomalyDetector(_registry())
     part = _run(first, events[:1500], 700)
@@ -193,7 +234,7 @@ def test_state_round_trip_gives_identical_scores() -> None:
     part += _run(second, events[1500:], 700)
     as_tuple = lambda s: (s.kind, s.event_id, s.key, orjson.dumps(s.evidence))  # noqa: E731
     assert sorted(map(as_tuple, part)) == sorted(map(as_tuple, whole))  # order within a batch
-    assert len(whole) > 5                                                 # follows batch bounds
+    assert len(whole) > 5  # follows batch bounds
     assert {s.kind for s in whole} == {"event_anomaly", "metric_anomaly"}
 
 
@@ -210,11 +251,15 @@ def test_series_scorer_round_trip_is_bit_identical() -> None:
     d2 = SeriesScorer.from_state(orjson.loads(orjson.dumps(a.state_dict())), device="cpu")
     d1.threshold = d2.threshold = 1.0
     whole = d1.detect(values[600:])[1]
-    parts = [d2.detect(values[k:k + 7])[1] for k in range(600, 900, 7)]
+    parts = [d2.detect(values[k : k + 7])[1] for k in range(600, 900, 7)]
     assert whole.sum() > 3 and np.array_equal(whole, np.concatenate(parts))
     # streaming in pieces = scoring at once (up to float32 batch-size rounding in the matmuls)
-    np.testing.assert_allclose(a.score(values[600:]), np.concatenate(
-        [c.score(values[600:700]), c.score(values[700:])]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        a.score(values[600:]),
+        np.concatenate([c.score(values[600:700]), c.score(values[700:])]),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_device_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@ pagination, sorting, the finding trail, lifecycle actions, summary, OpenAPI."""
 
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,10 @@ from sqlalchemy import select, text
 from audit.api import create_app
 from audit.models import FindingRecord
 from audit.tokens import create_token, revoke_token
-from core.taxonomy import Severity
 from core.settings import Settings
-from tests.unit.audit_helpers import filled
+from core.taxonomy import Severity
 from tests.dburl import db_url
+from tests.unit.audit_helpers import filled
 
 RANK = {s.value: s.rank for s in Severity}
 
@@ -27,8 +27,10 @@ class Api:
         self.handler = filled(db)
         self.engine = self.handler.store.engine
         self.client = TestClient(create_app(Settings(database_url=db_url(db))))
-        self.tokens = {role: create_token(self.engine, role=role, name=f"{role}-user")[1]
-                       for role in ("auditor", "operator", "admin")}
+        self.tokens = {
+            role: create_token(self.engine, role=role, name=f"{role}-user")[1]
+            for role in ("auditor", "operator", "admin")
+        }
         info, self.tokens["revoked"] = create_token(self.engine, role="admin", name="old")
         revoke_token(self.engine, token_id=info.id)
         with self.engine.connect() as conn:
@@ -90,16 +92,25 @@ def test_healthz_and_openapi(api: Api) -> None:
     assert api.client.get("/healthz").json()["status"] == "ok"
     spec = api.client.get("/openapi.json").json()
     assert spec["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": spec["components"]["securitySchemes"][
-            "bearer"]["description"]}
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
+    }
     assert spec["paths"]["/findings"]["get"]["security"] == [{"bearer": []}]
     assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
-@pytest.mark.parametrize(("param", "column"), [
-    ("model", "model_id"), ("version", "model_version"), ("category", "category"),
-    ("subcategory", "subcategory"), ("severity", "severity"), ("detector", "detector"),
-])
+@pytest.mark.parametrize(
+    ("param", "column"),
+    [
+        ("model", "model_id"),
+        ("version", "model_version"),
+        ("category", "category"),
+        ("subcategory", "subcategory"),
+        ("severity", "severity"),
+        ("detector", "detector"),
+    ],
+)
 def test_exact_filters(api: Api, param: str, column: str) -> None:
     for value in {r[column] for r in api.rows if r[column] is not None}:
         expected = {r["finding_id"] for r in api.rows if r[column] == value}
@@ -109,14 +120,18 @@ def test_exact_filters(api: Api, param: str, column: str) -> None:
 def test_min_severity_regulation_status_and_time_filters(api: Api) -> None:
     high = {r["finding_id"] for r in api.rows if RANK[r["severity"]] >= RANK["high"]}
     assert high and {f["finding_id"] for f in api.all_items(min_severity="high")} == high
-    art15 = {r["finding_id"] for r in api.rows if any("art. 15" in x.lower() for x in r["regulation_refs"])}
+    art15 = {
+        r["finding_id"]
+        for r in api.rows
+        if any("art. 15" in x.lower() for x in r["regulation_refs"])
+    }
     assert art15 and {f["finding_id"] for f in api.all_items(regulation="Art. 15")} == art15
     assert api.all_items(regulation="no such clause") == []
-    assert api.all_items(regulation="%") == []       # LIKE wildcards are literal
+    assert api.all_items(regulation="%") == []  # LIKE wildcards are literal
     assert len(api.all_items(status="open")) == len(api.rows)
     times = sorted({r["detected_at"] for r in api.rows})
     assert len(times) >= 2
-    cut = times[-1].replace(tzinfo=timezone.utc).isoformat()
+    cut = times[-1].replace(tzinfo=UTC).isoformat()
     late = {r["finding_id"] for r in api.rows if r["detected_at"] >= times[-1]}
     assert {f["finding_id"] for f in api.all_items(since=cut)} == late
     assert len(api.all_items(until=cut)) == len(api.rows) - len(late)
@@ -152,15 +167,29 @@ def test_pagination_offset_and_cursor_and_sorting(api: Api) -> None:
         assert walked == full, sort
     ranks = [RANK[f["severity"]] for f in api.all_items(sort="severity")]
     assert ranks == sorted(ranks) and ranks[0] < ranks[-1]
-    assert [RANK[f["severity"]] for f in api.all_items(sort="-severity")] == sorted(ranks, reverse=True)
+    assert [RANK[f["severity"]] for f in api.all_items(sort="-severity")] == sorted(
+        ranks, reverse=True
+    )
 
 
-@pytest.mark.parametrize("params", [
-    {"limit": 0}, {"limit": 1001}, {"offset": -1}, {"severity": "severe"},
-    {"min_severity": "x"}, {"category": "tech"}, {"status": "closed"}, {"sort": "title"},
-    {"since": "2026-11-28T12:00:00"}, {"since": "yesterday"}, {"cursor": "garbage"},
-    {"cursor": "abc", "offset": 5}, {"regulation": ""},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 1001},
+        {"offset": -1},
+        {"severity": "severe"},
+        {"min_severity": "x"},
+        {"category": "tech"},
+        {"status": "closed"},
+        {"sort": "title"},
+        {"since": "2026-11-28T12:00:00"},
+        {"since": "yesterday"},
+        {"cursor": "garbage"},
+        {"cursor": "abc", "offset": 5},
+        {"regulation": ""},
+    ],
+)
 def test_validation_errors_are_422(api: Api, params: dict[str, Any]) -> None:
     assert api.get("/findings", **params).status_code == 422
 
@@ -169,19 +198,31 @@ def test_finding_trail(api: Api) -> None:
     row = next(r for r in api.rows if r["event_id"] is not None and r["source_offset"] is not None)
     body = api.get(f"/findings/{row['finding_id']}").json()
     assert body["finding_id"] == row["finding_id"] and body["status"] == "open"
-    assert body["rule"] == {"id": row["rule_id"], "pack": row["pack"], "pack_version": row["pack_version"]}
-    assert body["kafka"] == {"topic": "ev", "partition": 0, "offset": row["source_offset"],
-                             "timestamp_ms": None}
+    assert body["rule"] == {
+        "id": row["rule_id"],
+        "pack": row["pack"],
+        "pack_version": row["pack_version"],
+    }
+    assert body["kafka"] == {
+        "topic": "ev",
+        "partition": 0,
+        "offset": row["source_offset"],
+        "timestamp_ms": None,
+    }
     assert body["evidence"] == row["evidence"] and body["lifecycle"] == []
     event = body["event"]
     assert event["event_id"] == row["event_id"] and event["kafka"]["offset"] == row["source_offset"]
     assert event["payload"]["event_id"] == row["event_id"]
     for part in ("input", "output"):
         stored = event["payload"].get(part, {}).get("text")
-        assert stored is None or isinstance(stored, dict) and ("sha256" in stored or "redacted" in stored)
+        assert stored is None or (
+            isinstance(stored, dict) and ("sha256" in stored or "redacted" in stored)
+        )
     with api.engine.connect() as conn:
-        seq, entry = conn.execute(text("select seq, entry_hash from audit_chain where subject = :f"),
-                                  {"f": row["finding_id"]}).one()
+        seq, entry = conn.execute(
+            text("select seq, entry_hash from audit_chain where subject = :f"),
+            {"f": row["finding_id"]},
+        ).one()
     assert body["chain"]["seq"] == seq and body["chain"]["entry_hash"] == entry
     assert body["detected_at"].endswith("Z")
     assert api.get("/findings/does-not-exist").status_code == 404
@@ -195,37 +236,55 @@ def test_lifecycle_over_the_api(tmp_path: Path) -> None:
     fid = api.rows[0]["finding_id"]
 
     def post(action: str, role: str, reason: str = "because") -> Any:
-        return api.client.post(f"/findings/{fid}/{action}", json={"reason": reason},
-                               headers=api.auth(role))
+        return api.client.post(
+            f"/findings/{fid}/{action}", json={"reason": reason}, headers=api.auth(role)
+        )
 
     assert post("acknowledge", "auditor").status_code == 403
     assert post("acknowledge", "operator", reason="").status_code == 422
-    assert api.client.post(f"/findings/{fid}/acknowledge", json={}, headers=api.auth("operator")
-                           ).status_code == 422
+    assert (
+        api.client.post(
+            f"/findings/{fid}/acknowledge", json={}, headers=api.auth("operator")
+        ).status_code
+        == 422
+    )
     assert post("escalate", "operator").status_code == 422
     ack = post("acknowledge", "operator")
     assert ack.status_code == 200, ack.text
     assert ack.json()["actor"] == "operator-user" and ack.json()["status"] == "acknowledged"
     assert post("acknowledge", "operator").status_code == 409
     resolved = post("resolve", "admin", reason="patched")
-    assert resolved.status_code == 200 and resolved.json()["chain"]["seq"] == ack.json()["chain"]["seq"] + 1
+    assert (
+        resolved.status_code == 200
+        and resolved.json()["chain"]["seq"] == ack.json()["chain"]["seq"] + 1
+    )
     trail = api.get(f"/findings/{fid}").json()
     assert trail["status"] == "resolved"
     assert [(a["action"], a["actor"]) for a in trail["lifecycle"]] == [
-        ("acknowledge", "operator-user"), ("resolve", "admin-user")]
+        ("acknowledge", "operator-user"),
+        ("resolve", "admin-user"),
+    ]
     assert [f["finding_id"] for f in api.all_items(status="resolved")] == [fid]
     assert len(api.all_items(status="open")) == len(api.rows) - 1
     assert post("reopen", "operator").json()["status"] == "open"
     assert post("false-positive", "operator").json()["status"] == "false_positive"
-    assert api.client.post("/findings/nope/resolve", json={"reason": "r"},
-                           headers=api.auth("operator")).status_code == 404
+    assert (
+        api.client.post(
+            "/findings/nope/resolve", json={"reason": "r"}, headers=api.auth("operator")
+        ).status_code
+        == 404
+    )
     report = api.get("/chain/verify").json()
     assert report["ok"] and report["entries"] == len(api.rows) + 4
 
 
 def test_summary(api: Api) -> None:
-    for group, column in (("category", "category"), ("severity", "severity"), ("model", "model_id"),
-                          ("subcategory", "subcategory")):
+    for group, column in (
+        ("category", "category"),
+        ("severity", "severity"),
+        ("model", "model_id"),
+        ("subcategory", "subcategory"),
+    ):
         body = api.get("/summary", group_by=group).json()
         expected: dict[str, int] = {}
         for r in api.rows:
@@ -244,31 +303,42 @@ def test_summary(api: Api) -> None:
 
 def test_tokens_over_the_api(tmp_path: Path) -> None:
     api = Api(tmp_path / "a.db")
-    made = api.client.post("/tokens", json={"role": "operator", "name": "svc"},
-                           headers=api.auth("admin"))
+    made = api.client.post(
+        "/tokens", json={"role": "operator", "name": "svc"}, headers=api.auth("admin")
+    )
     assert made.status_code == 201 and made.json()["token"].startswith("rw_")
     listed = api.get("/tokens", role="admin").json()
     assert "token" not in listed["items"][0] and listed["count"] == 5
     headers = {"Authorization": f"Bearer {made.json()['token']}"}
     assert api.client.get("/findings", headers=headers).status_code == 200
-    assert api.client.delete(f"/tokens/{made.json()['id']}", headers=api.auth("admin")).status_code == 200
+    assert (
+        api.client.delete(f"/tokens/{made.json()['id']}", headers=api.auth("admin")).status_code
+        == 200
+    )
     assert api.client.get("/findings", headers=headers).status_code == 401
-    assert api.client.post("/tokens", json={"role": "root"}, headers=api.auth("admin")).status_code == 422
+    assert (
+        api.client.post("/tokens", json={"role": "root"}, headers=api.auth("admin")).status_code
+        == 422
+    )
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/tokens", {"role": "auditor", "name": "\u0000"}),
-    ("/tokens", {"role": "auditor", "name": "two\nlines"}),
-    ("/erasures", {"user_ref": "cust-1", "reason": "\u0000"}),
-    ("/erasures", {"user_ref": "cust-1", "reason": "DSR \u0000 1"}),
-    ("/erasures", {"user_ref": "cust\u0000", "reason": "DSR-1"}),
-    ("/findings/{fid}/acknowledge", {"reason": "seen\u0000"}),
-    ("/webhooks", {"url": "https://hooks.example/a", "name": "\u0000"}),
-    ("/webhooks", {"url": "https://hooks.example/\u0000"}),
-    ("/webhooks", {"url": "https://hooks.example/a", "models": ["m\u0000"]}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/tokens", {"role": "auditor", "name": "\u0000"}),
+        ("/tokens", {"role": "auditor", "name": "two\nlines"}),
+        ("/erasures", {"user_ref": "cust-1", "reason": "\u0000"}),
+        ("/erasures", {"user_ref": "cust-1", "reason": "DSR \u0000 1"}),
+        ("/erasures", {"user_ref": "cust\u0000", "reason": "DSR-1"}),
+        ("/findings/{fid}/acknowledge", {"reason": "seen\u0000"}),
+        ("/webhooks", {"url": "https://hooks.example/a", "name": "\u0000"}),
+        ("/webhooks", {"url": "https://hooks.example/\u0000"}),
+        ("/webhooks", {"url": "https://hooks.example/a", "models": ["m\u0000"]}),
+    ],
+)
 def test_nul_and_control_characters_are_422_not_a_database_error(
-        api: Api, path: str, body: dict[str, Any]) -> None:
+    api: Api, path: str, body: dict[str, Any]
+) -> None:
     """PostgreSQL text cannot hold NUL: such input must be refused before the database."""
     path = path.format(fid=api.rows[0]["finding_id"])
     resp = api.client.post(path, json=body, headers=api.auth("admin"))

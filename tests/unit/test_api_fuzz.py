@@ -3,8 +3,6 @@ and a store filled with simulated traffic: no request may end in a server error.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -30,18 +28,23 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
 def test_no_server_errors(api_schema) -> None:  # type: ignore[no-untyped-def]
     headers = {"Authorization": f"Bearer {TOKEN['admin']}"}
     # revoking calls last, so that a DELETE /tokens/{id} hitting this token cannot mask the rest
-    operations = sorted((result.ok() for result in api_schema.get_all_operations()),
-                        key=lambda op: op.method.upper() == "DELETE")
+    operations = sorted(
+        (result.ok() for result in api_schema.get_all_operations()),
+        key=lambda op: op.method.upper() == "DELETE",
+    )
     assert any(op.path == "/reports" for op in operations)
 
     for op in operations:
+
         @given(case=op.as_strategy())
-        @settings(max_examples=12, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=12, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
         def no_5xx(case) -> None:  # type: ignore[no-untyped-def]
             response = case.call(headers=headers)
             assert response.status_code < 500, (
                 f"{case.method} {case.formatted_path} {case.query} {case.body!r} -> "
-                f"{response.status_code}: {response.text[:500]}")
+                f"{response.status_code}: {response.text[:500]}"
+            )
 
         no_5xx()

@@ -4,6 +4,7 @@ the export can be checked offline."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from audit import chain
-from riskwatch.cli import main
 from core.settings import get_settings
-from tests.unit.audit_helpers import filled, messages
+from riskwatch.cli import main
 from tests.dburl import db_url
+from tests.unit.audit_helpers import filled, messages
 
 
 @pytest.fixture
@@ -28,6 +29,7 @@ def run_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
             return CliRunner().invoke(main, list(args))
         finally:
             get_settings.cache_clear()
+
     return run
 
 
@@ -50,7 +52,7 @@ def test_every_finding_is_chained_once_and_replay_does_not_extend(tmp_path: Path
     assert _scalar(engine, "select count(distinct subject) from audit_chain") == findings
     head = chain.verify(engine).head
     msgs, _ = messages()
-    handler.handle(msgs)                 # the same traffic, delivered again
+    handler.handle(msgs)  # the same traffic, delivered again
     handler.handle(msgs[:200])
     report = chain.verify(engine)
     assert report.ok and report.head == head and report.entries == findings
@@ -64,7 +66,8 @@ def test_chain_links_are_recomputable(tmp_path: Path) -> None:
     for i, r in enumerate(rows, start=1):
         assert r["seq"] == i and r["prev_hash"] == prev
         expected = hashlib.sha256(
-            f"{prev}|{r['content_hash']}|{r['kind']}|{r['subject']}|{i}".encode()).hexdigest()
+            f"{prev}|{r['content_hash']}|{r['kind']}|{r['subject']}|{i}".encode()
+        ).hexdigest()
         assert r["entry_hash"] == expected
         prev = r["entry_hash"]
 
@@ -80,8 +83,12 @@ def test_verify_catches_an_edited_finding(tmp_path: Path, run_cli: Any) -> None:
     engine = filled(tmp_path / "a.db").store.engine
     subject = _scalar(engine, "select subject from audit_chain where seq = 3")
     severity = _scalar(engine, "select severity from findings where finding_id = :f", f=subject)
-    _exec(engine, "update findings set severity = :s where finding_id = :f",
-            s="low" if severity != "low" else "critical", f=subject)
+    _exec(
+        engine,
+        "update findings set severity = :s where finding_id = :f",
+        s="low" if severity != "low" else "critical",
+        f=subject,
+    )
     result = run_cli(tmp_path / "a.db", "audit", "verify")
     assert result.exit_code == 1
     assert "seq 3" in result.output and subject in result.output and "changed" in result.output
@@ -119,10 +126,13 @@ def test_verify_catches_a_truncated_chain_and_deleted_or_unchained_findings(tmp_
     assert broken is not None and broken.seq == 6 and "deleted" in broken.problem
 
     engine = filled(tmp_path / "c.db").store.engine
-    _exec(engine, "insert into findings select 'forged-' || substr(finding_id, 8), event_id, "
-            "model_id, model_version, detector, rule_id, category, subcategory, severity, title, "
-            "evidence, regulation_refs, remediation, pack, pack_version, source_topic, "
-            "source_partition, source_offset, detected_at from findings limit 1")
+    _exec(
+        engine,
+        "insert into findings select 'forged-' || substr(finding_id, 8), event_id, "
+        "model_id, model_version, detector, rule_id, category, subcategory, severity, title, "
+        "evidence, regulation_refs, remediation, pack, pack_version, source_topic, "
+        "source_partition, source_offset, detected_at from findings limit 1",
+    )
     broken = chain.verify(engine).broken
     assert broken is not None and broken.seq is None and "forged-" in (broken.subject or "")
 
@@ -130,8 +140,17 @@ def test_verify_catches_a_truncated_chain_and_deleted_or_unchained_findings(tmp_
 def test_export_manifest_hashes_match_the_files(tmp_path: Path, run_cli: Any) -> None:
     engine = filled(tmp_path / "a.db").store.engine
     out = tmp_path / "export"
-    result = run_cli(tmp_path / "a.db", "audit", "export", "--since", "2000-01-01T00:00:00Z",
-                     "--until", "2999-01-01T00:00:00Z", "--out", str(out))
+    result = run_cli(
+        tmp_path / "a.db",
+        "audit",
+        "export",
+        "--since",
+        "2000-01-01T00:00:00Z",
+        "--until",
+        "2999-01-01T00:00:00Z",
+        "--out",
+        str(out),
+    )
     assert result.exit_code == 0, result.output
     manifest = orjson.loads((out / "manifest.json").read_bytes())
     findings = _scalar(engine, "select count(*) from findings")
@@ -143,41 +162,72 @@ def test_export_manifest_hashes_match_the_files(tmp_path: Path, run_cli: Any) ->
         data = (out / name).read_bytes()
         assert hashlib.sha256(data).hexdigest() == meta["sha256"]
         assert data.count(b"\n") == meta["rows"]
-    contents = {hashlib.sha256(line).hexdigest()
-                for line in (out / "findings.jsonl").read_bytes().splitlines()}
+    contents = {
+        hashlib.sha256(line).hexdigest()
+        for line in (out / "findings.jsonl").read_bytes().splitlines()
+    }
     prev = manifest["segment"]["prev_hash"]
     for line in (out / "chain.jsonl").read_bytes().splitlines():
         link = orjson.loads(line)
         assert link["prev_hash"] == prev and link["content_hash"] in contents
-        prev = hashlib.sha256(f"{prev}|{link['content_hash']}|{link['kind']}|{link['subject']}|"
-                              f"{link['seq']}".encode()).hexdigest()
+        prev = hashlib.sha256(
+            f"{prev}|{link['content_hash']}|{link['kind']}|{link['subject']}|{link['seq']}".encode()
+        ).hexdigest()
         assert prev == link["entry_hash"]
     assert manifest["chain_head"] == {"seq": link["seq"], "entry_hash": prev}
-    empty = run_cli(tmp_path / "a.db", "audit", "export", "--since", "2000-01-01T00:00:00Z",
-                    "--until", "2000-01-02T00:00:00Z", "--out", str(tmp_path / "none"))
+    empty = run_cli(
+        tmp_path / "a.db",
+        "audit",
+        "export",
+        "--since",
+        "2000-01-01T00:00:00Z",
+        "--until",
+        "2000-01-02T00:00:00Z",
+        "--out",
+        str(tmp_path / "none"),
+    )
     assert orjson.loads(empty.stdout)["files"]["chain.jsonl"]["rows"] == 0
 
 
 def _synthetic(worker: int, n: int) -> Any:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from audit.store import AuditBatch
     from core.findings import Finding, finding_id_for
     from core.taxonomy import Category, Severity, Subcategory
 
-    return AuditBatch(findings=[Finding(
-        finding_id=finding_id_for("R", "d", "k", f"w{worker}-{i}"), event_id=None,
-        model_id="m", model_version="1", detector="d", rule_id="R", category=Category.TECHNICAL,
-        subcategory=Subcategory.MODEL_RELIABILITY, severity=Severity.LOW, title=f"{worker}/{i}",
-        evidence={"i": i, "x": 0.1 * i}, regulation_refs=[], remediation="", pack="p",
-        pack_version="1", source_topic=None, source_partition=None, source_offset=None,
-        detected_at=datetime.now(timezone.utc)) for i in range(n)])
+    return AuditBatch(
+        findings=[
+            Finding(
+                finding_id=finding_id_for("R", "d", "k", f"w{worker}-{i}"),
+                event_id=None,
+                model_id="m",
+                model_version="1",
+                detector="d",
+                rule_id="R",
+                category=Category.TECHNICAL,
+                subcategory=Subcategory.MODEL_RELIABILITY,
+                severity=Severity.LOW,
+                title=f"{worker}/{i}",
+                evidence={"i": i, "x": 0.1 * i},
+                regulation_refs=[],
+                remediation="",
+                pack="p",
+                pack_version="1",
+                source_topic=None,
+                source_partition=None,
+                source_offset=None,
+                detected_at=datetime.now(UTC),
+            )
+            for i in range(n)
+        ]
+    )
 
 
 def _database_urls(tmp_path: Path) -> list[str]:
     import os
 
-    urls = [db_url(tmp_path / 'c.db')]
+    urls = [db_url(tmp_path / "c.db")]
     if os.environ.get("RISKWATCH_TEST_PG_URL"):  # e.g. postgresql://rw@127.0.0.1:55432/riskwatch
         urls.append(os.environ["RISKWATCH_TEST_PG_URL"])
     return urls
@@ -203,8 +253,14 @@ def test_concurrent_writers_and_actions_keep_one_unbroken_chain(tmp_path: Path) 
             list(pool.map(store.write, batches + batches))  # every batch twice, concurrently
         ids = [f.finding_id for b in batches for f in b.findings][:12]
         with ThreadPoolExecutor(6) as pool:
-            list(pool.map(lambda fid: record_action(store.engine, finding_id=fid, action="resolve",
-                                                    actor="t", reason="r"), ids))
+            list(
+                pool.map(
+                    lambda fid: record_action(
+                        store.engine, finding_id=fid, action="resolve", actor="t", reason="r"
+                    ),
+                    ids,
+                )
+            )
         report = chain.verify(store.engine)
         assert report.ok, (url, report.broken)
         assert report.entries == report.head.seq == 6 * 20 + 12, url

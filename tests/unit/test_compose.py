@@ -42,14 +42,18 @@ def test_riskwatch_variables_are_settings_the_code_reads() -> None:
     assert kafka_listeners.endswith("kafka:9092")
     pg = compose["services"]["postgres"]["environment"]
     url = compose["services"]["worker"]["environment"]["RISKWATCH_DATABASE_URL"]
-    assert f"{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}" in url
+    assert (
+        f"{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}" in url
+    )
 
 
 def test_ports_match_the_settings() -> None:
     services = _compose()["services"]
     env = services["worker"]["environment"]
-    assert str(Settings(metrics_port=int(env["RISKWATCH_METRICS_PORT"])).metrics_port) \
+    assert (
+        str(Settings(metrics_port=int(env["RISKWATCH_METRICS_PORT"])).metrics_port)
         in services["worker"]["expose"]
+    )
     api_port = services["api"]["command"][services["api"]["command"].index("--port") + 1]
     assert f"{api_port}:{api_port}" in services["api"]["ports"]
     assert api_port in services["api"]["healthcheck"]["test"][-1]

@@ -3,25 +3,25 @@ market shifts injected, exactly the campaign surge (RW-CM-001) and the silent te
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
+from core.events import InferenceEvent
+from core.findings import Finding
+from core.model_registry import load_registry
 from core.signals import ObservedEvent, SourceRef
 from policies.engine import PolicyEngine
-from core.findings import Finding
 from policies.pack import load_packs
 from riskwatch.demo import DEMO_GAP_MS
-from core.model_registry import load_registry
-from core.events import InferenceEvent
 from streams.simulator import simulate_events
 from tests.deliberate import is_deliberate
 from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")
-T0 = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
 
 
 def _time(d: dict[str, Any]) -> datetime:
@@ -29,22 +29,35 @@ def _time(d: dict[str, Any]) -> datetime:
 
 
 def _findings(docs: list[dict[str, Any]]) -> list[Finding]:
-    observed = [ObservedEvent(InferenceEvent.model_validate(d), SourceRef("ev", 0, i), d)
-                for i, d in enumerate(docs)]
+    observed = [
+        ObservedEvent(InferenceEvent.model_validate(d), SourceRef("ev", 0, i), d)
+        for i, d in enumerate(docs)
+    ]
     engine = PolicyEngine(load_packs(), REGISTRY)
-    return [f for i in range(0, len(observed), 500) for f in engine.evaluate([], observed[i:i + 500])]
+    return [
+        f for i in range(0, len(observed), 500) for f in engine.evaluate([], observed[i : i + 500])
+    ]
 
 
 @pytest.fixture(scope="module")
 def clean() -> list[dict[str, Any]]:
-    return simulate_events(8000, registry=REGISTRY, seed=7, start=T0, gap_ms=DEMO_GAP_MS,
-                           drift_from=0.5)
+    return simulate_events(
+        8000, registry=REGISTRY, seed=7, start=T0, gap_ms=DEMO_GAP_MS, drift_from=0.5
+    )
 
 
 @pytest.fixture(scope="module")
 def shifted() -> list[dict[str, Any]]:
-    return simulate_events(8000, registry=REGISTRY, seed=7, start=T0, gap_ms=DEMO_GAP_MS,
-                           drift_from=0.5, market_shifts=True, run_id="m")
+    return simulate_events(
+        8000,
+        registry=REGISTRY,
+        seed=7,
+        start=T0,
+        gap_ms=DEMO_GAP_MS,
+        drift_from=0.5,
+        market_shifts=True,
+        run_id="m",
+    )
 
 
 def test_the_demo_spans_two_hours(clean: list[dict[str, Any]]) -> None:
@@ -61,7 +74,8 @@ def test_clean_long_traffic_raises_only_injected_risks(clean: list[dict[str, Any
 
 
 def test_market_shifts_raise_the_surge_and_the_silent_tenant(
-        clean: list[dict[str, Any]], shifted: list[dict[str, Any]]) -> None:
+    clean: list[dict[str, Any]], shifted: list[dict[str, Any]]
+) -> None:
     campaign = [d for d in shifted if d["event_id"].startswith("m-c")]
     assert len(shifted) == 8000 + len(campaign) and len(campaign) > 100
     assert [_time(d) for d in shifted] == sorted(_time(d) for d in shifted)
@@ -92,8 +106,15 @@ def test_market_shifts_raise_the_surge_and_the_silent_tenant(
 def test_demo_traffic_sends_every_event_the_shifts_add() -> None:
     from streams.simulator import demo_traffic
 
-    traffic = demo_traffic(8000, registry=REGISTRY, seed=7, run_id="d", start=T0,
-                           gap_ms=DEMO_GAP_MS, market_shifts=True)
+    traffic = demo_traffic(
+        8000,
+        registry=REGISTRY,
+        seed=7,
+        run_id="d",
+        start=T0,
+        gap_ms=DEMO_GAP_MS,
+        market_shifts=True,
+    )
     sent = {orjson.loads(m.value)["event_id"] for m in traffic.messages if m.kind == "valid"}
     assert len(traffic.valid_event_ids) > 8000
     assert sent == set(traffic.valid_event_ids)
@@ -102,5 +123,11 @@ def test_demo_traffic_sends_every_event_the_shifts_add() -> None:
 def test_demo_policy_findings_cover_seven_subcategories(shifted: list[dict[str, Any]]) -> None:
     """The other two, model_reliability and ethics, come from the SLO and fairness detectors."""
     assert {f.subcategory for f in _findings(shifted)} == {
-        "security", "technology_update", "cost_control", "market_demand", "competition",
-        "data_privacy", "regulation"}
+        "security",
+        "technology_update",
+        "cost_control",
+        "market_demand",
+        "competition",
+        "data_privacy",
+        "regulation",
+    }

@@ -8,18 +8,18 @@ state that survives a JSON round trip into a fresh instance.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
-from functools import lru_cache
+from datetime import UTC, datetime
+from functools import cache
 
 import orjson
 import pytest
 
+from core.model_registry import load_registry
 from core.signals import ObservedEvent, Signal
 from detectors.base import Detector
 from detectors.registry import DETECTOR_CLASSES, build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from core.model_registry import load_registry
 from streams.codec import EventPolicy
 from streams.processor import RawMessage, decode_batch
 from streams.simulator import simulate_events
@@ -27,10 +27,10 @@ from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")
 NAMES = sorted(DETECTOR_CLASSES)
-START = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stream(n: int) -> tuple[ObservedEvent, ...]:
     events = simulate_events(n, registry=REGISTRY, seed=2, run_id="c", start=START)
     raw = [RawMessage("t", 0, i, None, orjson.dumps(e)) for i, e in enumerate(events)]
@@ -47,7 +47,7 @@ def _events_for(cls: type[Detector]) -> list[ObservedEvent]:
 def _run(det: Detector, events: list[ObservedEvent], size: int = 1000) -> list[Signal]:
     out: list[Signal] = []
     for k in range(0, len(events), size):
-        out += det.process(events[k:k + size])
+        out += det.process(events[k : k + size])
     return out
 
 

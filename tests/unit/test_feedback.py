@@ -3,21 +3,22 @@ before ``process``, stored once per event_id in the same transaction as the batc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import orjson
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from audit.models import FeedbackRecord
 from audit.queries import summary
 from audit.store import AuditBatch, AuditStore
+from core.model_registry import Registry
 from core.signals import ObservedEvent, ObservedFeedback, Signal
 from detectors.base import Detector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from core.model_registry import Registry
 from streams.codec import DeadLetterReason, EventPolicy
 from streams.handler import BatchHandler
 from streams.processor import BatchProcessor, RawMessage, decode_batch
@@ -25,20 +26,36 @@ from tests.dburl import db_url
 
 
 def _event(i: int) -> dict[str, Any]:
-    return {"event_id": f"e{i}", "timestamp": "2026-11-28T12:00:00Z",
-            "model": {"id": "credit-scoring", "version": "1"}, "output": {"prediction": 1}}
+    return {
+        "event_id": f"e{i}",
+        "timestamp": "2026-11-28T12:00:00Z",
+        "model": {"id": "credit-scoring", "version": "1"},
+        "output": {"prediction": 1},
+    }
 
 
 def _label(i: int, label: Any = 1, **extra: Any) -> dict[str, Any]:
-    return {"schema": "riskwatch.feedback/v1", "event_id": f"e{i}",
-            "timestamp": "2026-11-29T08:00:00+01:00", "model": {"id": "credit-scoring"},
-            "label": label} | extra
+    return {
+        "schema": "riskwatch.feedback/v1",
+        "event_id": f"e{i}",
+        "timestamp": "2026-11-29T08:00:00+01:00",
+        "model": {"id": "credit-scoring"},
+        "label": label,
+    } | extra
 
 
 def _raw(docs: list[Any], first_offset: int = 0) -> list[RawMessage]:
-    return [RawMessage("ev", 2, first_offset + k, b"credit-scoring",
-                       d if isinstance(d, bytes) else orjson.dumps(d), 1_700_000_000_000)
-            for k, d in enumerate(docs)]
+    return [
+        RawMessage(
+            "ev",
+            2,
+            first_offset + k,
+            b"credit-scoring",
+            d if isinstance(d, bytes) else orjson.dumps(d),
+            1_700_000_000_000,
+        )
+        for k, d in enumerate(docs)
+    ]
 
 
 class Recorder(Detector):
@@ -69,11 +86,14 @@ class Plain(Detector):
 
 
 def test_decode_batch_splits_feedback_from_events_sharing_its_id() -> None:
-    decoded = decode_batch(_raw([_label(0), _event(0), _label(0, 0), _event(0), _label(1),
-                                 b"{bad"]), EventPolicy())
+    decoded = decode_batch(
+        _raw([_label(0), _event(0), _label(0, 0), _event(0), _label(1), b"{bad"]), EventPolicy()
+    )
     assert [o.event.event_id for o in decoded.events] == ["e0"]
     assert [(f.feedback.event_id, f.feedback.label, f.source.offset) for f in decoded.feedback] == [
-        ("e0", 1, 0), ("e1", 1, 4)]
+        ("e0", 1, 0),
+        ("e1", 1, 4),
+    ]
     assert decoded.duplicates_in_batch == 2
     assert [letter.reason for _, letter in decoded.rejected] == [DeadLetterReason.NOT_JSON]
 
@@ -82,8 +102,9 @@ def test_processor_hands_labels_to_detectors_before_their_events_and_stores_them
     recorder = Recorder(Registry())
     engine = PolicyEngine(load_packs(), Registry())
     processor = BatchProcessor([Plain(Registry()), recorder], engine)
-    prepared = processor.prepare(decode_batch(_raw([_event(0), _label(0), _label(9)]),
-                                              EventPolicy()), set())
+    prepared = processor.prepare(
+        decode_batch(_raw([_event(0), _label(0), _label(9)]), EventPolicy()), set()
+    )
     assert recorder.calls == [("feedback", ["e0=1", "e9=1"]), ("process", ["e0"])]
     assert [f.feedback.event_id for f in prepared.audit.feedback] == ["e0", "e9"]
     assert prepared.detector_failures == []
@@ -100,25 +121,34 @@ def store(tmp_path: Path) -> AuditStore:
 def _rows(store: AuditStore) -> list[tuple[Any, ...]]:
     with store.engine.connect() as conn:
         t = FeedbackRecord.__table__  # typed columns: JSON labels come back parsed on any DB
-        return [tuple(r) for r in conn.execute(
-            select(t.c.event_id, t.c.model_id, t.c.model_version, t.c.label, t.c.source_offset)
-            .order_by(t.c.event_id))]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    t.c.event_id, t.c.model_id, t.c.model_version, t.c.label, t.c.source_offset
+                ).order_by(t.c.event_id)
+            )
+        ]
 
 
 def test_feedback_is_stored_once_per_event_first_label_kept(store: AuditStore) -> None:
     first = decode_batch(_raw([_label(0, "fraud", note="x"), _label(1, 0.5)]), EventPolicy())
     store.write(AuditBatch(feedback=first.feedback))
     store.write(AuditBatch(feedback=first.feedback))  # a replay
-    again = decode_batch(_raw([_label(0, "legit"), _label(2, True)], first_offset=10),
-                         EventPolicy())
+    again = decode_batch(
+        _raw([_label(0, "legit"), _label(2, True)], first_offset=10), EventPolicy()
+    )
     store.write(AuditBatch(feedback=again.feedback))
     assert _rows(store) == [
-        ("e0", "credit-scoring", None, "fraud", 0), ("e1", "credit-scoring", None, 0.5, 1),
-        ("e2", "credit-scoring", None, True, 11)]
+        ("e0", "credit-scoring", None, "fraud", 0),
+        ("e1", "credit-scoring", None, 0.5, 1),
+        ("e2", "credit-scoring", None, True, 11),
+    ]
     t = FeedbackRecord.__table__
     with store.engine.connect() as conn:
-        payload, ts = conn.execute(select(t.c.payload, t.c.timestamp)
-                                   .where(t.c.event_id == "e0")).one()
+        payload, ts = conn.execute(
+            select(t.c.payload, t.c.timestamp).where(t.c.event_id == "e0")
+        ).one()
     assert payload["note"] == "x" and str(ts).startswith("2026-11-29 07:00:00")  # kept, in UTC
     assert summary(store.engine)["feedback"] == 3
 

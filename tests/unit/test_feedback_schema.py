@@ -16,11 +16,12 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from streams.codec import DeadLetterReason, InvalidMessage, decode_event
 from core.events import _RFC3339, FEEDBACK_V1, FeedbackEvent
+from streams.codec import DeadLetterReason, InvalidMessage, decode_event
 
-SCHEMA_PATH = (Path(__file__).resolve().parents[2] / "core" / "schemas"
-               / "riskwatch.feedback.v1.schema.json")
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[2] / "core" / "schemas" / "riskwatch.feedback.v1.schema.json"
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,13 @@ def codec_accepts(doc: Any) -> bool:
         return False
 
 
-MINIMAL: dict[str, Any] = {"schema": FEEDBACK_V1, "event_id": "e-1",
-                           "timestamp": "2026-11-28T12:00:00Z", "model": {"id": "m"}, "label": 1}
+MINIMAL: dict[str, Any] = {
+    "schema": FEEDBACK_V1,
+    "event_id": "e-1",
+    "timestamp": "2026-11-28T12:00:00Z",
+    "model": {"id": "m"},
+    "label": 1,
+}
 
 
 def with_(**changes: Any) -> dict[str, Any]:
@@ -90,8 +96,9 @@ CASES: list[tuple[str, Any, bool]] = [
 ]
 
 
-@pytest.mark.parametrize(("doc", "expected"), [(d, e) for _, d, e in CASES],
-                         ids=[n for n, _, _ in CASES])
+@pytest.mark.parametrize(
+    ("doc", "expected"), [(d, e) for _, d, e in CASES], ids=[n for n, _, _ in CASES]
+)
 def test_schema_and_codec_agree(validator: Draft202012Validator, doc: Any, expected: bool) -> None:
     by_schema = not any(validator.iter_errors(doc))
     by_codec = codec_accepts(doc)
@@ -108,8 +115,9 @@ def test_schema_is_valid_and_mirrors_the_model(schema: dict[str, Any]) -> None:
     assert set(schema["required"]) == required
 
 
-def test_example_is_accepted_by_both(schema: dict[str, Any],
-                                     validator: Draft202012Validator) -> None:
+def test_example_is_accepted_by_both(
+    schema: dict[str, Any], validator: Draft202012Validator
+) -> None:
     (example,) = schema["examples"]
     validator.validate(example)
     feedback = decode_event(orjson.dumps(example))

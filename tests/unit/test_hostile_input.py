@@ -20,47 +20,105 @@ from sqlalchemy import func, inspect, select
 
 from audit.models import DeadLetterRecord, EventRecord
 from audit.store import AuditStore
+from core.model_registry import load_registry
 from detectors.registry import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from core.model_registry import load_registry
 from streams.codec import DeadLetterReason, EventPolicy
 from streams.handler import BatchHandler
 from streams.processor import BatchProcessor, RawMessage
 from tests.dburl import db_url
 from tests.unit.paths import REPO
 
-SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+)
 
 HOSTILE_STRINGS = [
-    "'; DROP TABLE events; --", "\" OR 1=1 --", "{{7*7}}", "${jndi:ldap://x/a}", "%(x)s %s %n",
-    "<script>alert(1)</script>", "$(rm -rf /)", "`id`", "\x00", "a\x00b", "\u202egnp.exe",
+    "'; DROP TABLE events; --",
+    '" OR 1=1 --',
+    "{{7*7}}",
+    "${jndi:ldap://x/a}",
+    "%(x)s %s %n",
+    "<script>alert(1)</script>",
+    "$(rm -rf /)",
+    "`id`",
+    "\x00",
+    "a\x00b",
+    "\u202egnp.exe",
     "\u0430dmin",  # Cyrillic а
-    "\ufeff", "\ud7ff", "\U0001f4a9" * 50, "\n\r\t\x1b[31m", "..\\..\\etc\\passwd", "NaN", "",
+    "\ufeff",
+    "\ud7ff",
+    "\U0001f4a9" * 50,
+    "\n\r\t\x1b[31m",
+    "..\\..\\etc\\passwd",
+    "NaN",
+    "",
 ]
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
-    st.integers(min_value=-(2**200), max_value=2**200), st.sampled_from(HOSTILE_STRINGS),
-    st.text(max_size=60))
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**200), max_value=2**200),
+    st.sampled_from(HOSTILE_STRINGS),
+    st.text(max_size=60),
+)
 json_values = st.recursive(
-    scalars, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                    st.dictionaries(st.sampled_from(HOSTILE_STRINGS) | st.text(max_size=8),
-                                                    kids, max_size=4)), max_leaves=20)
+    scalars,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=4),
+        st.dictionaries(st.sampled_from(HOSTILE_STRINGS) | st.text(max_size=8), kids, max_size=4),
+    ),
+    max_leaves=20,
+)
 
 
 def _valid(i: int, run: str) -> dict[str, Any]:
-    return {"schema": "riskwatch.inference/v1", "event_id": f"{run}-ok-{i}",
-            "timestamp": "2026-11-28T12:00:00Z", "model": {"id": "credit-scoring", "version": "1"},
-            "input": {"features": {"income": 50000}, "text": "How do I reset my password?"},
-            "output": {"prediction": 1, "score": 0.7}, "usage": {"latency_ms": 80.0}}
+    return {
+        "schema": "riskwatch.inference/v1",
+        "event_id": f"{run}-ok-{i}",
+        "timestamp": "2026-11-28T12:00:00Z",
+        "model": {"id": "credit-scoring", "version": "1"},
+        "input": {"features": {"income": 50000}, "text": "How do I reset my password?"},
+        "output": {"prediction": 1, "score": 0.7},
+        "usage": {"latency_ms": 80.0},
+    }
 
 
-FIELDS = ["event_id", "timestamp", "model", "model.id", "model.version", "service", "tenant",
-          "input", "input.features", "input.text", "output", "output.score", "output.prediction",
-          "output.text", "usage", "usage.latency_ms", "usage.input_tokens", "usage.cost_usd",
-          "usage.error", "subject", "context", "context.consent", "context.region", "schema"]
+FIELDS = [
+    "event_id",
+    "timestamp",
+    "model",
+    "model.id",
+    "model.version",
+    "service",
+    "tenant",
+    "input",
+    "input.features",
+    "input.text",
+    "output",
+    "output.score",
+    "output.prediction",
+    "output.text",
+    "usage",
+    "usage.latency_ms",
+    "usage.input_tokens",
+    "usage.cost_usd",
+    "usage.error",
+    "subject",
+    "context",
+    "context.consent",
+    "context.region",
+    "schema",
+]
 
 
 def _set(doc: dict[str, Any], path: str, value: Any) -> None:
@@ -137,8 +195,10 @@ class Harness:
         outcome = self.handler.handle(messages)
         stored_ids = self.handler.store.known_event_ids([f"{run}-ok-0", f"{run}-ok-1"])
         assert stored_ids == {f"{run}-ok-0", f"{run}-ok-1"}
-        assert all(letter.reason in DeadLetterReason.ALL and letter.detail
-                   for _, letter in outcome.rejected)
+        assert all(
+            letter.reason in DeadLetterReason.ALL and letter.detail
+            for _, letter in outcome.rejected
+        )
         new_events = self.count(EventRecord) - events_before
         new_letters = self.count(DeadLetterRecord) - letters_before
         assert new_letters == len(outcome.rejected)
@@ -186,11 +246,15 @@ def test_specific_hostile_messages_get_their_reasons(harness: Harness) -> None:
     got = {letter.reason for _, letter in outcome.rejected}
     assert got == set(cases) and len(outcome.rejected) == len(cases)
     # Control characters in identifiers (PostgreSQL text cannot hold NUL; others forge logs)
-    controls = [dict(ok, event_id="spec\x00nul"), dict(ok, event_id="spec-t", tenant="a\x1b[31m"),
-                dict(ok, event_id="spec-m", model={"id": "m\nfake log line", "version": "1"}),
-                dict(ok, event_id="spec-x", input={"text": "before\x00after"})]
-    outcome = harness.handler.handle([RawMessage("ev", 3, i, None, orjson.dumps(d))
-                                      for i, d in enumerate(controls)])
+    controls = [
+        dict(ok, event_id="spec\x00nul"),
+        dict(ok, event_id="spec-t", tenant="a\x1b[31m"),
+        dict(ok, event_id="spec-m", model={"id": "m\nfake log line", "version": "1"}),
+        dict(ok, event_id="spec-x", input={"text": "before\x00after"}),
+    ]
+    outcome = harness.handler.handle(
+        [RawMessage("ev", 3, i, None, orjson.dumps(d)) for i, d in enumerate(controls)]
+    )
     assert [letter.reason for _, letter in outcome.rejected] == [DeadLetterReason.INVALID_EVENT] * 4
     assert "event_id" in outcome.rejected[0][1].detail
     huge = dict(ok, event_id="spec-huge", input={"features": {"income": 10.0**308}})
@@ -199,6 +263,9 @@ def test_specific_hostile_messages_get_their_reasons(harness: Harness) -> None:
     for doc in (huge, deep, sql):
         assert harness.handler.handle([RawMessage("ev", 2, 0, None, orjson.dumps(doc))]).stored == 1
     with harness.store.engine.connect() as conn:
-        row = conn.execute(select(EventRecord.__table__.c.tenant).where(
-            EventRecord.__table__.c.event_id == "spec'; DROP TABLE events; --")).scalar_one()
+        row = conn.execute(
+            select(EventRecord.__table__.c.tenant).where(
+                EventRecord.__table__.c.event_id == "spec'; DROP TABLE events; --"
+            )
+        ).scalar_one()
     assert row == "{{7*7}}"  # stored as data, not rendered or executed

@@ -16,11 +16,15 @@ import orjson
 import pytest
 from jsonschema import Draft202012Validator
 
-from streams.codec import InvalidMessage, decode_event
 from core.events import _RFC3339, INFERENCE_V1
+from streams.codec import InvalidMessage, decode_event
 
 SCHEMA_PATH = (
-    Path(__file__).resolve().parent / ".." / ".." / "core" / "schemas"
+    Path(__file__).resolve().parent
+    / ".."
+    / ".."
+    / "core"
+    / "schemas"
     / "riskwatch.inference.v1.schema.json"
 ).resolve()
 
@@ -69,10 +73,22 @@ FULL: dict[str, Any] = {
         "cost_usd": 0,
         "error": None,
     },
-    "subject": {"protected": {"age_band": "35-44", "age": 40, "score": 0.5, "disabled": False,
-                              "unknown": None}},
-    "context": {"region": "EU", "consent": True, "purpose": "credit", "human_review": False,
-                "user_ref": "cust-20931"},
+    "subject": {
+        "protected": {
+            "age_band": "35-44",
+            "age": 40,
+            "score": 0.5,
+            "disabled": False,
+            "unknown": None,
+        }
+    },
+    "context": {
+        "region": "EU",
+        "consent": True,
+        "purpose": "credit",
+        "human_review": False,
+        "user_ref": "cust-20931",
+    },
 }
 
 
@@ -95,30 +111,57 @@ CASES: list[tuple[str, Any, bool]] = [
     ("full", FULL, VALID),
     ("explicit schema", with_(schema=INFERENCE_V1), VALID),
     ("unknown top-level fields", with_(trace_id="abc", extra={"deep": [1, {"x": None}]}), VALID),
-    ("nested unknown fields", {
-        **FULL,
-        "model": {"id": "m", "version": "1", "provider": "acme"},
-        "input": {"features": {}, "lang": "en"},
-        "output": {"prediction": None, "logprobs": [0.1]},
-        "usage": {"gpu": "h100"},
-        "subject": {"protected": {}, "cohort": "b"},
-        "context": {"region": None, "ticket": 7},
-    }, VALID),
-    ("null optional sections", with_(service=None, tenant=None, input=None, output=None,
-                                     usage=None, subject=None, context=None), VALID),
-    ("null leaves", with_(
-        input={"text": None},
-        output={"prediction": None, "score": None, "text": None},
-        usage={"latency_ms": None, "input_tokens": None, "output_tokens": None,
-               "cost_usd": None, "error": None},
-        context={"region": None, "consent": None, "purpose": None, "human_review": None},
-    ), VALID),
+    (
+        "nested unknown fields",
+        {
+            **FULL,
+            "model": {"id": "m", "version": "1", "provider": "acme"},
+            "input": {"features": {}, "lang": "en"},
+            "output": {"prediction": None, "logprobs": [0.1]},
+            "usage": {"gpu": "h100"},
+            "subject": {"protected": {}, "cohort": "b"},
+            "context": {"region": None, "ticket": 7},
+        },
+        VALID,
+    ),
+    (
+        "null optional sections",
+        with_(
+            service=None,
+            tenant=None,
+            input=None,
+            output=None,
+            usage=None,
+            subject=None,
+            context=None,
+        ),
+        VALID,
+    ),
+    (
+        "null leaves",
+        with_(
+            input={"text": None},
+            output={"prediction": None, "score": None, "text": None},
+            usage={
+                "latency_ms": None,
+                "input_tokens": None,
+                "output_tokens": None,
+                "cost_usd": None,
+                "error": None,
+            },
+            context={"region": None, "consent": None, "purpose": None, "human_review": None},
+        ),
+        VALID,
+    ),
     ("empty sections", with_(input={}, output={}, usage={}, subject={}, context={}), VALID),
     ("timestamp lowercase t/z", with_(timestamp="2026-11-28t12:00:00z"), VALID),
     ("timestamp space, fraction, offset", with_(timestamp="2026-11-28 12:00:00.123-05:30"), VALID),
     ("event_id 128 chars", with_(event_id="x" * 128), VALID),
-    ("zero usage, integer cost", with_(usage={"latency_ms": 0, "input_tokens": 0,
-                                              "output_tokens": 0, "cost_usd": 1}), VALID),
+    (
+        "zero usage, integer cost",
+        with_(usage={"latency_ms": 0, "input_tokens": 0, "output_tokens": 0, "cost_usd": 1}),
+        VALID,
+    ),
     ("usage error string", with_(usage={"error": "timeout"}), VALID),
     # ---- invalid: required fields
     ("missing event_id", with_(event_id=...), INVALID),
@@ -232,7 +275,8 @@ def _objects_and_properties(node: Any, path: str = "#"):
 
 def test_every_property_is_described(schema: dict[str, Any]) -> None:
     missing = [
-        path for path, sub in _objects_and_properties(schema)
+        path
+        for path, sub in _objects_and_properties(schema)
         if "/properties/" in path and not sub.get("description")
     ]
     assert not missing, f"properties without a description: {missing}"
@@ -240,8 +284,7 @@ def test_every_property_is_described(schema: dict[str, Any]) -> None:
 
 def test_every_object_keeps_unknown_fields(schema: dict[str, Any]) -> None:
     open_objects = {
-        path for path, sub in _objects_and_properties(schema)
-        if sub.get("properties") is not None
+        path for path, sub in _objects_and_properties(schema) if sub.get("properties") is not None
     }
     assert "#" in open_objects
     for path, sub in _objects_and_properties(schema):

@@ -12,10 +12,10 @@ from audit import chain
 from audit.lifecycle import FindingNotFound, InvalidTransition, record_action, status_of
 from audit.queries import FindingFilter, count_findings, find_findings
 from audit.trail import finding_trail
-from riskwatch.cli import main
 from core.settings import get_settings
-from tests.unit.audit_helpers import filled
+from riskwatch.cli import main
 from tests.dburl import db_url
+from tests.unit.audit_helpers import filled
 
 
 def test_actions_change_status_and_land_in_the_chain(tmp_path: Path) -> None:
@@ -31,16 +31,22 @@ def test_actions_change_status_and_land_in_the_chain(tmp_path: Path) -> None:
     trail = finding_trail(engine, fid)
     assert trail is not None and trail["status"] == "resolved"
     assert [(a["action"], a["actor"], a["reason"]) for a in trail["lifecycle"]] == [
-        ("acknowledge", "ana", "on it"), ("resolve", "ana", "fixed")]
+        ("acknowledge", "ana", "on it"),
+        ("resolve", "ana", "fixed"),
+    ]
     report = chain.verify(engine)
     assert report.ok and report.head.seq == head.seq + 2
     with engine.connect() as conn:
-        links = conn.execute(text("select kind, subject from audit_chain where seq > :s order by seq"),
-                             {"s": head.seq}).all()
+        links = conn.execute(
+            text("select kind, subject from audit_chain where seq > :s order by seq"),
+            {"s": head.seq},
+        ).all()
     assert links == [("lifecycle", str(ack["id"])), ("lifecycle", str(res["id"]))]
     # reopen, then mark a false positive
     record_action(engine, finding_id=fid, action="reopen", actor="bo", reason="came back")
-    record_action(engine, finding_id=fid, action="false_positive", actor="bo", reason="test traffic")
+    record_action(
+        engine, finding_id=fid, action="false_positive", actor="bo", reason="test traffic"
+    )
     assert finding_trail(engine, fid)["status"] == "false_positive"  # type: ignore[index]
     assert chain.verify(engine).ok
 
@@ -76,15 +82,17 @@ def test_status_filter_and_tampered_action(tmp_path: Path) -> None:
     assert len(status("open")) == len(every) - 2 and ids[2] in status("open")
     assert count_findings(engine, FindingFilter(status="open")) == len(every) - 2
     with engine.begin() as conn:
-        conn.execute(text("update finding_actions set actor = 'mallory' where finding_id = :f"),
-                     {"f": ids[1]})
+        conn.execute(
+            text("update finding_actions set actor = 'mallory' where finding_id = :f"),
+            {"f": ids[1]},
+        )
     broken = chain.verify(engine).broken
     assert broken is not None and broken.kind == "lifecycle" and "changed" in broken.problem
 
 
 def test_cli_lifecycle_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = filled(tmp_path / "a.db").store.engine
-    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(tmp_path / 'a.db'))
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(tmp_path / "a.db"))
     get_settings.cache_clear()
     runner = CliRunner()
     fid = find_findings(engine, FindingFilter(limit=1))[0]["finding_id"]
@@ -93,14 +101,19 @@ def test_cli_lifecycle_and_show(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         assert ack.exit_code == 0 and "acknowledged" in ack.output
         again = runner.invoke(main, ["audit", "ack", fid, "--reason", "x", "--actor", "y"])
         assert again.exit_code == 1 and "cannot acknowledge" in again.output
-        fp = runner.invoke(main, ["audit", "false-positive", fid, "--reason", "test", "--actor", "c"])
+        fp = runner.invoke(
+            main, ["audit", "false-positive", fid, "--reason", "test", "--actor", "c"]
+        )
         assert fp.exit_code == 0 and "false_positive" in fp.output
         missing = runner.invoke(main, ["audit", "resolve", "nope", "--reason", "r", "--actor", "a"])
         assert missing.exit_code == 1
         show = runner.invoke(main, ["audit", "show", fid, "--format", "json"])
-        assert show.exit_code == 0 and '"false_positive"' in show.output and "cli-user" in show.output
-        listed = runner.invoke(main, ["audit", "findings", "--status", "false_positive", "--format",
-                                      "json"])
+        assert (
+            show.exit_code == 0 and '"false_positive"' in show.output and "cli-user" in show.output
+        )
+        listed = runner.invoke(
+            main, ["audit", "findings", "--status", "false_positive", "--format", "json"]
+        )
         assert fid in listed.output and listed.output.count('"finding_id"') == 1
         assert runner.invoke(main, ["audit", "verify"]).exit_code == 0
     finally:

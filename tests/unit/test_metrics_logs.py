@@ -11,19 +11,34 @@ from prometheus_client import CollectorRegistry
 
 from audit.store import DeadLetter
 from core.findings import Finding
-from core.taxonomy import Category, Severity, Subcategory
 from core.logs import JsonFormatter, configure_logging
+from core.taxonomy import Category, Severity, Subcategory
 from streams.handler import Outcome
 from streams.metrics import WorkerMetrics
 from streams.processor import RawMessage
 
 
 def _finding(i: int, category: Category, sub: Subcategory) -> Finding:
-    return Finding(finding_id=f"f{i}", event_id=f"e{i}", model_id="m", model_version="1",
-                   detector="d", rule_id="R", category=category, subcategory=sub,
-                   severity=Severity.HIGH, title="t", evidence={}, regulation_refs=[],
-                   remediation="", pack="p", pack_version="1", source_topic="ev",
-                   source_partition=0, source_offset=i)
+    return Finding(
+        finding_id=f"f{i}",
+        event_id=f"e{i}",
+        model_id="m",
+        model_version="1",
+        detector="d",
+        rule_id="R",
+        category=category,
+        subcategory=sub,
+        severity=Severity.HIGH,
+        title="t",
+        evidence={},
+        regulation_refs=[],
+        remediation="",
+        pack="p",
+        pack_version="1",
+        source_topic="ev",
+        source_partition=0,
+        source_offset=i,
+    )
 
 
 def _value(metrics: WorkerMetrics, name: str, **labels: str) -> float:
@@ -34,21 +49,36 @@ def _value(metrics: WorkerMetrics, name: str, **labels: str) -> float:
 
 def test_outcomes_become_counters_histograms_and_lag() -> None:
     metrics = WorkerMetrics(CollectorRegistry())
-    letter = DeadLetter.of(b"{", topic="ev", partition=0, offset=9, reason="invalid_json",
-                           detail="x")
+    letter = DeadLetter.of(
+        b"{", topic="ev", partition=0, offset=9, reason="invalid_json", detail="x"
+    )
     outcome = Outcome(
-        findings=[_finding(1, Category.LEGAL, Subcategory.DATA_PRIVACY),
-                  _finding(2, Category.LEGAL, Subcategory.DATA_PRIVACY),
-                  _finding(3, Category.TECHNICAL, Subcategory.MODEL_RELIABILITY)],
-        rejected=[(RawMessage("ev", 0, 9, None, b"{"), letter)], stored=40, duplicates=2,
-        detector_seconds={"pii": 0.2, "drift": 0.01}, detector_failures=["drift"])
+        findings=[
+            _finding(1, Category.LEGAL, Subcategory.DATA_PRIVACY),
+            _finding(2, Category.LEGAL, Subcategory.DATA_PRIVACY),
+            _finding(3, Category.TECHNICAL, Subcategory.MODEL_RELIABILITY),
+        ],
+        rejected=[(RawMessage("ev", 0, 9, None, b"{"), letter)],
+        stored=40,
+        duplicates=2,
+        detector_seconds={"pii": 0.2, "drift": 0.01},
+        detector_failures=["drift"],
+    )
     metrics.observe(outcome, 0.3)
     metrics.observe(Outcome([], [], 10, 0), 0.1)
     assert _value(metrics, "riskwatch_events_total") == 50
     assert _value(metrics, "riskwatch_duplicate_events_total") == 2
     assert _value(metrics, "riskwatch_dead_letters_total", reason="invalid_json") == 1
-    assert _value(metrics, "riskwatch_findings_total", category="legal",
-                  subcategory="data_privacy", severity="high") == 2
+    assert (
+        _value(
+            metrics,
+            "riskwatch_findings_total",
+            category="legal",
+            subcategory="data_privacy",
+            severity="high",
+        )
+        == 2
+    )
     assert _value(metrics, "riskwatch_batches_total") == 2
     assert _value(metrics, "riskwatch_batch_seconds_count") == 2
     assert _value(metrics, "riskwatch_detector_seconds_sum", detector="pii") == pytest.approx(0.2)

@@ -24,8 +24,9 @@ def _worker(store: AuditStore) -> BatchHandler:
     def unit() -> BatchProcessor:
         return BatchProcessor(build_detectors(REGISTRY), PolicyEngine(load_packs(), REGISTRY))
 
-    processor = PartitionedProcessor(unit, store.load_states,
-                                     lambda scopes: store.load_state_of(MARK, scopes))
+    processor = PartitionedProcessor(
+        unit, store.load_states, lambda scopes: store.load_state_of(MARK, scopes)
+    )
     handler = BatchHandler(store, processor, EventPolicy())
     handler.restore()
     return handler
@@ -34,8 +35,15 @@ def _worker(store: AuditStore) -> BatchHandler:
 def _partitioned_messages(n: int) -> list[list[RawMessage]]:
     """The demo stream on 2 partitions (by model, as Kafka keys it), in batches of 250 per
     partition, partition by partition interleaved."""
-    traffic = demo_traffic(n, registry=REGISTRY, seed=8, run_id="p", with_text=True,
-                           malformed_fraction=0.01, duplicate_fraction=0.01)
+    traffic = demo_traffic(
+        n,
+        registry=REGISTRY,
+        seed=8,
+        run_id="p",
+        with_text=True,
+        malformed_fraction=0.01,
+        duplicate_fraction=0.01,
+    )
     offsets = [0, 0]
     per: list[list[RawMessage]] = [[], []]
     for m in traffic.messages:
@@ -44,7 +52,7 @@ def _partitioned_messages(n: int) -> list[list[RawMessage]]:
         offsets[p] += 1
     batches = []
     for i in range(0, max(len(per[0]), len(per[1])), 250):
-        batches += [per[0][i:i + 250], per[1][i:i + 250]]
+        batches += [per[0][i : i + 250], per[1][i : i + 250]]
     return [b for b in batches if b]
 
 

@@ -4,19 +4,20 @@ redaction, evidence without values, GDPR context, batch behaviour, and no networ
 from __future__ import annotations
 
 import socket
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 import pytest
 
+from core.events import InferenceEvent
+from core.model_registry import load_registry
 from core.signals import ObservedEvent, SourceRef
+from core.taxonomy import Severity
 from detectors.pii import PIIDetector
 from detectors.pii_engine import PIIEngine
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from core.taxonomy import Severity
-from core.model_registry import load_registry
-from core.events import InferenceEvent
 from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")
@@ -46,12 +47,15 @@ def detector(guard: None) -> PIIDetector:
 
 def _found(det: PIIDetector, text: str) -> list[tuple[str, str]]:
     spans = det.engine.analyze([text], det.score_threshold)[0]
-    return [(s.type, text[s.start:s.end]) for s in spans]
+    return [(s.type, text[s.start : s.end]) for s in spans]
 
 
 def _event(i: int, text: str | None, reply: str | None = None, **context: Any) -> ObservedEvent:
-    doc: dict[str, Any] = {"event_id": f"p{i}", "timestamp": "2026-11-28T09:00:00Z",
-                           "model": {"id": "support-assistant", "version": "1"}}
+    doc: dict[str, Any] = {
+        "event_id": f"p{i}",
+        "timestamp": "2026-11-28T09:00:00Z",
+        "model": {"id": "support-assistant", "version": "1"},
+    }
     if text is not None:
         doc["input"] = {"text": text}
     if reply is not None:
@@ -70,8 +74,10 @@ CASES = [
     ("Send it to Calle de Alcalá 45, Madrid, 28014 please", [("ADDRESS", "Calle de Alcalá 45")]),
     ("Lives at Via Roma, 12, 00184 Roma (RM) since May", [("ADDRESS", "Via Roma, 12")]),
     ("New address: Kerkstraat 12, 1017 GC Amsterdam", [("ADDRESS", "Kerkstraat 12, 1017 GC")]),
-    ("Our HQ is 1600 Pennsylvania Avenue NW, Washington, DC 20500.",
-     [("ADDRESS", "1600 Pennsylvania Avenue")]),
+    (
+        "Our HQ is 1600 Pennsylvania Avenue NW, Washington, DC 20500.",
+        [("ADDRESS", "1600 Pennsylvania Avenue")],
+    ),
     ("Flat 7, Jones Road, Leeds, LS6 7LJ", [("ADDRESS", "Flat 7, Jones Road")]),
     # international phone numbers, with and without context
     ("Call me on +44 20 7946 0958 tomorrow.", [("PHONE_NUMBER", "+44 20 7946 0958")]),
@@ -86,8 +92,10 @@ CASES = [
     ("My SSN is 536-22-8719.", [("US_SSN", "536-22-8719")]),
     ("card 4111 1111 1111 1111 expired", [("CREDIT_CARD", "4111 1111 1111 1111")]),
     ("new card 2221000000000009 works", [("CREDIT_CARD", "2221000000000009")]),
-    ("write to admin@example.org, login from 192.168.10.25",
-     [("EMAIL_ADDRESS", "admin@example.org"), ("IP_ADDRESS", "192.168.10.25")]),
+    (
+        "write to admin@example.org, login from 192.168.10.25",
+        [("EMAIL_ADDRESS", "admin@example.org"), ("IP_ADDRESS", "192.168.10.25")],
+    ),
     # names with context
     ("Hello, my name is Jonas Becker and I need help.", [("PERSON", "Jonas Becker")]),
     ("Kind regards,\nMaria Rossi", [("PERSON", "Maria Rossi")]),
@@ -110,7 +118,8 @@ def test_recognizers(detector: PIIDetector, text: str, expected: list[tuple[str,
     for etype, value in expected:
         at = text.index(value)
         assert any(s.type == etype and s.start <= at and at + len(value) <= s.end for s in spans), (
-            f"{etype} {value!r} not covered; found {_found(detector, text)}")
+            f"{etype} {value!r} not covered; found {_found(detector, text)}"
+        )
 
 
 CLEAN = [
@@ -148,10 +157,18 @@ def test_redaction_replaces_values_with_entity_types(detector: PIIDetector) -> N
 
 
 def test_evidence_and_titles_never_hold_the_values(detector: PIIDetector) -> None:
-    values = ["Mateo Garcia", "mateo.garcia@example.org", "DE89 3704 0044 0532 0130 00",
-              "536-22-8719", "Via Roma, 12", "diabetes"]
-    text = (f"I am {values[0]} ({values[1]}), IBAN {values[2]}, SSN {values[3]}, "
-            f"living at {values[4]}. I have {values[5]}.")
+    values = [
+        "Mateo Garcia",
+        "mateo.garcia@example.org",
+        "DE89 3704 0044 0532 0130 00",
+        "536-22-8719",
+        "Via Roma, 12",
+        "diabetes",
+    ]
+    text = (
+        f"I am {values[0]} ({values[1]}), IBAN {values[2]}, SSN {values[3]}, "
+        f"living at {values[4]}. I have {values[5]}."
+    )
     signals = detector.process([_event(2, text)])
     assert {s.kind for s in signals} == {"pii_detected", "special_category_data"}
     blob = orjson.dumps([s for s in signals]).decode()
@@ -165,8 +182,10 @@ def test_evidence_and_titles_never_hold_the_values(detector: PIIDetector) -> Non
     assert evidence["total"] == sum(evidence["entities"].values()) == len(evidence["spans"])
     expected = {"IBAN_CODE", "US_SSN", "PERSON", "EMAIL_ADDRESS", "ADDRESS"}
     assert expected <= set(evidence["entities"])
-    assert all(sp["field"] == "input.text" and 0 <= sp["start"] < sp["end"] <= len(text)
-               for sp in pii.evidence["spans"])
+    assert all(
+        sp["field"] == "input.text" and 0 <= sp["start"] < sp["end"] <= len(text)
+        for sp in pii.evidence["spans"]
+    )
     assert pii.severity == Severity.HIGH  # an SSN
     special = next(s for s in signals if s.kind == "special_category_data")
     assert special.evidence["categories"] == ["HEALTH_DATA"] and special.severity == Severity.HIGH
@@ -184,12 +203,19 @@ def test_severity_rises_with_sensitivity(detector: PIIDetector) -> None:
 
 def test_eu_without_consent_is_carried_and_escalates(detector: PIIDetector) -> None:
     text = "My name is Lea Jansen, email lea.jansen@example.com."
-    signals = detector.process([_event(4, text, region="EU", consent=False),
-                                _event(5, text, region="US", consent=True),
-                                _event(6, text)])
+    signals = detector.process(
+        [
+            _event(4, text, region="EU", consent=False),
+            _event(5, text, region="US", consent=True),
+            _event(6, text),
+        ]
+    )
     ctx = {s.event_id: s.context for s in signals}
-    assert ctx == {"p4": {"region": "EU", "consent": False},
-                   "p5": {"region": "US", "consent": True}, "p6": {}}
+    assert ctx == {
+        "p4": {"region": "EU", "consent": False},
+        "p5": {"region": "US", "consent": True},
+        "p6": {},
+    }
     findings = {f.event_id: f for f in PolicyEngine(load_packs(), REGISTRY).evaluate(signals)}
     assert "GDPR Art. 6(1)" in findings["p4"].regulation_refs
     assert "GDPR Art. 6(1)" not in findings["p5"].regulation_refs
@@ -197,19 +223,24 @@ def test_eu_without_consent_is_carried_and_escalates(detector: PIIDetector) -> N
 
 
 def test_batch_signals_only_for_events_with_pii_and_every_text_redacted(
-        detector: PIIDetector) -> None:
-    batch = [_event(10, "How do I export my data to CSV?", "Use Settings > Export."),
-             _event(11, "Please call me: +33 6 12 34 56 78", "Sure, Noah Dubois."),
-             _event(12, None),
-             _event(13, "Where is order A123456?", "It ships today."),
-             _event(14, "How do I export my data to CSV?", "Use Settings > Export.")]
+    detector: PIIDetector,
+) -> None:
+    batch = [
+        _event(10, "How do I export my data to CSV?", "Use Settings > Export."),
+        _event(11, "Please call me: +33 6 12 34 56 78", "Sure, Noah Dubois."),
+        _event(12, None),
+        _event(13, "Where is order A123456?", "It ships today."),
+        _event(14, "How do I export my data to CSV?", "Use Settings > Export."),
+    ]
     signals = detector.process(batch)
     assert {s.event_id for s in signals} == {"p11"}
     assert all(s.key == "" and s.detector == "pii" and s.source == batch[1].source for s in signals)
     red = detector.redactions()
     assert set(red) == {"p10", "p11", "p13", "p14"}  # p12 has no text
-    assert red["p11"] == {"input.text": "Please call me: <PHONE_NUMBER>",
-                          "output.text": "Sure, <PERSON>."}
+    assert red["p11"] == {
+        "input.text": "Please call me: <PHONE_NUMBER>",
+        "output.text": "Sure, <PERSON>.",
+    }
     assert red["p13"] == {"input.text": "Where is order A123456?", "output.text": "It ships today."}
     assert detector.process([]) == [] and detector.redactions() == {}
     assert detector.state_dict() == {}
@@ -220,8 +251,12 @@ def test_the_model_is_reloaded_to_bound_vocabulary_growth(detector: PIIDetector)
     old_nlp = engine.nlp
     engine.reload_every = 3
     try:
-        texts = ["Anna Novak lives at Hauptstraße 5, 10115 Berlin.", "call +44 20 7946 0958",
-                 "mail x@example.org", "Mr. Okafor called about his refund."]
+        texts = [
+            "Anna Novak lives at Hauptstraße 5, 10115 Berlin.",
+            "call +44 20 7946 0958",
+            "mail x@example.org",
+            "Mr. Okafor called about his refund.",
+        ]
         first = engine.analyze(texts)
         assert engine.nlp is not old_nlp and engine._seen == 0
         assert engine.analyze(texts) == first  # same findings after the reload
@@ -235,8 +270,10 @@ def test_no_network_while_loading_and_analysing(guard: None) -> None:
     """A fresh engine (model load, recognizers, e-mail validation against the public suffix
     list) runs with every socket connect patched to fail."""
     engine = PIIEngine(("US", "DE"))
-    texts = ["mail me at someone@example.co.uk or someone@mail.example.com",
-             "visit www.example.com, IP 10.0.0.1, +49 30 1234567"]
+    texts = [
+        "mail me at someone@example.co.uk or someone@mail.example.com",
+        "visit www.example.com, IP 10.0.0.1, +49 30 1234567",
+    ]
     found = engine.analyze(texts)
     assert {s.type for s in found[0]} == {"EMAIL_ADDRESS"} and len(found[0]) == 2
     assert "PHONE_NUMBER" in {s.type for s in found[1]}
@@ -256,6 +293,7 @@ def test_a_misspelt_setting_is_an_error_not_a_silent_default() -> None:
 
     with pytest.raises(ConfigError, match="detectors.pii: unknown setting"):
         PIIDetector(Registry(detectors={"pii": {"score_treshold": 0.4}}))
-    detector = PIIDetector(Registry(detectors={"pii": {"score_threshold": 0.7,
-                                                       "phone_regions": ["de"]}}))
+    detector = PIIDetector(
+        Registry(detectors={"pii": {"score_threshold": 0.7, "phone_regions": ["de"]}})
+    )
     assert detector.score_threshold == 0.7 and detector.phone_regions == ("DE",)

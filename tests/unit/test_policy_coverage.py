@@ -3,22 +3,23 @@ the share of a tenant's inputs that are new, kept as hashes, measured at any vol
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
 
+from core.events import InferenceEvent
+from core.model_registry import Registry
 from core.signals import ObservedEvent, SourceRef
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from policies.windows import DISTINCT_CAP, Acc, aggregate_of, value_hash
-from core.model_registry import Registry
-from core.events import InferenceEvent
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-REGISTRY = Registry.model_validate({"models": {"chat": {"owner": "o@example.com",
-                                                        "risk_tier": "high", "region": "EU"}}})
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+REGISTRY = Registry.model_validate(
+    {"models": {"chat": {"owner": "o@example.com", "risk_tier": "high", "region": "EU"}}}
+)
 
 
 def test_unique_is_the_share_of_new_values_and_round_trips() -> None:
@@ -40,7 +41,7 @@ def test_unique_keeps_hashes_not_values() -> None:
     dumped = orjson.dumps(acc.to_json())
     assert b"IBAN" not in dumped and b"DE89" not in dumped
     (h,) = acc.values or set()
-    assert h == value_hash("my IBAN is DE89 3704 0044 0532 0130 00") and 0 <= h < 2 ** 52
+    assert h == value_hash("my IBAN is DE89 3704 0044 0532 0130 00") and 0 <= h < 2**52
 
 
 @pytest.mark.parametrize("repeat_every, expected", [(0, 1.0), (2, 0.5), (4, 0.75)])
@@ -58,9 +59,14 @@ def test_unique_share_holds_at_high_volume(repeat_every: int, expected: float) -
 
 def _observed(i: int, minutes: float, text: str, tenant: str = "sweeper") -> ObservedEvent:
     ts = (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-    doc: dict[str, Any] = {"event_id": f"e{i}", "timestamp": ts,
-                           "model": {"id": "chat", "version": "1"}, "tenant": tenant,
-                           "input": {"text": text}, "context": {"region": "EU"}}
+    doc: dict[str, Any] = {
+        "event_id": f"e{i}",
+        "timestamp": ts,
+        "model": {"id": "chat", "version": "1"},
+        "tenant": tenant,
+        "input": {"text": text},
+        "context": {"region": "EU"},
+    }
     return ObservedEvent(InferenceEvent.model_validate(doc), SourceRef("ev", 0, i), doc)
 
 
@@ -70,8 +76,10 @@ def _ts004(findings: list[Any]) -> list[Any]:
 
 def test_rw_ts_004_files_a_sweep_once_per_hour_with_its_evidence() -> None:
     engine = PolicyEngine(load_packs(), REGISTRY)
-    sweep = [_observed(i, i * 0.05, f"Classify transaction {i}: amount {i * 7 % 1000}")
-             for i in range(1000)]  # 1,000 never-repeated inputs in 50 minutes
+    sweep = [
+        _observed(i, i * 0.05, f"Classify transaction {i}: amount {i * 7 % 1000}")
+        for i in range(1000)
+    ]  # 1,000 never-repeated inputs in 50 minutes
     out = _ts004(engine.evaluate([], sweep))
     assert len(out) == 1
     (f,) = out
@@ -89,7 +97,9 @@ def test_rw_ts_004_files_a_sweep_once_per_hour_with_its_evidence() -> None:
 def test_rw_ts_004_ignores_organic_repeats_and_small_volumes() -> None:
     engine = PolicyEngine(load_packs(), REGISTRY)
     faq = ["How do I reset my password?", "Where is my order?", "hi", "Can I get a refund?"]
-    organic = [_observed(i, i * 0.05, f"Order A{i} is late" if i % 2 else faq[i % 4],
-                         tenant="acme") for i in range(1000)]  # half of them repeats
+    organic = [
+        _observed(i, i * 0.05, f"Order A{i} is late" if i % 2 else faq[i % 4], tenant="acme")
+        for i in range(1000)
+    ]  # half of them repeats
     few = [_observed(5000 + i, i * 0.1, f"Probe {i}", tenant="small") for i in range(450)]
     assert _ts004(engine.evaluate([], organic + few)) == []

@@ -2,30 +2,47 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from core.signals import Signal, SourceRef
-from policies.engine import PolicyEngine
 from core.findings import finding_id_for
-from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
-from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
 from core.model_registry import load_registry
+from core.signals import Signal, SourceRef
+from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
+from policies.engine import PolicyEngine
+from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
 from tests.unit.paths import REPO
 
-REGISTRY = load_registry(REPO / "riskwatch.yaml")  # credit-scoring: high; support-assistant: limited
+REGISTRY = load_registry(
+    REPO / "riskwatch.yaml"
+)  # credit-scoring: high; support-assistant: limited
 CORE = load_pack(BUILTIN_PACKS / "core.yaml")
 
 
-def _signal(kind: str = "latency_slo_breach", model: str = "credit-scoring", event_id: str | None = "e1",
-            severity: Severity = Severity.LOW, detector: str = "usage_slo", key: str = "",
-            context: dict[str, Any] | None = None) -> Signal:
-    return Signal(detector=detector, kind=kind, model_id=model, model_version="7", title="t",
-                  severity=severity, evidence={"x": 1}, source=SourceRef("ev", 2, 41),
-                  event_id=event_id, key=key, context=context or {})
+def _signal(
+    kind: str = "latency_slo_breach",
+    model: str = "credit-scoring",
+    event_id: str | None = "e1",
+    severity: Severity = Severity.LOW,
+    detector: str = "usage_slo",
+    key: str = "",
+    context: dict[str, Any] | None = None,
+) -> Signal:
+    return Signal(
+        detector=detector,
+        kind=kind,
+        model_id=model,
+        model_version="7",
+        title="t",
+        severity=severity,
+        evidence={"x": 1},
+        source=SourceRef("ev", 2, 41),
+        event_id=event_id,
+        key=key,
+        context=context or {},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,31 +55,47 @@ def test_registry_tiers_used_below() -> None:
     assert REGISTRY.models["support-assistant"].risk_tier == "limited"
 
 
-@pytest.mark.parametrize("kind, rule_id", [("latency_slo_breach", "RW-TR-001"),
-                                           ("inference_error", "RW-TR-002"),
-                                           ("error_rate_slo_breach", "RW-TR-003")])
-def test_slo_findings_are_technical_model_reliability(engine: PolicyEngine, kind: str,
-                                                      rule_id: str) -> None:
+@pytest.mark.parametrize(
+    "kind, rule_id",
+    [
+        ("latency_slo_breach", "RW-TR-001"),
+        ("inference_error", "RW-TR-002"),
+        ("error_rate_slo_breach", "RW-TR-003"),
+    ],
+)
+def test_slo_findings_are_technical_model_reliability(
+    engine: PolicyEngine, kind: str, rule_id: str
+) -> None:
     (f,) = engine.evaluate([_signal(kind)])
-    assert (f.rule_id, f.category, f.subcategory) == (rule_id, Category.TECHNICAL,
-                                                      Subcategory.MODEL_RELIABILITY)
+    assert (f.rule_id, f.category, f.subcategory) == (
+        rule_id,
+        Category.TECHNICAL,
+        Subcategory.MODEL_RELIABILITY,
+    )
     assert (f.pack, f.pack_version) == ("core", CORE.version) and f.pack_version
     assert (f.source_topic, f.source_partition, f.source_offset) == ("ev", 2, 41)
-    assert (f.event_id, f.model_id, f.model_version, f.detector) == ("e1", "credit-scoring", "7",
-                                                                     "usage_slo")
+    assert (f.event_id, f.model_id, f.model_version, f.detector) == (
+        "e1",
+        "credit-scoring",
+        "7",
+        "usage_slo",
+    )
     assert f.evidence == {"x": 1} and f.remediation
 
 
-@pytest.mark.parametrize("model, severity, refs", [
-    ("credit-scoring", Severity.MEDIUM, ["EU AI Act Art. 15(1)"]),   # high tier: +1, Art. 15
-    ("resume-screener", Severity.MEDIUM, ["EU AI Act Art. 15(1)"]),
-    ("support-assistant", Severity.LOW, []),                         # limited: as detected
-    ("fraud-detection", Severity.LOW, []),
-    ("not-registered", Severity.LOW, []),
-])
-def test_latency_breach_escalates_and_cites_only_for_high_tier(engine: PolicyEngine, model: str,
-                                                               severity: Severity,
-                                                               refs: list[str]) -> None:
+@pytest.mark.parametrize(
+    "model, severity, refs",
+    [
+        ("credit-scoring", Severity.MEDIUM, ["EU AI Act Art. 15(1)"]),  # high tier: +1, Art. 15
+        ("resume-screener", Severity.MEDIUM, ["EU AI Act Art. 15(1)"]),
+        ("support-assistant", Severity.LOW, []),  # limited: as detected
+        ("fraud-detection", Severity.LOW, []),
+        ("not-registered", Severity.LOW, []),
+    ],
+)
+def test_latency_breach_escalates_and_cites_only_for_high_tier(
+    engine: PolicyEngine, model: str, severity: Severity, refs: list[str]
+) -> None:
     (f,) = engine.evaluate([_signal(model=model, severity=Severity.LOW)])
     assert f.severity == severity and f.regulation_refs == refs
 
@@ -78,10 +111,23 @@ def test_rule_without_escalation_keeps_the_detector_severity(engine: PolicyEngin
 
 
 def test_error_rate_breach_cites_both_articles_for_high_tier_only(engine: PolicyEngine) -> None:
-    high, limited = engine.evaluate([
-        _signal("error_rate_slo_breach", event_id=None, key="credit-scoring@0", severity=Severity.HIGH),
-        _signal("error_rate_slo_breach", model="support-assistant", event_id=None, key="s@0",
-                severity=Severity.HIGH)])
+    high, limited = engine.evaluate(
+        [
+            _signal(
+                "error_rate_slo_breach",
+                event_id=None,
+                key="credit-scoring@0",
+                severity=Severity.HIGH,
+            ),
+            _signal(
+                "error_rate_slo_breach",
+                model="support-assistant",
+                event_id=None,
+                key="s@0",
+                severity=Severity.HIGH,
+            ),
+        ]
+    )
     assert high.regulation_refs == ["EU AI Act Art. 15(4)", "EU AI Act Art. 73"]
     assert high.severity == Severity.CRITICAL and high.event_id is None
     assert limited.regulation_refs == [] and limited.severity == Severity.HIGH
@@ -89,11 +135,22 @@ def test_error_rate_breach_cites_both_articles_for_high_tier_only(engine: Policy
 
 def test_context_conditions_escalate_and_add_refs(engine: PolicyEngine) -> None:
     eu_no_consent = {"region": "EU", "consent": False}
-    a, b, c = engine.evaluate([
-        _signal("pii_detected", detector="pii", model="support-assistant", context=eu_no_consent),
-        _signal("pii_detected", detector="pii", model="support-assistant",
-                context={"region": "EU", "consent": True}),
-        _signal("pii_detected", detector="pii", model="support-assistant", context={"region": "EU"})])
+    a, b, c = engine.evaluate(
+        [
+            _signal(
+                "pii_detected", detector="pii", model="support-assistant", context=eu_no_consent
+            ),
+            _signal(
+                "pii_detected",
+                detector="pii",
+                model="support-assistant",
+                context={"region": "EU", "consent": True},
+            ),
+            _signal(
+                "pii_detected", detector="pii", model="support-assistant", context={"region": "EU"}
+            ),
+        ]
+    )
     assert a.severity == Severity.MEDIUM and "GDPR Art. 6(1)" in a.regulation_refs
     assert a.category == Category.LEGAL and a.subcategory == Subcategory.DATA_PRIVACY
     for f in (b, c):  # consent given, or unknown: no escalation, no Art. 6 reference
@@ -105,16 +162,25 @@ def test_finding_id_is_deterministic(engine: PolicyEngine) -> None:
     again = PolicyEngine(load_packs(), REGISTRY).evaluate([_signal(severity=Severity.HIGH)])[0]
     assert first.finding_id == again.finding_id
     assert first.finding_id == finding_id_for("RW-TR-001", "usage_slo", "latency_slo_breach", "e1|")
-    others = {engine.evaluate([s])[0].finding_id for s in (
-        _signal(event_id="e2"), _signal("inference_error"), _signal(key="other"),
-        _signal(event_id=None), _signal(event_id=None, model="support-assistant"))}
+    others = {
+        engine.evaluate([s])[0].finding_id
+        for s in (
+            _signal(event_id="e2"),
+            _signal("inference_error"),
+            _signal(key="other"),
+            _signal(event_id=None),
+            _signal(event_id=None, model="support-assistant"),
+        )
+    }
     assert first.finding_id not in others and len(others) == 5
 
 
 def test_unmapped_signal_is_dropped_not_raised(engine: PolicyEngine) -> None:
     out = engine.evaluate([_signal("no_such_kind"), _signal()])
     assert [f.rule_id for f in out] == ["RW-TR-001"]
-    assert not engine.covers("usage_slo.no_such_kind") and engine.covers("usage_slo.inference_error")
+    assert not engine.covers("usage_slo.no_such_kind") and engine.covers(
+        "usage_slo.inference_error"
+    )
 
 
 def test_shipped_packs_are_consistent() -> None:
@@ -135,8 +201,20 @@ RULE = """
 
 
 def _pack(tmp_path: Path, *rules: dict[str, str], extra: str = "", name: str = "p.yaml") -> Path:
-    body = "".join(RULE.format(**({"id": "R-1", "signal": "usage_slo.x", "category": "technical",
-                                   "subcategory": "model_reliability"} | r)) for r in rules)
+    body = "".join(
+        RULE.format(
+            **(
+                {
+                    "id": "R-1",
+                    "signal": "usage_slo.x",
+                    "category": "technical",
+                    "subcategory": "model_reliability",
+                }
+                | r
+            )
+        )
+        for r in rules
+    )
     path = tmp_path / name
     path.write_text(f"pack: p\nversion: '1'\nrules:{body}{extra}", encoding="utf-8")
     return path
@@ -148,8 +226,11 @@ def test_a_valid_tmp_pack_loads(tmp_path: Path) -> None:
 
 
 def test_subcategory_outside_its_category(tmp_path: Path) -> None:
-    path = _pack(tmp_path, {"id": "R-1"}, {"id": "R-BAD", "subcategory": "data_privacy",
-                                           "signal": "usage_slo.y"})
+    path = _pack(
+        tmp_path,
+        {"id": "R-1"},
+        {"id": "R-BAD", "subcategory": "data_privacy", "signal": "usage_slo.y"},
+    )
     with pytest.raises(PackError) as info:
         load_pack(path)
     msg = str(info.value)
@@ -214,8 +295,10 @@ def test_two_rules_for_one_signal(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="'A-2'"):
         PolicyEngine([same], REGISTRY)
     with pytest.raises(PackError, match="RW-TR-001"):  # a tmp pack re-mapping a shipped signal
-        PolicyEngine([*load_packs(), load_pack(_pack(tmp_path, {"signal": "usage_slo.latency_slo_breach"}))],
-                     REGISTRY)
+        PolicyEngine(
+            [*load_packs(), load_pack(_pack(tmp_path, {"signal": "usage_slo.latency_slo_breach"}))],
+            REGISTRY,
+        )
 
 
 def test_load_packs_skips_test_packs(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import logging
 import random
 import shutil
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +16,32 @@ import pytest
 from click.testing import CliRunner
 
 from audit.store import DetectorState
-from core.signals import ObservedEvent, SourceRef
-from policies.engine import POLICY_DETECTOR, STATE_NAME, PolicyEngine
+from core.events import InferenceEvent
 from core.findings import finding_id_for
+from core.model_registry import Registry
+from core.signals import ObservedEvent, SourceRef
+from core.taxonomy import Severity
+from policies.engine import POLICY_DETECTOR, STATE_NAME, PolicyEngine
 from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
 from policies.packtest import run_pack_tests
-from core.taxonomy import Severity
 from policies.windows import Acc, aggregate_of
 from riskwatch.cli import main
-from core.model_registry import Registry
 from streams.processor import BatchProcessor, Decoded
-from core.events import InferenceEvent
 
-REGISTRY = Registry.model_validate({
-    "policy_params": {"budgets": {"acme": 1.0}},
-    "models": {"m": {"owner": "o@example.com", "risk_tier": "high", "region": "EU",
-                     "daily_cost_budget_usd": 1.0}}})
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+REGISTRY = Registry.model_validate(
+    {
+        "policy_params": {"budgets": {"acme": 1.0}},
+        "models": {
+            "m": {
+                "owner": "o@example.com",
+                "risk_tier": "high",
+                "region": "EU",
+                "daily_cost_budget_usd": 1.0,
+            }
+        },
+    }
+)
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 PACK = """\
 pack: t
@@ -62,11 +71,24 @@ rules:
 """
 
 
-def _event(i: int, *, minutes: float = 0, cost: float = 0.3, region: str = "EU",
-           tenant: str = "acme", model: str = "m") -> ObservedEvent:
+def _event(
+    i: int,
+    *,
+    minutes: float = 0,
+    cost: float = 0.3,
+    region: str = "EU",
+    tenant: str = "acme",
+    model: str = "m",
+) -> ObservedEvent:
     ts = (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-    doc = {"event_id": f"e{i}", "timestamp": ts, "model": {"id": model, "version": "1"},
-           "tenant": tenant, "usage": {"cost_usd": cost}, "context": {"region": region}}
+    doc = {
+        "event_id": f"e{i}",
+        "timestamp": ts,
+        "model": {"id": model, "version": "1"},
+        "tenant": tenant,
+        "usage": {"cost_usd": cost},
+        "context": {"region": region},
+    }
     return ObservedEvent(InferenceEvent.model_validate(doc), SourceRef("ev", 0, i), doc)
 
 
@@ -88,8 +110,12 @@ def test_event_rule_files_one_finding_per_matching_event(tmp_path: Path) -> None
     assert [f.event_id for f in out if f.rule_id == "T-EVENT"] == ["e1", "e3"]
     f = out[0]
     assert f.finding_id == finding_id_for("T-EVENT", POLICY_DETECTOR, "event", "e1")
-    assert (f.severity, f.evidence, f.pack, f.pack_version) == (Severity.MEDIUM, {"region": "US"},
-                                                                "t", "1")
+    assert (f.severity, f.evidence, f.pack, f.pack_version) == (
+        Severity.MEDIUM,
+        {"region": "US"},
+        "t",
+        "1",
+    )
     assert (f.source_topic, f.source_offset, f.detector) == ("ev", 1, POLICY_DETECTOR)
     again = _engine(tmp_path).evaluate([], [_event(1, region="US")])
     assert again[0].finding_id == f.finding_id  # a replay re-files the same id
@@ -104,13 +130,16 @@ def test_window_rule_fires_once_per_key_and_window(tmp_path: Path) -> None:
     assert f.event_id is None and f.source_offset == 3  # the 4th event crossed the budget
     assert f.evidence["value"] == pytest.approx(1.2) and f.evidence["key"] == "acme"
     assert f.evidence["window"]["start"] == T0.isoformat()
-    assert f.finding_id == finding_id_for("T-WINDOW", POLICY_DETECTOR, "window",
-                                          f"acme|{T0.isoformat()}")
+    assert f.finding_id == finding_id_for(
+        "T-WINDOW", POLICY_DETECTOR, "window", f"acme|{T0.isoformat()}"
+    )
     # the next hour is a new window: it fires again once; another tenant has no budget
-    later = engine.evaluate([], [_event(10 + i, minutes=60 + i, cost=0.6) for i in range(4)]
-                            + [_event(20, minutes=61, cost=9, tenant="other")])
-    assert [f.evidence["window"]["start"] for f in later] == [
-        (T0 + timedelta(hours=1)).isoformat()]
+    later = engine.evaluate(
+        [],
+        [_event(10 + i, minutes=60 + i, cost=0.6) for i in range(4)]
+        + [_event(20, minutes=61, cost=9, tenant="other")],
+    )
+    assert [f.evidence["window"]["start"] for f in later] == [(T0 + timedelta(hours=1)).isoformat()]
 
 
 def test_window_state_survives_a_restart(tmp_path: Path) -> None:
@@ -160,18 +189,25 @@ def test_window_memory_is_bounded(tmp_path: Path) -> None:
     assert max(len(k["buckets"]) for k in keys.values()) <= 6
 
 
-@pytest.mark.parametrize("aggregate, values, expected", [
-    ("count", [1, 2, 3], 3), ("sum", [1, 2, 3.5], 6.5), ("avg", [1, 2, 3], 2.0),
-    ("max", [1, 7, 3], 7.0), ("rate", [True, False, False, True], 0.5),
-    ("distinct", ["a", "b", "a"], 2),
-])
+@pytest.mark.parametrize(
+    "aggregate, values, expected",
+    [
+        ("count", [1, 2, 3], 3),
+        ("sum", [1, 2, 3.5], 6.5),
+        ("avg", [1, 2, 3], 2.0),
+        ("max", [1, 7, 3], 7.0),
+        ("rate", [True, False, False, True], 0.5),
+        ("distinct", ["a", "b", "a"], 2),
+    ],
+)
 def test_aggregates(aggregate: str, values: list[Any], expected: Any) -> None:
     a, b = Acc(), Acc()
     for i, v in enumerate(values):
         (a if i % 2 else b).add(aggregate, v)
     assert aggregate_of(aggregate, [a, b])[0] == pytest.approx(expected)
-    assert aggregate_of(aggregate, [Acc.from_json(a.to_json()), Acc.from_json(b.to_json())])[0] \
-        == pytest.approx(expected)
+    assert aggregate_of(aggregate, [Acc.from_json(a.to_json()), Acc.from_json(b.to_json())])[
+        0
+    ] == pytest.approx(expected)
 
 
 def test_p95_is_within_one_percent() -> None:
@@ -183,8 +219,9 @@ def test_p95_is_within_one_percent() -> None:
     assert aggregate_of("p95", [acc])[0] == pytest.approx(exact, rel=0.01)
 
 
-@pytest.mark.parametrize("aggregate", ["count", "sum", "avg", "max", "rate", "unique",
-                                       "distinct", "p95"])
+@pytest.mark.parametrize(
+    "aggregate", ["count", "sum", "avg", "max", "rate", "unique", "distinct", "p95"]
+)
 @pytest.mark.parametrize("seed", range(5))
 def test_one_bucket_shortcut_equals_the_general_aggregate(aggregate: str, seed: int) -> None:
     """The per-event shortcut for a single bucket gives what merging buckets gives."""
@@ -192,8 +229,13 @@ def test_one_bucket_shortcut_equals_the_general_aggregate(aggregate: str, seed: 
     acc = Acc()
     for _ in range(rng.randint(1, 400)):
         x = rng.lognormvariate(4, 1.5) if rng.random() > 0.05 else 0.0
-        value = (x > 80 if aggregate == "rate" else f"v{int(x) % 50}"
-                 if aggregate in ("unique", "distinct") else x)
+        value = (
+            x > 80
+            if aggregate == "rate"
+            else f"v{int(x) % 50}"
+            if aggregate in ("unique", "distinct")
+            else x
+        )
         acc.add(aggregate, value)
     for bucket in (acc, Acc.from_json(orjson.loads(orjson.dumps(acc.to_json())))):
         general = aggregate_of(aggregate, [bucket, Acc()])  # two buckets: the general path
@@ -203,7 +245,7 @@ def test_one_bucket_shortcut_equals_the_general_aggregate(aggregate: str, seed: 
 
 # ----------------------------------------------------------------------- check: file, line, rule
 def test_bad_expression_names_file_line_and_rule(tmp_path: Path) -> None:
-    bad = PACK.replace('condition: value > params.budgets[key]', 'condition: value > budgets[key]')
+    bad = PACK.replace("condition: value > params.budgets[key]", "condition: value > budgets[key]")
     path = _pack_dir(tmp_path, text=bad) / "t.yaml"
     with pytest.raises(PackError) as info:
         load_pack(path)
@@ -214,16 +256,21 @@ def test_bad_expression_names_file_line_and_rule(tmp_path: Path) -> None:
 def test_check_cli(tmp_path: Path) -> None:
     good = _pack_dir(tmp_path) / "t.yaml"
     bad = tmp_path / "bad.yaml"
-    bad.write_text(PACK.format(version="1").replace(
-        'condition: event.context.region == "US"', 'condition: event.context.region = "US"'),
-        encoding="utf-8")
+    bad.write_text(
+        PACK.format(version="1").replace(
+            'condition: event.context.region == "US"', 'condition: event.context.region = "US"'
+        ),
+        encoding="utf-8",
+    )
     runner = CliRunner()
     ok = runner.invoke(main, ["policies", "check", str(good)])
     assert ok.exit_code == 0 and "2 rules" in ok.output
     res = runner.invoke(main, ["policies", "check", str(good), str(bad)])
     assert res.exit_code == 1
     assert f"{bad}:4: rule 'T-EVENT': condition: column 22" in res.output
-    shipped = runner.invoke(main, ["policies", "check", *map(str, sorted(BUILTIN_PACKS.glob("*.yaml")))])
+    shipped = runner.invoke(
+        main, ["policies", "check", *map(str, sorted(BUILTIN_PACKS.glob("*.yaml")))]
+    )
     assert shipped.exit_code == 0, shipped.output
 
 
@@ -238,7 +285,8 @@ def test_event_rules_need_a_severity_and_a_condition(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------- hot reload
 def test_hot_reload_swaps_good_packs_and_keeps_the_last_good_on_error(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     d = _pack_dir(tmp_path)
     engine = PolicyEngine(load_packs(d), REGISTRY, pack_dir=d, reload_every_s=0.0)
     engine.evaluate([], [_event(i, minutes=i) for i in range(2)])  # 0.6 spent
@@ -252,7 +300,7 @@ def test_hot_reload_swaps_good_packs_and_keeps_the_last_good_on_error(
     out = engine.evaluate([], [_event(12, minutes=3, cost=0.5)])
     assert [(f.rule_id, f.pack_version) for f in out] == [("T-WINDOW", "2")]
 
-    path.write_text(PACK.format(version="3").replace('== "US"', '== US'), encoding="utf-8")
+    path.write_text(PACK.format(version="3").replace('== "US"', "== US"), encoding="utf-8")
     with caplog.at_level(logging.ERROR, logger="policies.engine"):
         out = engine.evaluate([], [_event(13, region="APAC", minutes=4, cost=0)])
     assert [f.pack_version for f in out] == ["2"]  # still on the last good packs
@@ -274,13 +322,18 @@ def test_pack_tests_catch_a_broken_rule_and_missing_coverage(tmp_path: Path) -> 
     packs = tmp_path / "packs"
     shutil.copytree(BUILTIN_PACKS, packs)
     security = packs / "security.yaml"
-    security.write_text(security.read_text().replace(
-        "size(findSecrets(event.output.text)) > 0", "size(findSecrets(event.output.text)) > 5"))
+    security.write_text(
+        security.read_text().replace(
+            "size(findSecrets(event.output.text)) > 0", "size(findSecrets(event.output.text)) > 5"
+        )
+    )
     (packs / "tests" / "privacy.yaml").unlink()
     report = run_pack_tests(packs)
     messages = [str(f) for f in report.failures]
-    assert any("security.yaml case 5 'AWS key in the output': expected ['RW-TS-002']" in m
-               for m in messages), messages
+    assert any(
+        "security.yaml case 5 'AWS key in the output': expected ['RW-TS-002']" in m
+        for m in messages
+    ), messages
     assert any("rule RW-LP-010 has no case that fires it" in m for m in messages)
     res = CliRunner().invoke(main, ["policies", "test", str(packs)])
     assert res.exit_code == 1 and "FAIL" in res.output
@@ -289,11 +342,14 @@ def test_pack_tests_catch_a_broken_rule_and_missing_coverage(tmp_path: Path) -> 
 def test_pack_test_file_errors_are_reported(tmp_path: Path) -> None:
     packs = _pack_dir(tmp_path)
     (packs / "tests").mkdir()
-    (packs / "tests" / "t.yaml").write_text(textwrap.dedent("""\
+    (packs / "tests" / "t.yaml").write_text(
+        textwrap.dedent("""\
         cases:
           - name: no expectations
             event: {}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     report = run_pack_tests(packs)
     assert not report.ok and "needs 'expect' or 'forbid'" in str(report.failures[0])
 
@@ -306,13 +362,19 @@ def test_demo_traffic_raises_only_the_risks_the_simulator_injects() -> None:
 
     registry = load_registry(REPO / "riskwatch.yaml")
     docs = simulate_events(6000, registry=registry, seed=3, start=T0)
-    observed = [ObservedEvent(InferenceEvent.model_validate(d), SourceRef("ev", 0, i), d)
-                for i, d in enumerate(docs)]
+    observed = [
+        ObservedEvent(InferenceEvent.model_validate(d), SourceRef("ev", 0, i), d)
+        for i, d in enumerate(docs)
+    ]
     by_id = {d["event_id"]: d for d in docs}
     engine = PolicyEngine(load_packs(), registry)
-    findings = [f for i in range(0, len(observed), 2000)
-                for f in engine.evaluate([], observed[i:i + 2000])]
+    findings = [
+        f
+        for i in range(0, len(observed), 2000)
+        for f in engine.evaluate([], observed[i : i + 2000])
+    ]
     from tests.deliberate import DELIBERATE, DELIBERATE_WINDOWS, is_deliberate
+
     # no PII signals here; every injected risk present
     assert {f.rule_id for f in findings} <= set(DELIBERATE) | set(DELIBERATE_WINDOWS)
     assert {f.rule_id for f in findings} >= set(DELIBERATE) - {"RW-LP-011"}
@@ -340,9 +402,17 @@ rules:
     events = [_event(1), _event(2), _event(3, region="US")]
 
     def sig(event_id: str, ratio: float) -> Signal:
-        return Signal(detector="usage_slo", kind="latency_slo_breach", model_id="m",
-                      model_version="1", title="t", severity=Severity.LOW,
-                      evidence={"ratio": ratio}, source=None, event_id=event_id)
+        return Signal(
+            detector="usage_slo",
+            kind="latency_slo_breach",
+            model_id="m",
+            model_version="1",
+            title="t",
+            severity=Severity.LOW,
+            evidence={"ratio": ratio},
+            source=None,
+            event_id=event_id,
+        )
 
     out = engine.evaluate([sig("e1", 2.5), sig("e2", 1.2), sig("e3", 3.0)], events)
     assert [f.event_id for f in out] == ["e1"] and out[0].severity == Severity.LOW

@@ -6,24 +6,25 @@ the batch boundaries, survives a restart (JSON state), and keeps memory bounded.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from core.events import InferenceEvent
+from core.findings import Finding, finding_id_for
+from core.model_registry import Registry
 from core.signals import ObservedEvent, SourceRef
 from policies.engine import POLICY_DETECTOR, PolicyEngine
-from core.findings import Finding, finding_id_for
 from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
 from policies.rules import compile_rule
-from core.model_registry import Registry
-from core.events import InferenceEvent
 
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-REGISTRY = Registry.model_validate({"models": {"m": {"owner": "o@example.com",
-                                                     "risk_tier": "high"}}})
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+REGISTRY = Registry.model_validate(
+    {"models": {"m": {"owner": "o@example.com", "risk_tier": "high"}}}
+)
 PACK = """\
 pack: s
 version: "1"
@@ -63,8 +64,11 @@ class Stream:
     def add(self, minutes: float, tenant: str | None, model: str = "m") -> ObservedEvent:
         i = len(self.events)
         ts = (T0 + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
-        doc: dict[str, Any] = {"event_id": f"e{i}", "timestamp": ts,
-                               "model": {"id": model, "version": "7"}}
+        doc: dict[str, Any] = {
+            "event_id": f"e{i}",
+            "timestamp": ts,
+            "model": {"id": model, "version": "7"},
+        }
         if tenant is not None:
             doc["tenant"] = tenant
         observed = ObservedEvent(InferenceEvent.model_validate(doc), SourceRef("ev", 0, i), doc)
@@ -105,8 +109,9 @@ def test_a_busy_key_gone_silent_fires_once_with_its_evidence(tmp_path: Path) -> 
     # the first event at or past 12:34 moved the watermark 10 minutes past acme's last call
     (closing,) = [e for e in s.events if e.event.timestamp == T0 + timedelta(minutes=34)]
     assert (f.source_topic, f.source_offset) == ("ev", closing.source.offset)
-    assert f.finding_id == finding_id_for("S-SILENT", POLICY_DETECTOR, "silence",
-                                          f"acme|{last_seen.isoformat()}")
+    assert f.finding_id == finding_id_for(
+        "S-SILENT", POLICY_DETECTOR, "silence", f"acme|{last_seen.isoformat()}"
+    )
     assert (f.event_id, f.model_id, f.model_version, f.detector) == (None, "m", "7", "policy")
     assert f.severity.value == "high"  # medium, escalated for the high-risk model
     ev = f.evidence
@@ -143,11 +148,16 @@ def test_findings_do_not_depend_on_batch_boundaries(tmp_path: Path, size: int) -
         s.add(71 + k, "other")
     whole = _silent(_engine(tmp_path / "a").evaluate([], s.events))
     engine = _engine(tmp_path / "b")
-    split = [f for i in range(0, len(s.events), size)
-             for f in _silent(engine.evaluate([], s.events[i:i + size]))]
+    split = [
+        f
+        for i in range(0, len(s.events), size)
+        for f in _silent(engine.evaluate([], s.events[i : i + size]))
+    ]
     key = [(f.finding_id, f.source_offset, f.evidence["silent_s"]) for f in whole]
-    assert len(whole) == 2 and [(f.finding_id, f.source_offset, f.evidence["silent_s"])
-                                for f in split] == key
+    assert (
+        len(whole) == 2
+        and [(f.finding_id, f.source_offset, f.evidence["silent_s"]) for f in split] == key
+    )
 
 
 def test_silence_state_survives_a_restart_as_json(tmp_path: Path) -> None:
@@ -232,4 +242,6 @@ def test_shipped_rule_rw_cm_003() -> None:
     (rule,) = [r for p in load_packs(BUILTIN_PACKS) for r in p.rules if r.id == "RW-CM-003"]
     assert rule.window is not None and rule.window.silence == 1800
     assert rule.window.key == "event.tenant" and (rule.category, rule.subcategory) == (
-        "commercial", "market_demand")
+        "commercial",
+        "market_demand",
+    )

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.events import InferenceEvent
+from core.model_registry import ConfigError, RegistryWatcher, load_registry
 from core.signals import ObservedEvent, SourceRef
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from core.model_registry import ConfigError, RegistryWatcher, load_registry
 from streams.processor import BatchProcessor, Decoded
-from core.events import InferenceEvent
 
 GOOD = """\
 version: 1
@@ -30,7 +30,7 @@ models:
     latency_slo_ms: 1000
     max_cost_per_call_usd: 1.0
 """
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 class Clock:
@@ -69,15 +69,18 @@ def test_a_valid_change_is_picked_up_after_the_poll_interval(tmp_path: Path) -> 
     assert watcher.poll() is second  # unchanged file: not re-read
 
 
-@pytest.mark.parametrize("broken, line, words", [
-    (GOOD.replace("risk_tier: limited", "risk_tier: extreme"), 7, "models.shop.risk_tier"),
-    (GOOD.replace("    owner: a@example.com\n", ""), 5, "models.shop.owner"),
-    (GOOD.replace("competitors: [Contoso]", "competitors: [Contoso"), 4, "not valid YAML"),
-    (GOOD + "    alert_webhook: https://x.example\n", 10, "alert_webhook"),
-])
+@pytest.mark.parametrize(
+    "broken, line, words",
+    [
+        (GOOD.replace("risk_tier: limited", "risk_tier: extreme"), 7, "models.shop.risk_tier"),
+        (GOOD.replace("    owner: a@example.com\n", ""), 5, "models.shop.owner"),
+        (GOOD.replace("competitors: [Contoso]", "competitors: [Contoso"), 4, "not valid YAML"),
+        (GOOD + "    alert_webhook: https://x.example\n", 10, "alert_webhook"),
+    ],
+)
 def test_an_invalid_change_keeps_the_last_good_registry_and_names_file_and_line(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture, broken: str, line: int,
-        words: str) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, broken: str, line: int, words: str
+) -> None:
     path, watcher, clock = _watcher(tmp_path)
     good = watcher.poll()
     _write(path, broken, 1)
@@ -97,8 +100,9 @@ def test_an_invalid_change_keeps_the_last_good_registry_and_names_file_and_line(
     assert fixed.models["shop"].latency_slo_ms == 300 and watcher.last_error is None
 
 
-def test_a_deleted_file_is_not_an_empty_registry(tmp_path: Path,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_a_deleted_file_is_not_an_empty_registry(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     path, watcher, clock = _watcher(tmp_path)
     good = watcher.poll()
     path.unlink()
@@ -120,9 +124,12 @@ def test_startup_errors_name_the_line_too(tmp_path: Path) -> None:
 
 def _event(i: int, **over: Any) -> ObservedEvent:
     ts = (T0 + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")
-    doc: dict[str, Any] = {"event_id": f"e{i}", "timestamp": ts,
-                           "model": {"id": "shop", "version": "1"},
-                           "usage": {"latency_ms": 500.0, "cost_usd": 0.5}} | over
+    doc: dict[str, Any] = {
+        "event_id": f"e{i}",
+        "timestamp": ts,
+        "model": {"id": "shop", "version": "1"},
+        "usage": {"latency_ms": 500.0, "cost_usd": 0.5},
+    } | over
     return ObservedEvent(InferenceEvent.model_validate(doc), SourceRef("ev", 0, i), doc)
 
 
@@ -131,15 +138,21 @@ def test_the_batch_processor_uses_the_reloaded_registry(tmp_path: Path) -> None:
     next batch; the old one stays when the file breaks."""
     path, watcher, clock = _watcher(tmp_path)
     registry = watcher.registry
-    proc = BatchProcessor([UsageSLODetector(registry)], PolicyEngine(load_packs(), registry),
-                          registry=watcher.poll)
+    proc = BatchProcessor(
+        [UsageSLODetector(registry)], PolicyEngine(load_packs(), registry), registry=watcher.poll
+    )
 
     def rules(i: int) -> list[str]:
         return sorted(f.rule_id for f in proc.prepare(Decoded(events=[_event(i)]), set()).findings)
 
     assert rules(1) == []  # 500 ms under the 1000 ms SLO, 0.5 USD under the 1.0 ceiling
-    _write(path, GOOD.replace("latency_slo_ms: 1000", "latency_slo_ms: 400")
-           .replace("max_cost_per_call_usd: 1.0", "max_cost_per_call_usd: 0.1"), 1)
+    _write(
+        path,
+        GOOD.replace("latency_slo_ms: 1000", "latency_slo_ms: 400").replace(
+            "max_cost_per_call_usd: 1.0", "max_cost_per_call_usd: 0.1"
+        ),
+        1,
+    )
     clock.t = 3.0
     assert rules(2) == ["RW-CC-004", "RW-TR-001"]
     _write(path, GOOD.replace("risk_tier: limited", "risk_tier: [oops"), 2)

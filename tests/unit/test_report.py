@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,13 @@ from audit.api import create_app
 from audit.models import EventRecord, FindingRecord
 from audit.report import ReportPeriod, build_report, collect
 from audit.tokens import create_token
-from riskwatch.cli import main
 from core.settings import Settings, get_settings
+from riskwatch.cli import main
 from tests.dburl import db_url
 from tests.unit.audit_helpers import REGISTRY, filled
 
 HOSTILE = "<script>document.title='pwned'</script>"
-NOW = datetime.now(timezone.utc)
+NOW = datetime.now(UTC)
 SINCE, UNTIL = NOW - timedelta(days=30), NOW + timedelta(days=2)
 
 
@@ -33,22 +33,43 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, object]:
     db = tmp_path_factory.mktemp("report") / "r.db"
     engine = filled(db).store.engine
     with engine.begin() as conn:
-        model = conn.execute(select(EventRecord.model_id).group_by(EventRecord.model_id)
-                             .order_by(func.count().desc())).scalars().first()
-        conn.execute(insert(FindingRecord.__table__).values(
-            finding_id="hostile-1", event_id=None, model_id=model, model_version="1",
-            detector="fairness", rule_id="fairness.test", category="legal",
-            subcategory="ethics", severity="high", title=f"Unfair {HOSTILE}",
-            evidence={"group": HOSTILE, "selection_rate": 0.4},
-            regulation_refs=["EU AI Act Art. 10(2)(f)"], remediation="", pack="t",
-            pack_version="1", detected_at=NOW))
+        model = (
+            conn.execute(
+                select(EventRecord.model_id)
+                .group_by(EventRecord.model_id)
+                .order_by(func.count().desc())
+            )
+            .scalars()
+            .first()
+        )
+        conn.execute(
+            insert(FindingRecord.__table__).values(
+                finding_id="hostile-1",
+                event_id=None,
+                model_id=model,
+                model_version="1",
+                detector="fairness",
+                rule_id="fairness.test",
+                category="legal",
+                subcategory="ethics",
+                severity="high",
+                title=f"Unfair {HOSTILE}",
+                evidence={"group": HOSTILE, "selection_rate": 0.4},
+                regulation_refs=["EU AI Act Art. 10(2)(f)"],
+                remediation="",
+                pack="t",
+                pack_version="1",
+                detected_at=NOW,
+            )
+        )
     return db, engine
 
 
 def _model(engine: object) -> str:
     with engine.connect() as conn:  # type: ignore[attr-defined]
-        return conn.execute(select(FindingRecord.model_id)
-                            .where(FindingRecord.finding_id == "hostile-1")).scalar_one()
+        return conn.execute(
+            select(FindingRecord.model_id).where(FindingRecord.finding_id == "hostile-1")
+        ).scalar_one()
 
 
 def test_collect_counts_match_the_store(store: tuple[Path, object]) -> None:
@@ -56,10 +77,12 @@ def test_collect_counts_match_the_store(store: tuple[Path, object]) -> None:
     model = _model(engine)
     data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
     with engine.connect() as conn:  # type: ignore[attr-defined]
-        events = conn.execute(select(func.count()).select_from(EventRecord)
-                              .where(EventRecord.model_id == model)).scalar_one()
-        findings = conn.execute(select(func.count()).select_from(FindingRecord)
-                                .where(FindingRecord.model_id == model)).scalar_one()
+        events = conn.execute(
+            select(func.count()).select_from(EventRecord).where(EventRecord.model_id == model)
+        ).scalar_one()
+        findings = conn.execute(
+            select(func.count()).select_from(FindingRecord).where(FindingRecord.model_id == model)
+        ).scalar_one()
     assert data.event_count == events > 0
     assert data.finding_count == findings
     assert sum(sum(v) for v in data.findings_by_day.values()) == findings
@@ -96,14 +119,18 @@ def test_api_serves_the_report_to_auditors(store: tuple[Path, object]) -> None:
     assert resp.status_code == 200, resp.text
     assert resp.headers["content-type"].startswith("text/html")
     assert "&lt;script&gt;" in resp.text
-    bad = client.get("/reports", params={**params, "until": SINCE.isoformat()},
-                     headers={"Authorization": f"Bearer {token}"})
+    bad = client.get(
+        "/reports",
+        params={**params, "until": SINCE.isoformat()},
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert bad.status_code == 422 and "before" in bad.text
 
 
 @pytest.fixture
-def cli_store(store: tuple[Path, object],
-              monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, object]]:
+def cli_store(
+    store: tuple[Path, object], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, object]]:
     """The filled store, as the CLI's RISKWATCH_DATABASE_URL."""
     monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(store[0]))
     get_settings.cache_clear()
@@ -114,8 +141,20 @@ def cli_store(store: tuple[Path, object],
 def test_cli_writes_the_report(cli_store: tuple[Path, object], tmp_path: Path) -> None:
     _, engine = cli_store
     out = tmp_path / "report.html"
-    res = CliRunner().invoke(main, ["report", "--model", _model(engine), "--since", "30d",
-                                    "--until", UNTIL.isoformat(), "--out", str(out)])
+    res = CliRunner().invoke(
+        main,
+        [
+            "report",
+            "--model",
+            _model(engine),
+            "--since",
+            "30d",
+            "--until",
+            UNTIL.isoformat(),
+            "--out",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert res.output.strip() == str(out)
     assert "Compliance report" in out.read_text()
@@ -123,17 +162,22 @@ def test_cli_writes_the_report(cli_store: tuple[Path, object], tmp_path: Path) -
     assert bad.exit_code != 0 and "--since" in bad.output
 
 
-def test_chromium_renders_without_running_hostile_script(store: tuple[Path, object],
-                                                        tmp_path: Path) -> None:
+def test_chromium_renders_without_running_hostile_script(
+    store: tuple[Path, object], tmp_path: Path
+) -> None:
     if shutil.which("chromium") is None:
         pytest.fail("chromium is missing: `make chromium-bin` installs Debian's package")
     _, engine = store
     model = _model(engine)
     page = tmp_path / "report.html"
     page.write_text(build_report(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW))  # type: ignore[arg-type]
-    dom = subprocess.run(["chromium", "--headless", "--disable-gpu", "--no-sandbox",
-                          "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
+    dom = subprocess.run(
+        ["chromium", "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert f"<title>riskwatch compliance report: {model}</title>" in dom
     assert "pwned</title>" not in dom
     assert "Unfair &lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
@@ -141,15 +185,18 @@ def test_chromium_renders_without_running_hostile_script(store: tuple[Path, obje
     assert "<svg" in dom
 
 
-def test_demo_report_covers_the_busiest_model(cli_store: tuple[Path, object],
-                                              tmp_path: Path) -> None:
+def test_demo_report_covers_the_busiest_model(
+    cli_store: tuple[Path, object], tmp_path: Path
+) -> None:
     from riskwatch.cli_report import busiest_model_report
 
     _, engine = cli_store
     with engine.connect() as conn:  # type: ignore[attr-defined]
-        busiest, n = conn.execute(select(EventRecord.model_id, func.count())
-                                  .group_by(EventRecord.model_id)
-                                  .order_by(func.count().desc())).first()
+        busiest, n = conn.execute(
+            select(EventRecord.model_id, func.count())
+            .group_by(EventRecord.model_id)
+            .order_by(func.count().desc())
+        ).first()
     path = busiest_model_report(tmp_path / "r.html")
     assert path is not None
     html = path.read_text()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,8 +14,8 @@ from audit.chain import verify
 from audit.models import ChainEntry, EventRecord, FindingRecord
 from audit.removals import get_removal, list_removals
 from audit.retention import RetentionPurger, purge_events
-from riskwatch.cli import main
 from core.settings import get_settings
+from riskwatch.cli import main
 from tests.dburl import db_url
 from tests.unit.audit_helpers import filled
 
@@ -29,8 +29,8 @@ def test_purge_deletes_old_events_keeps_findings_and_chains(tmp_path: Path) -> N
     engine = filled(tmp_path / "p.db").store.engine
     with engine.connect() as conn:
         stamps = sorted(conn.execute(select(EventRecord.timestamp)).scalars())
-    middle = stamps[len(stamps) // 2].replace(tzinfo=timezone.utc)
-    expect_deleted = sum(1 for s in stamps if s.replace(tzinfo=timezone.utc) < middle)
+    middle = stamps[len(stamps) // 2].replace(tzinfo=UTC)
+    expect_deleted = sum(1 for s in stamps if s.replace(tzinfo=UTC) < middle)
     events, findings = _count(engine, EventRecord), _count(engine, FindingRecord)
     result = purge_events(engine, 10, by="dpo", now=middle + timedelta(days=10))
     assert result.deleted == expect_deleted > 0
@@ -43,7 +43,7 @@ def test_purge_deletes_old_events_keeps_findings_and_chains(tmp_path: Path) -> N
     record = get_removal(engine, result.removal_id)
     assert record is not None and record["kind"] == "retention"
     assert (record["events"], record["requested_by"]) == (expect_deleted, "dpo")
-    assert record["cutoff"].replace(tzinfo=timezone.utc) == middle
+    assert record["cutoff"].replace(tzinfo=UTC) == middle
     assert verify(engine).ok
     with engine.begin() as conn:  # a plain-SQL edit of the purge record is caught
         conn.execute(text("UPDATE data_removals SET events = 0 WHERE kind = 'retention'"))
@@ -58,7 +58,7 @@ def test_purge_deletes_old_events_keeps_findings_and_chains(tmp_path: Path) -> N
 
 def test_the_worker_purge_records_nothing_when_nothing_was_due(tmp_path: Path) -> None:
     engine = filled(tmp_path / "w.db", n=40).store.engine
-    now = datetime(2000, 1, 1, tzinfo=timezone.utc)  # every event is newer than the cutoff
+    now = datetime(2000, 1, 1, tzinfo=UTC)  # every event is newer than the cutoff
     result = purge_events(engine, 1, by="worker", now=now, record_empty=False)
     assert (result.deleted, result.removal_id) == (0, None)
     assert list_removals(engine) == []
@@ -69,7 +69,7 @@ def test_the_worker_purge_records_nothing_when_nothing_was_due(tmp_path: Path) -
 def test_zero_days_keeps_everything_and_bad_input_is_rejected(tmp_path: Path) -> None:
     engine = filled(tmp_path / "z.db", n=40).store.engine
     events = _count(engine, EventRecord)
-    now = datetime.now(timezone.utc) + timedelta(days=9999)
+    now = datetime.now(UTC) + timedelta(days=9999)
     assert purge_events(engine, 0, by="dpo", now=now).deleted == 0
     assert _count(engine, EventRecord) == events
     with pytest.raises(ValueError, match=">= 0"):
@@ -78,8 +78,9 @@ def test_zero_days_keeps_everything_and_bad_input_is_rejected(tmp_path: Path) ->
         purge_events(engine, 1, by=" ", now=now)
 
 
-def test_cli_purge_uses_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                    request: pytest.FixtureRequest) -> None:
+def test_cli_purge_uses_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     db = tmp_path / "c.db"
     engine = filled(db, n=40).store.engine
     before = _count(engine, EventRecord)
@@ -98,19 +99,24 @@ def test_cli_purge_uses_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_the_worker_purger_applies_retention_in_its_thread(tmp_path: Path) -> None:
     engine = filled(tmp_path / "bg.db", n=40).store.engine
     with engine.begin() as conn:  # half the events are two years old
-        conn.execute(text("UPDATE events SET timestamp = '2024-01-01 00:00:00+00:00' "
-                          "WHERE event_id IN (SELECT event_id FROM events ORDER BY event_id LIMIT 20)"))
+        conn.execute(
+            text(
+                "UPDATE events SET timestamp = '2024-01-01 00:00:00+00:00' "
+                "WHERE event_id IN (SELECT event_id FROM events ORDER BY event_id LIMIT 20)"
+            )
+        )
     events = _count(engine, EventRecord)
     purger = RetentionPurger(engine, 365, every_s=3600).start()
     try:
-        deadline = datetime.now(timezone.utc) + timedelta(seconds=30)
-        while purger.last is None and datetime.now(timezone.utc) < deadline:
+        deadline = datetime.now(UTC) + timedelta(seconds=30)
+        while purger.last is None and datetime.now(UTC) < deadline:
             threading.Event().wait(0.05)
     finally:
         purger.stop()
     assert purger.last is not None and purger.last.deleted == 20
     assert _count(engine, EventRecord) == events - 20
-    assert [(r["kind"], r["requested_by"], r["events"]) for r in list_removals(engine)] == \
-        [("retention", "riskwatch-worker", 20)]
+    assert [(r["kind"], r["requested_by"], r["events"]) for r in list_removals(engine)] == [
+        ("retention", "riskwatch-worker", 20)
+    ]
     assert purger.run_once() is not None and len(list_removals(engine)) == 1  # nothing more due
     assert verify(engine).ok

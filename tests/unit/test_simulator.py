@@ -77,7 +77,8 @@ def test_same_seed_same_bytes_other_seed_other_bytes(registry: Registry) -> None
     assert values(7) != values(8)
     first = simulate_events(200, registry=registry, seed=3, start=START)
     assert orjson.dumps(first) == orjson.dumps(
-        simulate_events(200, registry=registry, seed=3, start=START))
+        simulate_events(200, registry=registry, seed=3, start=START)
+    )
 
 
 def test_event_ids_and_timestamps(registry: Registry) -> None:
@@ -162,8 +163,9 @@ def test_empty_registry_and_unknown_models_still_get_traffic() -> None:
 
 def test_small_runs_and_fractions(registry: Registry) -> None:
     assert demo_traffic(0, registry=registry, start=START).messages == []
-    clean = demo_traffic(200, registry=registry, start=START, malformed_fraction=0,
-                         duplicate_fraction=0)
+    clean = demo_traffic(
+        200, registry=registry, start=START, malformed_fraction=0, duplicate_fraction=0
+    )
     assert [m.kind for m in clean.messages] == ["valid"] * 200
     assert clean.malformed == {} and clean.duplicates == 0
     small = demo_traffic(50, registry=registry, start=START, malformed_fraction=0.1)

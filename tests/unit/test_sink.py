@@ -4,8 +4,9 @@ messages with their reason, and neither stores nor re-detects duplicates."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -15,19 +16,20 @@ import streams.handler
 import streams.sink
 from audit.queries import summary
 from audit.store import AuditBatch, AuditStore
+from core.model_registry import load_registry
 from core.signals import ObservedEvent, Signal
 from detectors.base import Detector
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
-from core.model_registry import load_registry
-from streams.codec import DeadLetterReason as R, EventPolicy
+from streams.codec import DeadLetterReason as R
+from streams.codec import EventPolicy
 from streams.handler import BatchHandler, Outcome
 from streams.processor import BatchProcessor, RawMessage
 from streams.runner import ThreadRunner
 from streams.sink import AuditSink
+from tests.dburl import db_url
 from tests.unit.paths import REPO
 from tests.unit.policy_helpers import signal_rule_packs
-from tests.dburl import db_url
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")  # credit-scoring: 250 ms latency SLO
 
@@ -69,16 +71,27 @@ class FlakyStore:
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     sync, forever = streams.handler.retry_sync, streams.sink.retry_forever
-    monkeypatch.setattr(streams.handler, "retry_sync",
-                        lambda what, fn, **_: sync(what, fn, first_delay=0.001, max_delay=0.001))
-    monkeypatch.setattr(streams.sink, "retry_forever",
-                        lambda what, fn, **_: forever(what, fn, first_delay=0.001, max_delay=0.001))
+    monkeypatch.setattr(
+        streams.handler,
+        "retry_sync",
+        lambda what, fn, **_: sync(what, fn, first_delay=0.001, max_delay=0.001),
+    )
+    monkeypatch.setattr(
+        streams.sink,
+        "retry_forever",
+        lambda what, fn, **_: forever(what, fn, first_delay=0.001, max_delay=0.001),
+    )
 
 
 def _event(i: int, latency: float = 100.0, error: str | None = None) -> bytes:
-    return orjson.dumps({"event_id": f"e{i}", "timestamp": f"2026-11-28T12:00:{i:02d}Z",
-                         "model": {"id": "credit-scoring", "version": "1"},
-                         "usage": {"latency_ms": latency, "error": error}})
+    return orjson.dumps(
+        {
+            "event_id": f"e{i}",
+            "timestamp": f"2026-11-28T12:00:{i:02d}Z",
+            "model": {"id": "credit-scoring", "version": "1"},
+            "usage": {"latency_ms": latency, "error": error},
+        }
+    )
 
 
 def _messages(values: list[bytes], first_offset: int = 0) -> list[RawMessage]:
@@ -91,15 +104,20 @@ class Rig:
         self.published: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
         self.real = AuditStore.from_url(db_url(tmp_path / "a.db"))
         self.spy = SpyDetector(REGISTRY)
-        processor = BatchProcessor([self.spy, UsageSLODetector(REGISTRY)],
-                                   PolicyEngine(signal_rule_packs(), REGISTRY))
-        handler = BatchHandler(FlakyStore(self.real, self.calls, failures), processor, EventPolicy())  # type: ignore[arg-type]
+        processor = BatchProcessor(
+            [self.spy, UsageSLODetector(REGISTRY)], PolicyEngine(signal_rule_packs(), REGISTRY)
+        )
+        handler = BatchHandler(
+            FlakyStore(self.real, self.calls, failures), processor, EventPolicy()
+        )  # type: ignore[arg-type]
         self.publish_failures = publish_failures
-        self.sink = AuditSink(ThreadRunner(handler), self.publish, findings_topic="findings",
-                              dlq_topic="dlq")
+        self.sink = AuditSink(
+            ThreadRunner(handler), self.publish, findings_topic="findings", dlq_topic="dlq"
+        )
 
-    async def publish(self, topic: str, key: bytes | None, value: bytes | None,
-                      headers: list[tuple[str, bytes]]) -> Any:
+    async def publish(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> Any:
         if self.publish_failures > 0:
             self.publish_failures -= 1
             raise ConnectionError("broker away")
@@ -113,12 +131,20 @@ class Rig:
         async def go() -> list[Outcome]:
             await self.sink.start()
             return [await self.sink.handle(b) for b in batches]
+
         return asyncio.run(go())
 
 
 def test_outage_is_waited_out_and_publishing_follows_the_commit(tmp_path: Path) -> None:
     rig = Rig(tmp_path, failures=2)
-    values = [_event(0), _event(1, latency=900.0), _event(2, error="timeout"), b"", b"{nope", b"[1]"]
+    values = [
+        _event(0),
+        _event(1, latency=900.0),
+        _event(2, error="timeout"),
+        b"",
+        b"{nope",
+        b"[1]",
+    ]
     (outcome,) = rig.handle(_messages(values))
     assert rig.calls[:3] == ["write-failed", "write-failed", "committed"]
     assert all(c[0] == "publish" for c in rig.calls[3:]) and len(rig.calls) == 3 + 5
@@ -126,18 +152,33 @@ def test_outage_is_waited_out_and_publishing_follows_the_commit(tmp_path: Path) 
     s = summary(rig.real.engine)
     assert s["events"] == 3 and s["dead_letters"] == 3 and s["findings"] == {"technical": 2}
     findings = [p for p in rig.published if p[0] == "findings"]
-    assert sorted(orjson.loads(v)["rule_id"] for _, _, v, _ in findings) == ["RW-TR-001", "RW-TR-002"]  # type: ignore[arg-type]
-    assert all(k == b"credit-scoring" and h["riskwatch-category"] == b"technical"
-               for _, k, _, h in findings)
-    assert rig.sink.stats == {"batches": 1, "events": 3, "duplicates": 0, "dead_letters": 3,
-                              "findings": 2}
+    assert sorted(orjson.loads(v)["rule_id"] for _, _, v, _ in findings) == [
+        "RW-TR-001",
+        "RW-TR-002",
+    ]  # type: ignore[arg-type]
+    assert all(
+        k == b"credit-scoring" and h["riskwatch-category"] == b"technical"
+        for _, k, _, h in findings
+    )
+    assert rig.sink.stats == {
+        "batches": 1,
+        "events": 3,
+        "duplicates": 0,
+        "dead_letters": 3,
+        "findings": 2,
+    }
 
 
 def test_malformed_messages_go_to_the_dlq_with_their_reason(tmp_path: Path) -> None:
     rig = Rig(tmp_path, failures=0)
-    bad = {b"": R.EMPTY, b"\xff\xfe": R.NOT_UTF8, b"{nope": R.NOT_JSON, b"42": R.NOT_OBJECT,
-           orjson.dumps({"schema": "riskwatch.feedback/v9"}): R.UNSUPPORTED_SCHEMA,
-           orjson.dumps({"event_id": "x"}): R.INVALID_EVENT}
+    bad = {
+        b"": R.EMPTY,
+        b"\xff\xfe": R.NOT_UTF8,
+        b"{nope": R.NOT_JSON,
+        b"42": R.NOT_OBJECT,
+        orjson.dumps({"schema": "riskwatch.feedback/v9"}): R.UNSUPPORTED_SCHEMA,
+        orjson.dumps({"event_id": "x"}): R.INVALID_EVENT,
+    }
     rig.handle(_messages([_event(0), *bad]))
     dlq = [p for p in rig.published if p[0] == "dlq"]
     assert [h["riskwatch-dlq-reason"].decode() for _, _, _, h in dlq] == list(bad.values())
@@ -152,12 +193,14 @@ def test_malformed_messages_go_to_the_dlq_with_their_reason(tmp_path: Path) -> N
 def test_duplicates_are_neither_stored_nor_redetected(tmp_path: Path) -> None:
     rig = Rig(tmp_path, failures=0)
     slow = _event(1, latency=900.0)
-    first = _messages([_event(0), slow, slow, _event(0)])                       # in-batch copies
+    first = _messages([_event(0), slow, slow, _event(0)])  # in-batch copies
     second = _messages([slow, _event(2, latency=900.0), _event(0)], first_offset=10)  # redelivery
     one, two = rig.handle(first, second)
     assert rig.spy.seen == ["e0", "e1", "e2"], "each event must reach the detectors once"
     assert (one.stored, one.duplicates) == (2, 2) and (two.stored, two.duplicates) == (1, 2)
-    assert [f.event_id for f in one.findings] == ["e1"] and [f.event_id for f in two.findings] == ["e2"]
+    assert [f.event_id for f in one.findings] == ["e1"] and [f.event_id for f in two.findings] == [
+        "e2"
+    ]
     assert summary(rig.real.engine)["events"] == 3
     assert sum(summary(rig.real.engine)["findings"].values()) == 2
     assert rig.sink.stats["duplicates"] == 4 and rig.sink.stats["batches"] == 2

@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from audit.api import create_app
 from audit.db import make_engine
 from audit.tokens import Role, authenticate, hash_token
-from riskwatch.cli import main
 from core.settings import Settings, get_settings
+from riskwatch.cli import main
 from tests.dburl import db_url, dump_all
 
 
@@ -23,7 +23,9 @@ def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     get_settings.cache_clear()
     runner = CliRunner()
     try:
-        created = runner.invoke(main, ["tokens", "create", "--role", "operator", "--name", "ops-bot"])
+        created = runner.invoke(
+            main, ["tokens", "create", "--role", "operator", "--name", "ops-bot"]
+        )
         assert created.exit_code == 0, created.output
         token = created.stdout.strip()
         assert token.startswith("rw_") and len(token) > 40 and "\n" not in token
@@ -53,7 +55,11 @@ def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert authenticate(engine, token) is None
         assert client.get("/findings", headers=auth).status_code == 401
         assert runner.invoke(main, ["tokens", "revoke", "99"]).exit_code == 1
-        assert orjson.loads(runner.invoke(main, ["tokens", "list", "--format", "json"]).stdout
-                            )[0]["revoked_at"] is not None
+        assert (
+            orjson.loads(runner.invoke(main, ["tokens", "list", "--format", "json"]).stdout)[0][
+                "revoked_at"
+            ]
+            is not None
+        )
     finally:
         get_settings.cache_clear()

@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
+from core.events import InferenceEvent
+from core.model_registry import load_registry
 from core.signals import ObservedEvent, Signal, SourceRef
 from detectors.usage_slo import DEFAULT_ERROR_RATE_SLO, UsageSLODetector
-from core.model_registry import load_registry
-from core.events import InferenceEvent
 from tests.unit.paths import REPO
 
 # credit-scoring: 250 ms SLO, 2% budget; support-assistant: 2500 ms, 5%; fraud-detection: 80 ms, 1%
 REGISTRY = load_registry(REPO / "riskwatch.yaml")
-T0 = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)  # a multiple of 300 s since the epoch
+T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # a multiple of 300 s since the epoch
 BREACH, ERROR, WINDOW = "latency_slo_breach", "inference_error", "error_rate_slo_breach"
 
 
-def _event(i: int, latency: float | None = 100.0, error: str | None = None,
-           model: str = "credit-scoring", at: float | None = None, usage: bool = True) -> ObservedEvent:
+def _event(
+    i: int,
+    latency: float | None = 100.0,
+    error: str | None = None,
+    model: str = "credit-scoring",
+    at: float | None = None,
+    usage: bool = True,
+) -> ObservedEvent:
     stamp = (T0 + timedelta(seconds=i if at is None else at)).isoformat().replace("+00:00", "Z")
     doc = {"event_id": f"e{i}", "timestamp": stamp, "model": {"id": model, "version": "1"}}
     if usage:
@@ -34,22 +40,37 @@ def _positions(signals: list[Signal], kind: str) -> list[int]:
 
 
 def test_latency_breach_is_strictly_above_the_models_slo() -> None:
-    cases = [("credit-scoring", 250.0, False), ("credit-scoring", 250.01, True),
-             ("credit-scoring", 249.0, False), ("support-assistant", 2500.0, False),
-             ("support-assistant", 2501.0, True), ("fraud-detection", 81.0, True),
-             ("fraud-detection", 80.0, False), ("credit-scoring", 0.0, False)]
+    cases = [
+        ("credit-scoring", 250.0, False),
+        ("credit-scoring", 250.01, True),
+        ("credit-scoring", 249.0, False),
+        ("support-assistant", 2500.0, False),
+        ("support-assistant", 2501.0, True),
+        ("fraud-detection", 81.0, True),
+        ("fraud-detection", 80.0, False),
+        ("credit-scoring", 0.0, False),
+    ]
     events = [_event(i, ms, model=m) for i, (m, ms, _) in enumerate(cases)]
     signals = UsageSLODetector(REGISTRY).process(events)
     assert _positions(signals, BREACH) == [i for i, (_, _, hit) in enumerate(cases) if hit]
     first = next(s for s in signals if s.kind == BREACH)
-    assert first.event_id == "e1" and first.model_id == "credit-scoring" and first.model_version == "1"
+    assert (
+        first.event_id == "e1" and first.model_id == "credit-scoring" and first.model_version == "1"
+    )
     assert first.evidence["slo_ms"] == 250.0 and first.evidence["latency_ms"] == 250.01
 
 
-@pytest.mark.parametrize("latency, severity", [
-    (374.0, "low"), (375.0, "medium"), (749.0, "medium"), (750.0, "high"), (5000.0, "high"),
-    (251.0, "low"),
-])
+@pytest.mark.parametrize(
+    "latency, severity",
+    [
+        (374.0, "low"),
+        (375.0, "medium"),
+        (749.0, "medium"),
+        (750.0, "high"),
+        (5000.0, "high"),
+        (251.0, "low"),
+    ],
+)
 def test_severity_follows_the_ratio_to_the_slo(latency: float, severity: str) -> None:
     (signal,) = UsageSLODetector(REGISTRY).process([_event(0, latency)])
     assert signal.severity.value == severity
@@ -70,13 +91,15 @@ def test_seeded_stream_has_signals_exactly_at_the_slow_and_failed_calls() -> Non
     assert _positions(signals, BREACH) == slow
     assert _positions(signals, ERROR) == failed
     assert not _positions(signals, WINDOW)
-    assert [s.evidence["error"] for s in signals if s.kind == ERROR] == \
-        [events[i].event.usage.error for i in failed]  # type: ignore[union-attr]
+    assert [s.evidence["error"] for s in signals if s.kind == ERROR] == [
+        events[i].event.usage.error for i in failed
+    ]  # type: ignore[union-attr]
 
 
 def test_unknown_model_gets_no_latency_signal_but_errors_are_flagged() -> None:
     signals = UsageSLODetector(REGISTRY).process(
-        [_event(0, 99999.0, "oom", model="unregistered"), _event(1, 99999.0, model="unregistered")])
+        [_event(0, 99999.0, "oom", model="unregistered"), _event(1, 99999.0, model="unregistered")]
+    )
     assert [(s.kind, s.event_id) for s in signals] == [(ERROR, "e0")]
     assert signals[0].severity.value == "medium"
 
@@ -103,8 +126,9 @@ def test_never_below_min_calls() -> None:
 def test_rate_equal_to_the_budget_is_not_a_breach() -> None:
     # support-assistant, budget 5%: 1/20 is exactly 5%; the 2nd failure at call 26 makes 2/26.
     det = UsageSLODetector(REGISTRY, min_calls=20)
-    events = [_event(i, error="x" if i in (0, 25) else None, model="support-assistant")
-              for i in range(40)]
+    events = [
+        _event(i, error="x" if i in (0, 25) else None, model="support-assistant") for i in range(40)
+    ]
     windows = [s for s in det.process(events) if s.kind == WINDOW]
     assert _positions(windows, WINDOW) == [25]
     assert windows[0].severity.value == "medium"  # 7.7% < 2 x 5%
@@ -120,9 +144,9 @@ def test_unknown_model_uses_the_default_budget() -> None:
 
 def test_a_new_window_resets_the_count_and_late_events_are_ignored() -> None:
     det = UsageSLODetector(REGISTRY, window_s=300, min_calls=20)
-    first = [_event(i, error="x") for i in range(25)]                      # window [0, 300)
-    second = [_event(100 + k, error="x", at=300 + k) for k in range(25)]   # window [300, 600)
-    late = [_event(200, error="x", at=299)]                                # back in window 1
+    first = [_event(i, error="x") for i in range(25)]  # window [0, 300)
+    second = [_event(100 + k, error="x", at=300 + k) for k in range(25)]  # window [300, 600)
+    late = [_event(200, error="x", at=299)]  # back in window 1
     signals = det.process(first + second + late)
     windows = [s for s in signals if s.kind == WINDOW]
     assert _positions(windows, WINDOW) == [19, 119]
@@ -139,8 +163,10 @@ def test_windows_are_per_model() -> None:
         model = "credit-scoring" if i % 2 == 0 else "fraud-detection"
         events.append(_event(i, latency=1.0, error="x" if i < 2 else None, model=model))
     windows = [s for s in det.process(events) if s.kind == WINDOW]
-    assert [(w.model_id, w.source.offset) for w in windows if w.source] == \
-        [("credit-scoring", 38), ("fraud-detection", 39)]
+    assert [(w.model_id, w.source.offset) for w in windows if w.source] == [
+        ("credit-scoring", 38),
+        ("fraud-detection", 39),
+    ]
 
 
 def test_events_without_usage_are_not_calls() -> None:
@@ -152,9 +178,16 @@ def test_events_without_usage_are_not_calls() -> None:
 def _seeded_stream(seed: int, n: int) -> list[ObservedEvent]:
     rng = random.Random(seed)
     models = ["credit-scoring", "fraud-detection", "support-assistant", "unregistered"]
-    return [_event(i, rng.choice([50.0, 90.0, 300.0, 3000.0]),
-                   "err" if rng.random() < 0.08 else None, rng.choice(models), at=i * 2.0)
-            for i in range(n)]
+    return [
+        _event(
+            i,
+            rng.choice([50.0, 90.0, 300.0, 3000.0]),
+            "err" if rng.random() < 0.08 else None,
+            rng.choice(models),
+            at=i * 2.0,
+        )
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("split", [0, 1, 137, 150, 299, 400])
@@ -181,6 +214,10 @@ def test_restored_state_keeps_the_window_alerted_and_fresh_state_does_not() -> N
     restored.load_state(orjson.loads(orjson.dumps(det.state_dict())))
     assert not _positions(restored.process(events[25:]), WINDOW)
     assert restored.state_dict()["credit-scoring"] == {
-        "start": T0.timestamp(), "calls": 50, "errors": 50, "alerted": True}
+        "start": T0.timestamp(),
+        "calls": 50,
+        "errors": 50,
+        "alerted": True,
+    }
     amnesiac = UsageSLODetector(REGISTRY, min_calls=20)
     assert _positions(amnesiac.process(events[25:]), WINDOW) == [44]

@@ -23,12 +23,15 @@ def test_webhook_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPa
     assert (config.retry.cap_s, config.lease_s, config.concurrency) == (600.0, 60.0, 4)
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"webhook_timeout_s": 40.0}, "LEASE_S must exceed twice"),
-    ({"webhook_backoff_base_s": 10.0, "webhook_backoff_max_s": 5.0}, "BACKOFF_MAX_S"),
-    ({"webhook_max_attempts": 0}, "greater than or equal to 1"),
-    ({"webhook_timeout_s": 0}, "greater than 0"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"webhook_timeout_s": 40.0}, "LEASE_S must exceed twice"),
+        ({"webhook_backoff_base_s": 10.0, "webhook_backoff_max_s": 5.0}, "BACKOFF_MAX_S"),
+        ({"webhook_max_attempts": 0}, "greater than or equal to 1"),
+        ({"webhook_timeout_s": 0}, "greater than 0"),
+    ],
+)
 def test_bad_webhook_settings_are_refused(fields: dict[str, float], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         Settings(**fields)  # type: ignore[arg-type]

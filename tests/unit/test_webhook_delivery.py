@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import orjson
 import pytest
@@ -24,8 +24,13 @@ from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureEr
 from audit.webhooks import Filters, NewSubscription, WebhookFormat, create_subscription
 from tests.unit.webhook_helpers import Severity, Subcategory, finding, new_store, write_findings
 
-FAST = DispatcherConfig(timeout_s=0.3, retry=RetryPolicy(max_attempts=20, base_s=0.02, cap_s=0.1),
-                        poll_s=0.05, concurrency=4, lease_s=5.0)
+FAST = DispatcherConfig(
+    timeout_s=0.3,
+    retry=RetryPolicy(max_attempts=20, base_s=0.02, cap_s=0.1),
+    poll_s=0.05,
+    concurrency=4,
+    lease_s=5.0,
+)
 
 
 @dataclass
@@ -63,8 +68,9 @@ class Receiver:
             n = len(self.received)
             action = self.plan(n)
             answered = 200 if action in ("sleep", "slow") else int(action)
-            self.received.append(Received(request.path, request.headers.get(DELIVERY_HEADER, ""),
-                                          body, ok, answered))
+            self.received.append(
+                Received(request.path, request.headers.get(DELIVERY_HEADER, ""), body, ok, answered)
+            )
         if action == "sleep":
             time.sleep(1.0)
         elif action == "slow":  # a receiver that takes a moment: claims overlap
@@ -102,10 +108,18 @@ def dispatchers() -> Iterator[list[Dispatcher]]:
         d.stop()
 
 
-def _subscribe(store: AuditStore, receiver: Receiver, path: str = "/generic",
-               fmt: WebhookFormat = WebhookFormat.GENERIC, filters: Filters | None = None) -> int:
-    sub, secret = create_subscription(store.engine, NewSubscription(
-        url=receiver.url(path), format=fmt, filters=filters or Filters()), actor="test")
+def _subscribe(
+    store: AuditStore,
+    receiver: Receiver,
+    path: str = "/generic",
+    fmt: WebhookFormat = WebhookFormat.GENERIC,
+    filters: Filters | None = None,
+) -> int:
+    sub, secret = create_subscription(
+        store.engine,
+        NewSubscription(url=receiver.url(path), format=fmt, filters=filters or Filters()),
+        actor="test",
+    )
     receiver.secrets[path] = secret
     return sub.id
 
@@ -119,10 +133,12 @@ def _drain_until_settled(dispatcher: Dispatcher, store: AuditStore, timeout: flo
 
 
 def test_500s_and_timeouts_then_recovery_deliver_every_finding(
-        store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]) -> None:
+    store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]
+) -> None:
     generic = _subscribe(store, receiver, "/generic")
-    slack = _subscribe(store, receiver, "/slack", WebhookFormat.SLACK,
-                       Filters.of(min_severity="high"))
+    slack = _subscribe(
+        store, receiver, "/slack", WebhookFormat.SLACK, Filters.of(min_severity="high")
+    )
     findings = [finding(i, severity=Severity.HIGH if i % 2 else Severity.LOW) for i in range(12)]
     write_findings(store, findings)
     # 8 answers of 500, then 6 that hang past the timeout, then the receiver is healthy.
@@ -131,7 +147,8 @@ def test_500s_and_timeouts_then_recovery_deliver_every_finding(
     _drain_until_settled(dispatcher, store)
 
     expected = {outbox.delivery_id_for(f.finding_id, generic) for f in findings} | {
-        outbox.delivery_id_for(f.finding_id, slack) for f in findings if f.severity == "high"}
+        outbox.delivery_id_for(f.finding_id, slack) for f in findings if f.severity == "high"
+    }
     assert outbox.status_counts(store.engine)["delivered"] == len(expected) == 18
     assert set(receiver.accepted()) == expected  # every one at least once
     assert all(r.signature_ok for r in receiver.received)
@@ -155,7 +172,8 @@ def test_500s_and_timeouts_then_recovery_deliver_every_finding(
 
 
 def test_the_same_delivery_sends_the_same_body_on_every_attempt(
-        store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]) -> None:
+    store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]
+) -> None:
     _subscribe(store, receiver)
     write_findings(store, [finding(1)])
     receiver.plan = lambda n: 503 if n < 3 else 200
@@ -167,7 +185,8 @@ def test_the_same_delivery_sends_the_same_body_on_every_attempt(
 
 
 def test_after_max_attempts_deliveries_are_dead_and_can_be_retried(
-        store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]) -> None:
+    store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]
+) -> None:
     _subscribe(store, receiver)
     write_findings(store, [finding(i) for i in range(4)])
     receiver.plan = lambda n: 500
@@ -189,13 +208,20 @@ def test_after_max_attempts_deliveries_are_dead_and_can_be_retried(
 
 
 def test_a_4xx_refusal_is_permanent_but_408_and_429_are_retried(
-        store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]) -> None:
+    store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]
+) -> None:
     _subscribe(store, receiver)
     write_findings(store, [finding(1), finding(2), finding(3)])
     codes = iter([404, 408, 429])
     receiver.plan = lambda n: next(codes, 200)
-    dispatchers.append(dispatcher := Dispatcher(store.engine, DispatcherConfig(
-        timeout_s=0.3, retry=RetryPolicy(5, 0.01, 10.0), concurrency=1, lease_s=5.0)))
+    dispatchers.append(
+        dispatcher := Dispatcher(
+            store.engine,
+            DispatcherConfig(
+                timeout_s=0.3, retry=RetryPolicy(5, 0.01, 10.0), concurrency=1, lease_s=5.0
+            ),
+        )
+    )
     started = time.time()
     dispatcher.run_once()
     rows = {d["last_status_code"]: d for d in outbox.list_deliveries(store.engine)}
@@ -208,7 +234,8 @@ def test_a_4xx_refusal_is_permanent_but_408_and_429_are_retried(
 
 
 def test_two_dispatchers_share_the_outbox_without_sending_twice(
-        store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]) -> None:
+    store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]
+) -> None:
     _subscribe(store, receiver)
     write_findings(store, [finding(i) for i in range(60)])
     config = DispatcherConfig(timeout_s=2.0, batch=5, concurrency=2, lease_s=30.0)
@@ -220,7 +247,7 @@ def test_two_dispatchers_share_the_outbox_without_sending_twice(
     def drain(d: Dispatcher) -> None:
         try:
             d.drain()
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=drain, args=(d,)) for d in dispatchers]
@@ -236,7 +263,8 @@ def test_two_dispatchers_share_the_outbox_without_sending_twice(
 
 
 def test_a_dispatcher_that_died_mid_delivery_loses_nothing(
-        store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]) -> None:
+    store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]
+) -> None:
     _subscribe(store, receiver)
     write_findings(store, [finding(i) for i in range(5)])
     # "dead" claims everything and never reports back (killed before any POST).
@@ -244,18 +272,21 @@ def test_a_dispatcher_that_died_mid_delivery_loses_nothing(
     dispatchers.append(fresh := Dispatcher(store.engine, FAST))
     assert fresh.drain().attempts == 0  # leased: not touched while the lease runs
     # After the lease (a restart later), a new dispatcher sends them all.
-    dispatchers.append(later := Dispatcher(store.engine, FAST,
-                                           clock=lambda: time.time() + FAST.lease_s + 1))
+    dispatchers.append(
+        later := Dispatcher(store.engine, FAST, clock=lambda: time.time() + FAST.lease_s + 1)
+    )
     assert later.drain().delivered == 5
     assert len(receiver.accepted()) == 5
 
 
 def test_the_background_thread_delivers_what_batches_leave_behind(
-        store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]) -> None:
+    store: AuditStore, receiver: Receiver, dispatchers: list[Dispatcher]
+) -> None:
     _subscribe(store, receiver, filters=Filters.of(subcategories=["data_privacy"]))
     dispatchers.append(Dispatcher(store.engine, FAST).start())
-    write_findings(store, [finding(i, subcategory=Subcategory.DATA_PRIVACY) for i in range(3)]
-                   + [finding(10)])  # not data_privacy: not sent
+    write_findings(
+        store, [finding(i, subcategory=Subcategory.DATA_PRIVACY) for i in range(3)] + [finding(10)]
+    )  # not data_privacy: not sent
     deadline = time.monotonic() + 20
     while len(receiver.accepted()) < 3:
         assert time.monotonic() < deadline, receiver.received
@@ -264,8 +295,9 @@ def test_the_background_thread_delivers_what_batches_leave_behind(
     assert len(receiver.received) == 3
 
 
-def test_an_unreachable_receiver_is_retried_not_fatal(store: AuditStore,
-                                                      dispatchers: list[Dispatcher]) -> None:
+def test_an_unreachable_receiver_is_retried_not_fatal(
+    store: AuditStore, dispatchers: list[Dispatcher]
+) -> None:
     create_subscription(store.engine, NewSubscription(url="http://127.0.0.1:9/closed"), actor="t")
     write_findings(store, [finding(1)])
     dispatchers.append(dispatcher := Dispatcher(store.engine, FAST))
@@ -275,9 +307,12 @@ def test_an_unreachable_receiver_is_retried_not_fatal(store: AuditStore,
     assert row["last_error"].startswith("ConnectError")
 
 
-def test_neither_secret_nor_url_path_is_logged(store: AuditStore, receiver: Receiver,
-                                               dispatchers: list[Dispatcher],
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_neither_secret_nor_url_path_is_logged(
+    store: AuditStore,
+    receiver: Receiver,
+    dispatchers: list[Dispatcher],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     import logging
 
     caplog.set_level(logging.DEBUG)
@@ -287,7 +322,8 @@ def test_neither_secret_nor_url_path_is_logged(store: AuditStore, receiver: Rece
     receiver.plan = lambda n: 500 if n == 0 else 404
     dispatchers.append(dispatcher := Dispatcher(store.engine, FAST))
     _drain_until_settled(dispatcher, store)
-    logged = "\n".join(r.getMessage() for r in caplog.records
-                       if not r.name.startswith("werkzeug"))  # the receiver's own log
+    logged = "\n".join(
+        r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug")
+    )  # the receiver's own log
     assert "dead" in logged
     assert receiver.secrets[path] not in logged and path not in logged

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,58 +12,81 @@ from sqlalchemy import func, select, text
 from audit import chain, outbox
 from audit.models import WebhookDelivery
 from audit.store import AuditStore
-from audit.webhooks import (Filters, NewSubscription, SubscriptionError, SubscriptionNotFound,
-                            create_subscription, list_subscriptions, remove_subscription)
-from tests.unit.webhook_helpers import (T0, Severity, Subcategory, finding, new_store,
-                                        write_findings)
+from audit.webhooks import (
+    Filters,
+    NewSubscription,
+    SubscriptionError,
+    SubscriptionNotFound,
+    create_subscription,
+    list_subscriptions,
+    remove_subscription,
+)
+from tests.unit.webhook_helpers import T0, Severity, Subcategory, finding, new_store, write_findings
 
 URL = "http://127.0.0.1:9/hook"
 
 
-def _row(model: str = "m", category: str = "technical", subcategory: str = "model_reliability",
-         severity: str = "high") -> dict[str, str]:
-    return {"model_id": model, "category": category, "subcategory": subcategory,
-            "severity": severity}
+def _row(
+    model: str = "m",
+    category: str = "technical",
+    subcategory: str = "model_reliability",
+    severity: str = "high",
+) -> dict[str, str]:
+    return {
+        "model_id": model,
+        "category": category,
+        "subcategory": subcategory,
+        "severity": severity,
+    }
 
 
 # --- filters ----------------------------------------------------------------------------------
+
 
 def test_empty_filters_match_everything() -> None:
     assert Filters().matches(_row(severity="info"))
     assert Filters.of().matches(_row(model="x", category="legal", subcategory="ethics"))
 
 
-@pytest.mark.parametrize(("filters", "row", "expected"), [
-    ({"models": ["m"]}, _row(model="m"), True),
-    ({"models": ["m"]}, _row(model="n"), False),
-    ({"models": ["m", "n"]}, _row(model="n"), True),
-    ({"categories": ["legal"]}, _row(), False),
-    ({"categories": ["legal", "technical"]}, _row(), True),
-    ({"subcategories": ["security"]}, _row(), False),
-    ({"subcategories": ["model_reliability"]}, _row(), True),
-    ({"min_severity": "high"}, _row(severity="medium"), False),
-    ({"min_severity": "high"}, _row(severity="high"), True),
-    ({"min_severity": "high"}, _row(severity="critical"), True),
-    ({"models": ["m"], "min_severity": "critical"}, _row(model="m", severity="high"), False),
-])
+@pytest.mark.parametrize(
+    ("filters", "row", "expected"),
+    [
+        ({"models": ["m"]}, _row(model="m"), True),
+        ({"models": ["m"]}, _row(model="n"), False),
+        ({"models": ["m", "n"]}, _row(model="n"), True),
+        ({"categories": ["legal"]}, _row(), False),
+        ({"categories": ["legal", "technical"]}, _row(), True),
+        ({"subcategories": ["security"]}, _row(), False),
+        ({"subcategories": ["model_reliability"]}, _row(), True),
+        ({"min_severity": "high"}, _row(severity="medium"), False),
+        ({"min_severity": "high"}, _row(severity="high"), True),
+        ({"min_severity": "high"}, _row(severity="critical"), True),
+        ({"models": ["m"], "min_severity": "critical"}, _row(model="m", severity="high"), False),
+    ],
+)
 def test_filter_matching(filters: dict[str, Any], row: dict[str, str], expected: bool) -> None:
     assert Filters.of(**filters).matches(row) is expected
 
 
-@pytest.mark.parametrize(("filters", "message"), [
-    ({"categories": ["nope"]}, "unknown category 'nope'"),
-    ({"subcategories": ["privacy"]}, "unknown subcategory 'privacy'"),
-    ({"min_severity": "urgent"}, "unknown severity 'urgent'"),
-    ({"models": [""]}, "model id"),
-    ({"categories": ["technical"], "subcategories": ["data_privacy"]}, "never match"),
-])
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"categories": ["nope"]}, "unknown category 'nope'"),
+        ({"subcategories": ["privacy"]}, "unknown subcategory 'privacy'"),
+        ({"min_severity": "urgent"}, "unknown severity 'urgent'"),
+        ({"models": [""]}, "model id"),
+        ({"categories": ["technical"], "subcategories": ["data_privacy"]}, "never match"),
+    ],
+)
 def test_bad_filters_are_refused_with_a_reason(filters: dict[str, Any], message: str) -> None:
     with pytest.raises(SubscriptionError, match=message):
         Filters.of(**filters)
 
 
-@pytest.mark.parametrize("url", ["", "ftp://h/x", "/relative", "http://", "https://u:p@h/x",
-                                 "http://h:99999/", "x" * 3000])
+@pytest.mark.parametrize(
+    "url",
+    ["", "ftp://h/x", "/relative", "http://", "https://u:p@h/x", "http://h:99999/", "x" * 3000],
+)
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(SubscriptionError):
         NewSubscription(url=url)
@@ -75,6 +98,7 @@ def test_unknown_format_is_refused() -> None:
 
 
 # --- subscriptions and the chain ---------------------------------------------------------------
+
 
 @pytest.fixture
 def store(tmp_path: Path) -> AuditStore:
@@ -106,24 +130,38 @@ def test_remove_is_soft_chained_and_idempotent(store: AuditStore) -> None:
         remove_subscription(store.engine, 999, actor="a")
 
 
-@pytest.mark.parametrize(("tamper", "problem"), [
-    ("UPDATE audit_chain SET content_hash = '{z}' WHERE kind = 'webhook'", "entry_hash"),
-    ("UPDATE webhook_subscriptions SET url = 'https://attacker.example/x' WHERE id = 1",
-     "webhook subscription 1 changed after its create"),
-    ("UPDATE webhook_subscriptions SET secret = 'whsec_known' WHERE id = 1",
-     "webhook subscription 1 changed after its create"),
-    ("UPDATE webhook_subscriptions SET removed_at = NULL, removed_by = NULL WHERE id = 2",
-     "webhook subscription 2 was removed, now it is active"),
-    ("UPDATE webhook_subscriptions SET removed_by = 'someone else' WHERE id = 2",
-     "webhook subscription 2 changed after its remove"),
-    ("DELETE FROM webhook_subscriptions WHERE id = 1", "webhook subscription 1 was deleted"),
-    ("INSERT INTO webhook_subscriptions (name, url, format, models, categories, subcategories, "
-     "min_severity, secret, created_by, created_at) VALUES ('x', 'https://attacker.example', "
-     "'generic', '[]', '[]', '[]', 'info', 's', 'x', '2026-01-01 00:00:00')",
-     "webhook subscription 3 is not in the chain"),
-])
-def test_verify_catches_subscriptions_altered_with_plain_sql(store: AuditStore, tamper: str,
-                                                             problem: str) -> None:
+@pytest.mark.parametrize(
+    ("tamper", "problem"),
+    [
+        ("UPDATE audit_chain SET content_hash = '{z}' WHERE kind = 'webhook'", "entry_hash"),
+        (
+            "UPDATE webhook_subscriptions SET url = 'https://attacker.example/x' WHERE id = 1",
+            "webhook subscription 1 changed after its create",
+        ),
+        (
+            "UPDATE webhook_subscriptions SET secret = 'whsec_known' WHERE id = 1",
+            "webhook subscription 1 changed after its create",
+        ),
+        (
+            "UPDATE webhook_subscriptions SET removed_at = NULL, removed_by = NULL WHERE id = 2",
+            "webhook subscription 2 was removed, now it is active",
+        ),
+        (
+            "UPDATE webhook_subscriptions SET removed_by = 'someone else' WHERE id = 2",
+            "webhook subscription 2 changed after its remove",
+        ),
+        ("DELETE FROM webhook_subscriptions WHERE id = 1", "webhook subscription 1 was deleted"),
+        (
+            "INSERT INTO webhook_subscriptions (name, url, format, models, categories, subcategories, "
+            "min_severity, secret, created_by, created_at) VALUES ('x', 'https://attacker.example', "
+            "'generic', '[]', '[]', '[]', 'info', 's', 'x', '2026-01-01 00:00:00')",
+            "webhook subscription 3 is not in the chain",
+        ),
+    ],
+)
+def test_verify_catches_subscriptions_altered_with_plain_sql(
+    store: AuditStore, tamper: str, problem: str
+) -> None:
     create_subscription(store.engine, NewSubscription(url=URL), actor="a")
     second, _ = create_subscription(store.engine, NewSubscription(url=URL), actor="a")
     remove_subscription(store.engine, second.id, actor="b")
@@ -137,6 +175,7 @@ def test_verify_catches_subscriptions_altered_with_plain_sql(store: AuditStore, 
 
 # --- the outbox ----------------------------------------------------------------------------
 
+
 def _deliveries(store: AuditStore) -> list[dict[str, Any]]:
     table = WebhookDelivery.__table__
     with store.engine.connect() as conn:
@@ -145,14 +184,21 @@ def _deliveries(store: AuditStore) -> list[dict[str, Any]]:
 
 def test_one_delivery_per_finding_and_matching_subscription(store: AuditStore) -> None:
     everything, _ = create_subscription(store.engine, NewSubscription(url=URL), actor="a")
-    privacy, _ = create_subscription(store.engine, NewSubscription(
-        url=URL, filters=Filters.of(categories=["legal"], min_severity="medium")), actor="a")
-    findings = [finding(1), finding(2, subcategory=Subcategory.DATA_PRIVACY),
-                finding(3, subcategory=Subcategory.DATA_PRIVACY, severity=Severity.LOW)]
+    privacy, _ = create_subscription(
+        store.engine,
+        NewSubscription(url=URL, filters=Filters.of(categories=["legal"], min_severity="medium")),
+        actor="a",
+    )
+    findings = [
+        finding(1),
+        finding(2, subcategory=Subcategory.DATA_PRIVACY),
+        finding(3, subcategory=Subcategory.DATA_PRIVACY, severity=Severity.LOW),
+    ]
     write_findings(store, findings)
     pairs = {(d["finding_id"], d["subscription_id"]) for d in _deliveries(store)}
     assert pairs == {(f.finding_id, everything.id) for f in findings} | {
-        (findings[1].finding_id, privacy.id)}
+        (findings[1].finding_id, privacy.id)
+    }
     for d in _deliveries(store):
         assert d["delivery_id"] == outbox.delivery_id_for(d["finding_id"], d["subscription_id"])
         assert (d["status"], d["attempts"]) == ("pending", 0)
@@ -171,8 +217,9 @@ def test_a_redelivered_batch_adds_no_delivery(store: AuditStore) -> None:
     assert _deliveries(store) == first
 
 
-def test_deliveries_commit_with_their_findings(store: AuditStore,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_deliveries_commit_with_their_findings(
+    store: AuditStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from audit.models import FindingRecord
     from audit.store import AuditBatch, DetectorState
 
@@ -210,6 +257,7 @@ def test_removal_cancels_pending_deliveries(store: AuditStore) -> None:
 
 # --- claims and leases --------------------------------------------------------------------------
 
+
 @pytest.fixture
 def queued(store: AuditStore) -> AuditStore:
     create_subscription(store.engine, NewSubscription(url=URL), actor="a")
@@ -218,9 +266,9 @@ def queued(store: AuditStore) -> AuditStore:
 
 
 def test_a_claimed_delivery_is_leased_to_one_dispatcher(queued: AuditStore) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc) + timedelta(seconds=1)
+    now = datetime.now(UTC) + timedelta(seconds=1)
     first = outbox.claim(queued.engine, "d1", now=now, lease_s=30, limit=3)
     second = outbox.claim(queued.engine, "d2", now=now, lease_s=30)
     assert len(first) == 3 and len(second) == 2
@@ -237,25 +285,34 @@ def test_a_claimed_delivery_is_leased_to_one_dispatcher(queued: AuditStore) -> N
     later = now + timedelta(seconds=31)
     again = outbox.claim(queued.engine, "d4", now=later)
     assert {c.delivery_id for c in again} == {c.delivery_id for c in first[1:] + second}
-    assert not outbox.mark_failed(queued.engine, first[1].delivery_id, "d1", error="x",
-                                  status_code=500, retry_at=later)
+    assert not outbox.mark_failed(
+        queued.engine, first[1].delivery_id, "d1", error="x", status_code=500, retry_at=later
+    )
 
 
 def test_failures_reschedule_or_kill_and_dead_ones_can_be_retried(queued: AuditStore) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc) + timedelta(seconds=1)
+    now = datetime.now(UTC) + timedelta(seconds=1)
     a, b, *_ = outbox.claim(queued.engine, "d1", now=now)
-    assert outbox.mark_failed(queued.engine, a.delivery_id, "d1", error="HTTP 500",
-                              status_code=500, retry_at=now + timedelta(seconds=60))
-    assert outbox.mark_failed(queued.engine, b.delivery_id, "d1", error="HTTP 404",
-                              status_code=404, retry_at=None)
+    assert outbox.mark_failed(
+        queued.engine,
+        a.delivery_id,
+        "d1",
+        error="HTTP 500",
+        status_code=500,
+        retry_at=now + timedelta(seconds=60),
+    )
+    assert outbox.mark_failed(
+        queued.engine, b.delivery_id, "d1", error="HTTP 404", status_code=404, retry_at=None
+    )
     got_a = outbox.get_delivery(queued.engine, a.delivery_id)
     assert got_a is not None and (got_a["status"], got_a["attempts"]) == ("pending", 1)
     assert got_a["last_error"] == "HTTP 500" and got_a["last_status_code"] == 500
     # not due before its retry time
-    assert a.delivery_id not in {c.delivery_id for c in
-                                 outbox.claim(queued.engine, "d2", now=now + timedelta(seconds=31))}
+    assert a.delivery_id not in {
+        c.delivery_id for c in outbox.claim(queued.engine, "d2", now=now + timedelta(seconds=31))
+    }
     dead = outbox.list_deliveries(queued.engine, status="dead")
     assert [d["delivery_id"] for d in dead] == [b.delivery_id]
     assert outbox.status_counts(queued.engine)["dead"] == 1

@@ -9,13 +9,26 @@ import pytest
 from audit.webhook_retry import RetryPolicy, Verdict, classify
 
 
-@pytest.mark.parametrize(("code", "verdict"), [
-    (200, Verdict.DELIVERED), (201, Verdict.DELIVERED), (204, Verdict.DELIVERED),
-    (None, Verdict.RETRY), (500, Verdict.RETRY), (502, Verdict.RETRY), (503, Verdict.RETRY),
-    (408, Verdict.RETRY), (429, Verdict.RETRY),
-    (301, Verdict.PERMANENT), (400, Verdict.PERMANENT), (401, Verdict.PERMANENT),
-    (404, Verdict.PERMANENT), (410, Verdict.PERMANENT), (413, Verdict.PERMANENT),
-])
+@pytest.mark.parametrize(
+    ("code", "verdict"),
+    [
+        (200, Verdict.DELIVERED),
+        (201, Verdict.DELIVERED),
+        (204, Verdict.DELIVERED),
+        (None, Verdict.RETRY),
+        (500, Verdict.RETRY),
+        (502, Verdict.RETRY),
+        (503, Verdict.RETRY),
+        (408, Verdict.RETRY),
+        (429, Verdict.RETRY),
+        (301, Verdict.PERMANENT),
+        (400, Verdict.PERMANENT),
+        (401, Verdict.PERMANENT),
+        (404, Verdict.PERMANENT),
+        (410, Verdict.PERMANENT),
+        (413, Verdict.PERMANENT),
+    ],
+)
 def test_classify(code: int | None, verdict: Verdict) -> None:
     assert classify(code) is verdict
 

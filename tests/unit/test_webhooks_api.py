@@ -21,10 +21,13 @@ URL = "https://hooks.example.com/riskwatch"
 class Api:
     def __init__(self, store: AuditStore) -> None:
         self.store = store
-        self.client = TestClient(create_app(Settings(database_url=str(store.engine.url)),
-                                            engine=store.engine))
-        self.tokens = {r: create_token(store.engine, role=r, name=f"{r}-user")[1]
-                       for r in ("auditor", "operator", "admin")}
+        self.client = TestClient(
+            create_app(Settings(database_url=str(store.engine.url)), engine=store.engine)
+        )
+        self.tokens = {
+            r: create_token(store.engine, role=r, name=f"{r}-user")[1]
+            for r in ("auditor", "operator", "admin")
+        }
 
     def call(self, method: str, path: str, role: str | None = "admin", **kw: Any) -> Any:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"} if role else {}
@@ -36,12 +39,19 @@ def api(tmp_path: Path) -> Api:
     return Api(new_store(tmp_path))
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/webhooks"), ("POST", "/webhooks"), ("GET", "/webhooks/1"),
-    ("DELETE", "/webhooks/1"), ("GET", "/webhooks/deliveries"),
-    ("POST", "/webhooks/deliveries/retry"), ("GET", "/webhooks/deliveries/x"),
-    ("POST", "/webhooks/deliveries/x/retry"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/webhooks"),
+        ("POST", "/webhooks"),
+        ("GET", "/webhooks/1"),
+        ("DELETE", "/webhooks/1"),
+        ("GET", "/webhooks/deliveries"),
+        ("POST", "/webhooks/deliveries/retry"),
+        ("GET", "/webhooks/deliveries/x"),
+        ("POST", "/webhooks/deliveries/x/retry"),
+    ],
+)
 def test_webhooks_need_the_admin_role(api: Api, method: str, path: str) -> None:
     body = {"url": URL} if method == "POST" and path == "/webhooks" else None
     assert api.call(method, path, role=None, json=body).status_code == 401
@@ -51,9 +61,19 @@ def test_webhooks_need_the_admin_role(api: Api, method: str, path: str) -> None:
 
 
 def test_create_list_read_remove(api: Api) -> None:
-    resp = api.call("POST", "/webhooks", json={
-        "url": URL, "name": "privacy team", "format": "slack", "models": ["credit-scoring"],
-        "categories": ["legal"], "subcategories": ["data_privacy"], "min_severity": "medium"})
+    resp = api.call(
+        "POST",
+        "/webhooks",
+        json={
+            "url": URL,
+            "name": "privacy team",
+            "format": "slack",
+            "models": ["credit-scoring"],
+            "categories": ["legal"],
+            "subcategories": ["data_privacy"],
+            "min_severity": "medium",
+        },
+    )
     assert resp.status_code == 201, resp.text
     created = resp.json()
     assert created["secret"].startswith("whsec_")
@@ -74,17 +94,21 @@ def test_create_list_read_remove(api: Api) -> None:
     assert verify["ok"] and verify["entries"] == 2
 
 
-@pytest.mark.parametrize(("body", "fragment"), [
-    ({"url": "ftp://x/y"}, "http"),
-    ({"url": "not a url"}, "http"),
-    ({"url": URL, "format": "teams"}, "format"),
-    ({"url": URL, "min_severity": "urgent"}, "min_severity"),
-    ({"url": URL, "categories": ["technical"], "subcategories": ["ethics"]}, "never match"),
-    ({"url": URL, "models": [""]}, "models"),
-    ({}, "url"),
-])
-def test_bad_subscriptions_get_422_with_a_reason(api: Api, body: dict[str, Any],
-                                                 fragment: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"url": "ftp://x/y"}, "http"),
+        ({"url": "not a url"}, "http"),
+        ({"url": URL, "format": "teams"}, "format"),
+        ({"url": URL, "min_severity": "urgent"}, "min_severity"),
+        ({"url": URL, "categories": ["technical"], "subcategories": ["ethics"]}, "never match"),
+        ({"url": URL, "models": [""]}, "models"),
+        ({}, "url"),
+    ],
+)
+def test_bad_subscriptions_get_422_with_a_reason(
+    api: Api, body: dict[str, Any], fragment: str
+) -> None:
     resp = api.call("POST", "/webhooks", json=body)
     assert resp.status_code == 422 and fragment in resp.text, resp.text
 
@@ -95,8 +119,14 @@ def test_deliveries_dead_and_retry(api: Api) -> None:
     body = api.call("GET", "/webhooks/deliveries").json()
     assert body["counts"]["pending"] == 2 and len(body["items"]) == 2
     a, b = outbox.claim(api.store.engine, "d")
-    outbox.mark_failed(api.store.engine, a.delivery_id, "d", error="HTTP 404 (permanent)",
-                       status_code=404, retry_at=None)
+    outbox.mark_failed(
+        api.store.engine,
+        a.delivery_id,
+        "d",
+        error="HTTP 404 (permanent)",
+        status_code=404,
+        retry_at=None,
+    )
     dead = api.call("GET", "/webhooks/deliveries", params={"status": "dead"}).json()
     assert [d["delivery_id"] for d in dead["items"]] == [a.delivery_id]
     assert dead["items"][0]["last_status_code"] == 404
@@ -106,8 +136,9 @@ def test_deliveries_dead_and_retry(api: Api) -> None:
     assert api.call("POST", "/webhooks/deliveries/nope/retry").status_code == 404
     revived = api.call("POST", f"/webhooks/deliveries/{a.delivery_id}/retry").json()
     assert (revived["status"], revived["attempts"]) == ("pending", 0)
-    assert api.call("POST", "/webhooks/deliveries/retry",
-                    params={"subscription_id": sub["id"]}).json() == {"retried": 0}
+    assert api.call(
+        "POST", "/webhooks/deliveries/retry", params={"subscription_id": sub["id"]}
+    ).json() == {"retried": 0}
     assert api.call("GET", "/webhooks/deliveries", params={"status": "gone"}).status_code == 422
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 import pytest
@@ -13,8 +13,8 @@ from pytest_httpserver import HTTPServer
 from audit import outbox
 from audit.store import AuditStore
 from audit.webhook_signing import SIGNATURE_HEADER, verify
-from riskwatch.cli import main
 from core.settings import get_settings
+from riskwatch.cli import main
 from tests.unit.webhook_helpers import finding, new_store, write_findings
 
 
@@ -36,8 +36,20 @@ def run(*args: str) -> Result:
 
 
 def test_add_prints_the_secret_once_and_list_never_shows_it(store: AuditStore) -> None:
-    result = run("webhooks", "add", "--url", "https://h.example/x", "--model", "credit-scoring",
-                 "--category", "legal", "--min-severity", "high", "--actor", "ops")
+    result = run(
+        "webhooks",
+        "add",
+        "--url",
+        "https://h.example/x",
+        "--model",
+        "credit-scoring",
+        "--category",
+        "legal",
+        "--min-severity",
+        "high",
+        "--actor",
+        "ops",
+    )
     assert result.exit_code == 0, result.output
     secret = result.stdout.strip()
     assert secret.startswith("whsec_") and "webhook 1" in result.stderr
@@ -45,15 +57,25 @@ def test_add_prints_the_secret_once_and_list_never_shows_it(store: AuditStore) -
     (row,) = orjson.loads(listed.stdout)
     assert secret not in listed.stdout
     assert (row["models"], row["categories"], row["min_severity"], row["created_by"]) == (
-        ["credit-scoring"], ["legal"], "high", "ops")
+        ["credit-scoring"],
+        ["legal"],
+        "high",
+        "ops",
+    )
     assert "h.example" in run("webhooks", "list").stdout
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--url", "ftp://x"], "http"),
-    (["--url", "https://x", "--subcategory", "nope"], "unknown subcategory"),
-    (["--url", "https://x", "--category", "technical", "--subcategory", "ethics"], "never match"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--url", "ftp://x"], "http"),
+        (["--url", "https://x", "--subcategory", "nope"], "unknown subcategory"),
+        (
+            ["--url", "https://x", "--category", "technical", "--subcategory", "ethics"],
+            "never match",
+        ),
+    ],
+)
 def test_add_refuses_bad_input(store: AuditStore, args: list[str], message: str) -> None:
     result = run("webhooks", "add", *args)
     assert result.exit_code == 2 and message in result.stderr, result.output
@@ -77,10 +99,12 @@ def test_alerts_run_once_delivers_marks_dead_and_retry_revives(store: AuditStore
         tally = orjson.loads(run("alerts", "run", "--once").stdout)
         assert tally["retried"] + tally["dead"] >= 2 and tally["delivered"] == 0
         import time
+
         time.sleep(0.05)
         tally = orjson.loads(run("alerts", "run", "--once").stdout)
-        dead = orjson.loads(run("webhooks", "deliveries", "--status", "dead", "--format",
-                                "json").stdout)
+        dead = orjson.loads(
+            run("webhooks", "deliveries", "--status", "dead", "--format", "json").stdout
+        )
         assert len(dead) == 2 and all(d["attempts"] == 2 for d in dead)
         assert "dead" in run("webhooks", "deliveries", "--status", "dead").stdout
 

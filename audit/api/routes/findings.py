@@ -9,8 +9,13 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from audit.api.deps import AuditorToken, EngineDep, OperatorToken
-from audit.api.schemas import (ActionCreate, ActionResult, FindingsPublic, FindingTrailPublic,
-                               SortOrder)
+from audit.api.schemas import (
+    ActionCreate,
+    ActionResult,
+    FindingsPublic,
+    FindingTrailPublic,
+    SortOrder,
+)
 from audit.lifecycle import Action, FindingNotFound, InvalidTransition, Status, record_action
 from audit.queries import FindingFilter, count_findings, encode_cursor, find_findings
 from audit.trail import finding_trail
@@ -28,7 +33,8 @@ class ActionPath(StrEnum):
 
 @router.get("", response_model=FindingsPublic)
 def list_findings(
-    engine: EngineDep, _token: AuditorToken,
+    engine: EngineDep,
+    _token: AuditorToken,
     model: str | None = None,
     version: Annotated[str | None, Query(description="Model version.")] = None,
     category: Category | None = None,
@@ -39,21 +45,38 @@ def list_findings(
     status_: Annotated[Status | None, Query(alias="status")] = None,
     since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive.")] = None,
     until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive.")] = None,
-    regulation: Annotated[str | None, Query(
-        min_length=1, max_length=200,
-        description="Substring of a regulation reference, case-insensitive.")] = None,
+    regulation: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=200,
+            description="Substring of a regulation reference, case-insensitive.",
+        ),
+    ] = None,
     sort: SortOrder = "-detected_at",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
-    cursor: Annotated[str | None, Query(max_length=512,
-                                        description="next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page.")
+    ] = None,
 ) -> dict[str, Any]:
     if cursor is not None and offset:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give either offset or cursor")
     flt = FindingFilter(
-        model=model, version=version, category=category, subcategory=subcategory,
-        severity=severity, min_severity=min_severity, detector=detector, status=status_,
-        since=since, until=until, regulation=regulation, sort=sort, limit=limit, offset=offset,
+        model=model,
+        version=version,
+        category=category,
+        subcategory=subcategory,
+        severity=severity,
+        min_severity=min_severity,
+        detector=detector,
+        status=status_,
+        since=since,
+        until=until,
+        regulation=regulation,
+        sort=sort,
+        limit=limit,
+        offset=offset,
         cursor=cursor,
     )
     try:
@@ -61,8 +84,13 @@ def list_findings(
     except ValueError as exc:  # a malformed cursor
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     next_cursor = encode_cursor(sort, items[-1]) if len(items) == limit else None
-    return {"items": items, "count": count_findings(engine, flt), "limit": limit,
-            "offset": offset, "next_cursor": next_cursor}
+    return {
+        "items": items,
+        "count": count_findings(engine, flt),
+        "limit": limit,
+        "offset": offset,
+        "next_cursor": next_cursor,
+    }
 
 
 @router.get("/{finding_id}", response_model=FindingTrailPublic)
@@ -73,15 +101,26 @@ def get_finding(finding_id: str, engine: EngineDep, _token: AuditorToken) -> dic
     return trail
 
 
-@router.post("/{finding_id}/{action}", response_model=ActionResult,
-             responses={404: {"description": "Unknown finding"},
-                        409: {"description": "Not applicable in the finding's status"}})
-def act_on_finding(finding_id: str, action: ActionPath, body: ActionCreate, engine: EngineDep,
-                   token: OperatorToken) -> dict[str, Any]:
+@router.post(
+    "/{finding_id}/{action}",
+    response_model=ActionResult,
+    responses={
+        404: {"description": "Unknown finding"},
+        409: {"description": "Not applicable in the finding's status"},
+    },
+)
+def act_on_finding(
+    finding_id: str, action: ActionPath, body: ActionCreate, engine: EngineDep, token: OperatorToken
+) -> dict[str, Any]:
     """Acknowledge, resolve, mark false positive or reopen; the actor is the token's name."""
     try:
-        return record_action(engine, finding_id=finding_id, action=Action(action.value.replace("-", "_")),
-                             actor=token.name, reason=body.reason)
+        return record_action(
+            engine,
+            finding_id=finding_id,
+            action=Action(action.value.replace("-", "_")),
+            actor=token.name,
+            reason=body.reason,
+        )
     except FindingNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no finding {finding_id}") from None
     except InvalidTransition as exc:

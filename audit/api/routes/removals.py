@@ -3,7 +3,7 @@ purge (auditor)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -21,18 +21,22 @@ def erase(body: ErasureCreate, engine: EngineDep, token: AdminToken) -> dict[str
     """Erase one data subject's event content by context.user_ref; recorded as the token's
     name and chained."""
     try:
-        result = erase_subject(engine, body.user_ref, reason=body.reason, by=token.name,
-                               now=datetime.now(timezone.utc))
+        result = erase_subject(
+            engine, body.user_ref, reason=body.reason, by=token.name, now=datetime.now(UTC)
+        )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return result.to_dict()
 
 
 @router.get("/removals", response_model=RemovalsPublic)
-def read_removals(engine: EngineDep, _token: AuditorToken,
-                  kind: Literal["erasure", "retention"] | None = None,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0) -> dict[str, Any]:
+def read_removals(
+    engine: EngineDep,
+    _token: AuditorToken,
+    kind: Literal["erasure", "retention"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+) -> dict[str, Any]:
     """Erasures and retention purges, newest first."""
     items = list_removals(engine, kind=kind, limit=limit, offset=offset)
     return {"items": items, "count": len(items)}

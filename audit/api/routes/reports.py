@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
@@ -22,17 +22,23 @@ def _registry() -> Registry | None:
     return load_registry(path) if path.exists() else None
 
 
-@router.get("", response_class=HTMLResponse,
-            responses={200: {"content": {"text/html": {}}, "description": "The report"}})
+@router.get(
+    "",
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "The report"}},
+)
 def get_report(
-    engine: EngineDep, _token: AuditorToken,
+    engine: EngineDep,
+    _token: AuditorToken,
     model: Annotated[str, Query(min_length=1, max_length=256)],
     since: Annotated[AwareDatetime, Query(description="RFC 3339, inclusive.")],
-    until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive; default now.")] = None,
+    until: Annotated[
+        AwareDatetime | None, Query(description="RFC 3339, exclusive; default now.")
+    ] = None,
 ) -> HTMLResponse:
     try:
-        period = ReportPeriod(model, since, until or datetime.now(timezone.utc))
+        period = ReportPeriod(model, since, until or datetime.now(UTC))
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    html = build_report(engine, period, _registry(), datetime.now(timezone.utc))
+    html = build_report(engine, period, _registry(), datetime.now(UTC))
     return HTMLResponse(html)

@@ -16,9 +16,12 @@ router = APIRouter(tags=["summary"])
 
 @router.get("/summary", response_model=SummaryPublic)
 def summary(
-    engine: EngineDep, _token: AuditorToken,
+    engine: EngineDep,
+    _token: AuditorToken,
     group_by: Literal["model", "category", "subcategory", "severity", "bucket"] = "category",
-    bucket: Annotated[Literal["hour", "day"], Query(description="With group_by=bucket (UTC).")] = "hour",
+    bucket: Annotated[
+        Literal["hour", "day"], Query(description="With group_by=bucket (UTC).")
+    ] = "hour",
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
 ) -> dict[str, Any]:

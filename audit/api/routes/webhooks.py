@@ -8,35 +8,60 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from audit import outbox
 from audit.api.deps import MAX_ROW_ID, AdminToken, EngineDep, RowId
-from audit.api.webhook_schemas import (DeliveriesPublic, DeliveryPublic, RetryResult,
-                                       WebhookCreate, WebhookCreated, WebhookPublic,
-                                       WebhooksPublic)
+from audit.api.webhook_schemas import (
+    DeliveriesPublic,
+    DeliveryPublic,
+    RetryResult,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+    WebhooksPublic,
+)
 from audit.outbox import DeliveryStatus
-from audit.webhooks import (Filters, NewSubscription, SubscriptionError, SubscriptionNotFound,
-                            create_subscription, get_subscription, list_subscriptions,
-                            remove_subscription)
+from audit.webhooks import (
+    Filters,
+    NewSubscription,
+    SubscriptionError,
+    SubscriptionNotFound,
+    create_subscription,
+    get_subscription,
+    list_subscriptions,
+    remove_subscription,
+)
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 NOT_FOUND = {404: {"description": "Unknown subscription or delivery"}}
 
 
 @router.get("", response_model=WebhooksPublic)
-def read_webhooks(engine: EngineDep, _token: AdminToken,
-                  include_removed: bool = False) -> dict[str, Any]:
+def read_webhooks(
+    engine: EngineDep, _token: AdminToken, include_removed: bool = False
+) -> dict[str, Any]:
     items = [s.to_dict() for s in list_subscriptions(engine, include_removed=include_removed)]
     return {"items": items, "count": len(items)}
 
 
-@router.post("", response_model=WebhookCreated, status_code=status.HTTP_201_CREATED,
-             responses={422: {"description": "Invalid URL or filters that can never match"}})
+@router.post(
+    "",
+    response_model=WebhookCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses={422: {"description": "Invalid URL or filters that can never match"}},
+)
 def new_webhook(body: WebhookCreate, engine: EngineDep, token: AdminToken) -> dict[str, Any]:
     """Create a subscription; the response carries its signing secret, shown only this once.
     Creation is chained (actor: the token's name)."""
     try:
         spec = NewSubscription(
-            url=body.url, name=body.name, format=body.format,
-            filters=Filters.of(models=body.models, categories=body.categories,
-                               subcategories=body.subcategories, min_severity=body.min_severity))
+            url=body.url,
+            name=body.name,
+            format=body.format,
+            filters=Filters.of(
+                models=body.models,
+                categories=body.categories,
+                subcategories=body.subcategories,
+                min_severity=body.min_severity,
+            ),
+        )
         sub, secret = create_subscription(engine, spec, actor=token.name)
     except SubscriptionError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
@@ -45,7 +70,8 @@ def new_webhook(body: WebhookCreate, engine: EngineDep, token: AdminToken) -> di
 
 @router.get("/deliveries", response_model=DeliveriesPublic)
 def read_deliveries(
-    engine: EngineDep, _token: AdminToken,
+    engine: EngineDep,
+    _token: AdminToken,
     status_: Annotated[DeliveryStatus | None, Query(alias="status")] = None,
     subscription_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     finding_id: Annotated[str | None, Query(max_length=36)] = None,
@@ -53,16 +79,28 @@ def read_deliveries(
     offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> dict[str, Any]:
     """Deliveries, newest first; ``status=dead`` lists those that gave up."""
-    items = outbox.list_deliveries(engine, status=status_, subscription_id=subscription_id,
-                                   finding_id=finding_id, limit=limit, offset=offset)
-    return {"items": items, "counts": outbox.status_counts(engine, subscription_id=subscription_id),
-            "limit": limit, "offset": offset}
+    items = outbox.list_deliveries(
+        engine,
+        status=status_,
+        subscription_id=subscription_id,
+        finding_id=finding_id,
+        limit=limit,
+        offset=offset,
+    )
+    return {
+        "items": items,
+        "counts": outbox.status_counts(engine, subscription_id=subscription_id),
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 @router.post("/deliveries/retry", response_model=RetryResult)
-def retry_dead_deliveries(engine: EngineDep, _token: AdminToken,
-                          subscription_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
-                          ) -> dict[str, Any]:
+def retry_dead_deliveries(
+    engine: EngineDep,
+    _token: AdminToken,
+    subscription_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
+) -> dict[str, Any]:
     """Send every dead delivery (of one subscription, if given) again, with a fresh budget."""
     return {"retried": outbox.retry_dead(engine, subscription_id=subscription_id)}
 
@@ -75,17 +113,21 @@ def read_delivery(delivery_id: str, engine: EngineDep, _token: AdminToken) -> di
     return found
 
 
-@router.post("/deliveries/{delivery_id}/retry", response_model=DeliveryPublic,
-             responses={**NOT_FOUND, 409: {"description": "The delivery is not dead"}})
+@router.post(
+    "/deliveries/{delivery_id}/retry",
+    response_model=DeliveryPublic,
+    responses={**NOT_FOUND, 409: {"description": "The delivery is not dead"}},
+)
 def retry_delivery(delivery_id: str, engine: EngineDep, _token: AdminToken) -> dict[str, Any]:
     if outbox.retry_dead(engine, delivery_ids=[delivery_id]) == 0:
         found = outbox.get_delivery(engine, delivery_id)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, f"no delivery {delivery_id}")
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            f"delivery {delivery_id} is {found['status']}, not dead"
-                            + (" (or its subscription was removed)"
-                               if found["status"] == "dead" else ""))
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"delivery {delivery_id} is {found['status']}, not dead"
+            + (" (or its subscription was removed)" if found["status"] == "dead" else ""),
+        )
     found = outbox.get_delivery(engine, delivery_id)
     assert found is not None
     return found
@@ -106,5 +148,6 @@ def delete_webhook(subscription_id: RowId, engine: EngineDep, token: AdminToken)
     try:
         return remove_subscription(engine, subscription_id, actor=token.name).to_dict()
     except SubscriptionNotFound:
-        raise HTTPException(status.HTTP_404_NOT_FOUND,
-                            f"no webhook subscription {subscription_id}") from None
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"no webhook subscription {subscription_id}"
+        ) from None
