@@ -7,7 +7,7 @@ from detectors.anomaly import AnomalyDetector
 from detectors.base import Detector
 from detectors.drift import DriftDetector
 from detectors.fairness import FairnessDetector
-from detectors.pii import PIIDetector
+from detectors.pii.detector import PIIDetector
 from detectors.usage_slo import UsageSLODetector
 
 #: Every shipped detector class by name; the contract tests run on each of these.

@@ -10,7 +10,7 @@ from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-from detectors.pii_recognizers import RegexRecognizer, ndigits
+from detectors.pii.regex_recognizer import RegexRecognizer, ndigits
 
 
 def _digits(s: str) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from detectors.pii import SPECIAL_CATEGORIES
-from detectors.pii_recognizers import RegexRecognizer
+from detectors.pii.entities import SPECIAL_CATEGORIES
+from detectors.pii.regex_recognizer import RegexRecognizer
 
 #: category → comma-separated regex terms (spaces match any whitespace)
 SPECIAL_TERMS: dict[str, str] = {
