@@ -34,7 +34,8 @@ from core.model_registry import Registry
 from core.signals import ObservedEvent, Signal, SourceRef
 from core.taxonomy import Severity
 from policies.engine import PolicyEngine
-from policies.pack import Pack, PackError, load_packs, parse_duration
+from policies.pack import PackError, load_packs
+from policies.spec import Pack, parse_duration
 
 
 class CaseSignal(BaseModel):

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from policies.pack import WindowSpec
+from policies.spec import WindowSpec
 
 DISTINCT_CAP = 1000
 _GAMMA = 1.02  # p95 histogram bin ratio: any value is within 1% of its bin's midpoint
