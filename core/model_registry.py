@@ -125,8 +125,8 @@ def load_registry(path: Path | str) -> Registry:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            line = _line_of(text, tuple(err["loc"]))
-            where = f"{path}:{line}" if line else str(path)
+            at = _line_of(text, tuple(err["loc"]))
+            where = f"{path}:{at}" if at else str(path)
             problems.append(f"{where}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
         raise ConfigError("; ".join(problems)) from exc
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from policies.patterns import find_abuse, find_injections, find_names, find_secrets
 
@@ -116,7 +116,7 @@ def _true(v: Any) -> bool:
     return v is True
 
 
-def _num(v: Any) -> bool:
+def _num(v: Any) -> TypeGuard[int | float]:
     return type(v) is int or type(v) is float
 
 

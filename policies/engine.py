@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from core.findings import Finding, finding_id_for
 from core.model_registry import Registry
@@ -40,7 +40,7 @@ def _matches(when: dict[str, Any], context: dict[str, Any]) -> bool:
     return all(key in context and context[key] == value for key, value in when.items())
 
 
-def _num(v: Any) -> bool:
+def _num(v: Any) -> TypeGuard[int | float]:
     return (type(v) is int or type(v) is float) and v == v
 
 

@@ -43,8 +43,8 @@ def load_pack(path: Path) -> Pack:
         raise PackError(f"{path}: {exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = f"{mark.line + 1}:" if mark is not None else ""
-        raise PackError(f"{path}:{line} not valid YAML: {exc}") from exc
+        at = f"{mark.line + 1}:" if mark is not None else ""
+        raise PackError(f"{path}:{at} not valid YAML: {exc}") from exc
     rules_line, item_lines = _rule_lines(text)
     if isinstance(raw, dict) and raw.keys() & {"path", "lines"}:
         raise PackError(f"{path}:1: 'path' and 'lines' are set by the loader, not in a pack")
@@ -71,7 +71,7 @@ def load_pack(path: Path) -> Pack:
                 where = f"{path}:{rules_line}: rules"
             problems.append(f"{where}: {err['msg']}")
         raise PackError("; ".join(problems)) from exc
-    lines = {}
+    lines: dict[str, int] = {}
     for rule, line in zip(pack.rules, item_lines):
         lines.setdefault(rule.id, line)
     pack = pack.model_copy(update={"path": str(path), "lines": lines})

@@ -80,8 +80,8 @@ class PIIDetector(Detector):
             if spans:
                 per_event.setdefault(eid, (observed, []))[1].extend((fld, s) for s in spans)
         signals: list[Signal] = []
-        for observed, spans in per_event.values():
-            signals += self._signals(observed, spans)
+        for observed, fields_spans in per_event.values():
+            signals += self._signals(observed, fields_spans)
         return signals
 
     def _signals(self, observed: ObservedEvent, spans: list[tuple[str, Span]]) -> list[Signal]:

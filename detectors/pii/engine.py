@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
@@ -36,15 +36,19 @@ from detectors.pii.recognizers import custom_recognizers
 from detectors.pii.regex_recognizer import gated, ndigits
 from detectors.pii.spans import Span, needs_ner, resolve
 
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.pipeline import Pipe
 
-def _use_numpy_blas(model: Any) -> None:
+
+def _use_numpy_blas(pipe: Any) -> None:
     """Run the model's matrix products through numpy's BLAS instead of thinc's bundled blis,
     which was measured 5-6x slower for the NER's layer shapes on the project's machines (blis
     picks a generic kernel there). Only this model's layers change; the weights are the same."""
     from thinc.api import NumpyOps
 
     ops = NumpyOps(use_blis=False)
-    for node in model.walk():
+    for node in pipe.model.walk():
         node.ops = ops
 
 
@@ -52,6 +56,11 @@ class NerOnlyNlpEngine(SpacyNlpEngine):
     """The spaCy model with only its NER running (it has its own tok2vec; tagger, parser,
     lemmatizer are not loaded). Lemmas are the lower-cased tokens, so context words are matched
     in their surface forms."""
+
+    #: the loaded spaCy pipeline (Presidio's ``nlp`` holds it too, keyed by language)
+    pipeline: Language
+    #: the recognizers' context words, which stay out of the stop words (set by PIIEngine)
+    keep_words: frozenset[str] = frozenset()
 
     def load(self) -> None:
         import spacy
@@ -62,11 +71,12 @@ class NerOnlyNlpEngine(SpacyNlpEngine):
             exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"],
         )
         nlp.disable_pipe("tok2vec")  # only the tagger and parser listen to it
-        _use_numpy_blas(nlp.get_pipe("ner").model)
-        self.nlp = {"en": nlp}
+        _use_numpy_blas(nlp.get_pipe("ner"))
+        self.pipeline = nlp
+        self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio annotates it as None
         # spaCy's stop words include "call", "name", "back"...: keep_words (the recognizers'
         # context words) must stay keywords
-        self.stop_words = set(STOP_WORDS) - getattr(self, "keep_words", set())
+        self.stop_words = set(STOP_WORDS) - self.keep_words
 
     # Presidio asks these for every token; a vocab lookup would add a lexeme per new word
     def is_stopword(self, word: str, language: str) -> bool:
@@ -82,7 +92,7 @@ class NerOnlyNlpEngine(SpacyNlpEngine):
         toks = [(t.text, t.idx, t.lower_) for t in doc]
         return NlpArtifacts(
             entities=entities,
-            tokens=[t[0] for t in toks],
+            tokens=[t[0] for t in toks],  # type: ignore[arg-type]  # see above
             scores=scores,
             tokens_indices=[t[1] for t in toks],
             nlp_engine=self,
@@ -136,7 +146,7 @@ class PIIEngine:
             ner_model_configuration=ner_conf,
         )
         self.nlp_engine.load()
-        self.nlp = self.nlp_engine.nlp["en"]
+        self.nlp = self.nlp_engine.pipeline
         registry = RecognizerRegistry(supported_languages=["en"])
         phone_context = [
             "phone",
@@ -164,9 +174,9 @@ class PIIEngine:
             *custom_recognizers(),
         ):
             registry.add_recognizer(rec)
-        self.nlp_engine.keep_words = {
+        self.nlp_engine.keep_words = frozenset(
             w.lower() for r in registry.recognizers for w in (r.context or [])
-        }
+        )
         self.nlp_engine.stop_words -= self.nlp_engine.keep_words
         self.analyzer = AnalyzerEngine(
             registry=registry,
@@ -175,7 +185,7 @@ class PIIEngine:
             default_score_threshold=0.0,
             context_aware_enhancer=InPlaceEnhancer(),
         )
-        self.anonymizer = AnonymizerEngine()
+        self.anonymizer = AnonymizerEngine()  # type: ignore[no-untyped-call]  # unannotated
         self._seen = 0
 
     def analyze(self, texts: Sequence[str], threshold: float = 0.5) -> list[list[Span]]:
@@ -193,18 +203,18 @@ class PIIEngine:
                 self.analyzer.analyze(text, "en", entities=list(ENTITIES), nlp_artifacts=arts[-1])
             )
         todo = [i for i, (t, r) in enumerate(zip(unique, raw)) if needs_ner(t, r, threshold)]
-        ner = self.nlp.get_pipe("ner")
+        ner = cast("Pipe", self.nlp.get_pipe("ner"))  # typed by spaCy as a plain callable
         for i, doc in zip(todo, ner.pipe((docs[i] for i in todo), batch_size=256)):
             art = arts[i]  # same tokens: only the entities are new
             art.entities, art.scores = self.nlp_engine._get_updated_entities(
-                doc.ents, self.nlp_engine._get_scores_for_entities(doc)
+                list(doc.ents), self.nlp_engine._get_scores_for_entities(doc)
             )
             raw[i] += self.spacy_recognizer.analyze(unique[i], ["PERSON", "LOCATION"], art)
         found = {t: resolve(t, r, threshold) for t, r in zip(unique, raw)}
         self._seen += len(unique)
         if self._seen >= self.reload_every:
             self.nlp_engine.load()  # a fresh vocabulary (same weights)
-            self.nlp, self._seen = self.nlp_engine.nlp["en"], 0
+            self.nlp, self._seen = self.nlp_engine.pipeline, 0
         return [found.get(t, []) if t else [] for t in texts]
 
     def redact(self, text: str, spans: Sequence[Span]) -> str:

@@ -108,6 +108,8 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
         lower = text.lower()
         if any(w in lower for w in self.context):
             return out  # a context word settles every phone-shaped number here already
+        leniency = self.leniency
+        assert leniency is not None  # PhoneRecognizer's default is 1, phonenumbers' VALID
         for shape in self._shapes.analyze(text, entities):
             if shape.score >= 0.6:
                 continue  # +CC / (0) / (area) forms: certain already, nothing to validate
@@ -116,10 +118,12 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
             intl = text[shape.start] == "+" or text.startswith("00", shape.start)
             for region in self.supported_regions[:1] if intl else self.supported_regions:
                 found = list(
-                    phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency)
+                    phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency)
                 )
                 for match in found:
-                    result = self._get_recognizer_result(match, window, region, None)
+                    result = self._get_recognizer_result(  # type: ignore[no-untyped-call]
+                        match, window, region, None
+                    )
                     result.start, result.end = result.start + lo, result.end + lo
                     out.append(result)
                 if found:

@@ -15,7 +15,7 @@ def ndigits(text: str) -> int:
     return sum(map(str.isdigit, text))
 
 
-def gated(recognizer: Any, test: Callable[[str], bool]) -> Any:
+def gated(recognizer: Any, test: Callable[[str], object]) -> Any:
     """Skip ``recognizer`` on texts that fail ``test``, a cheap check of something every one
     of its matches needs (digits, an "@"...)."""
     inner = recognizer.analyze
@@ -31,6 +31,7 @@ class RegexRecognizer(LocalRecognizer):
     """Patterns whose named group ``v`` (or the whole match) is the entity; optional validation.
     ``gate`` is a cheap test on the whole text that skips the regexes when it fails."""
 
+    name: str  # set by Presidio's EntityRecognizer (our class name)
     PATTERNS: tuple[tuple[str, float], ...] = ()
     FLAGS = 0
     #: indexes of the PATTERNS that can match a text without digits (None: all of them)
