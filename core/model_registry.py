@@ -64,7 +64,8 @@ class Registry(BaseModel):
 
     version: int = 1
     models: dict[str, ModelEntry] = Field(default_factory=dict)
-    #: per-detector settings (``detectors: {anomaly: {...}, pii: {...}}``), validated by each detector
+    #: per-detector settings (``detectors: {anomaly: {...}, pii: {...}}``), validated by each
+    #: detector
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: values policy pack expressions read as ``params.<name>`` (competitor names, purposes, ...)
     policy_params: dict[str, Any] = Field(default_factory=dict)

@@ -269,7 +269,7 @@ class AnomalyDetector(Detector):
             if s.cost[1]:
                 out.append(("cost_usd_per_call", s.start, s.cost[0] / s.cost[1], observed.source))
             out.append(("requests", s.start, float(s.calls), observed.source))
-            gap = min(int(round((start - s.start) / size)) - 1, int(self.cfg["max_gap_fill"]))
+            gap = min(round((start - s.start) / size) - 1, int(self.cfg["max_gap_fill"]))
             for g in range(1, gap + 1):
                 out.append(("requests", s.start + g * size, 0.0, observed.source))
             s.calls, s.lat, s.cost = 0, [0.0, 0.0], [0.0, 0.0]

@@ -212,7 +212,7 @@ class EventProfile:
         _, raw = self.matrix(rows)
         rng = np.random.default_rng(seed_of(f"{self.model}/{self.version}"))
         order = rng.permutation(n)
-        n_hold = max(1, int(round(n * cfg["holdout_fraction"])))
+        n_hold = max(1, round(n * cfg["holdout_fraction"]))
         hold, train = order[:n_hold], order[n_hold:]
         log, mean, std = [], [], []
         for j in range(len(self.columns)):

@@ -144,7 +144,7 @@ class SeriesScorer:
         v = np.asarray(values, dtype=np.float64)
         cfg = self.cfg
         n = len(v)
-        n_hold = max(int(round(n * cfg["holdout_fraction"])), 1)
+        n_hold = max(round(n * cfg["holdout_fraction"]), 1)
         n_train = n - n_hold
         w = cfg["window"] = int(max(2, min(cfg["window"], n_train // 8)))
         cfg["refractory"] = int(cfg["refractory"]) if cfg["refractory"] is not None else w

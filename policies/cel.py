@@ -211,7 +211,8 @@ def _parse_time(text: str) -> datetime | None:
 
 
 def _days_between(a: Any, b: Any) -> Any:
-    """Days from ``a`` to ``b`` (ISO dates or RFC 3339 times), as a double; null if either is not."""
+    """Days from ``a`` to ``b`` (ISO dates or RFC 3339 times), as a double; null if either is
+    not."""
     if type(a) is not str or type(b) is not str:
         return None
     ta, tb = _parse_time(a), _parse_time(b)

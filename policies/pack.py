@@ -72,7 +72,7 @@ def load_pack(path: Path) -> Pack:
             problems.append(f"{where}: {err['msg']}")
         raise PackError("; ".join(problems)) from exc
     lines: dict[str, int] = {}
-    for rule, line in zip(pack.rules, item_lines):
+    for rule, line in zip(pack.rules, item_lines, strict=False):
         lines.setdefault(rule.id, line)
     pack = pack.model_copy(update={"path": str(path), "lines": lines})
     seen: set[str] = set()

@@ -17,7 +17,8 @@ class RegulationRef(BaseModel):
 
     ref: str = Field(min_length=1)
     tiers: list[RiskTier] | None = None  # None: applies to every model
-    #: applies only when every key equals the signal's context value (e.g. {region: EU, consent: false})
+    #: applies only when every key equals the signal's context value (e.g. {region: EU,
+    #: consent: false})
     when: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -118,7 +118,7 @@ def value_hash(value: Any) -> int:
 def _bin(x: float) -> int:
     if x <= 0:
         return 0
-    return int(math.ceil(math.log(x) / _LOG_GAMMA)) + 1_000_000  # offset keeps bins of x<1 > 0
+    return math.ceil(math.log(x) / _LOG_GAMMA) + 1_000_000  # offset keeps bins of x<1 > 0
 
 
 def _bin_value(b: int) -> float:

@@ -3,6 +3,8 @@ live in X") for the PII detector."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from detectors.pii.regex_recognizer import RegexRecognizer
 from detectors.pii.street_types import EN_TYPES, FR_TYPES, GERMANIC_TYPES, ROMANCE_TYPES
 from detectors.pii.words import CAP, PARTICLE, UPPER, any_of
@@ -59,7 +61,8 @@ class AddressRecognizer(RegexRecognizer):
         (rf"\b(?P<v>{_UNIT},\s*(?:{CAP}\s+){{1,3}}(?:{_EN})s?\b)", 0.6),
         # US military: PSC 8795, Box 6464, APO AP 56828 / USNS Miller, FPO AE 12345
         (
-            r"\b(?P<v>(?:(?:PSC|Unit|CMR|USNS|USS|USNV|USCGC)\s+[\w ]{1,30}?,\s*(?:Box\s+\d+,\s*)?)?"
+            r"\b(?P<v>(?:(?:PSC|Unit|CMR|USNS|USS|USNV|USCGC)\s+[\w ]{1,30}?,"
+            r"\s*(?:Box\s+\d+,\s*)?)?"
             r"(?:APO|FPO|DPO)\s+(?:AA|AE|AP)\s+\d{5})\b",
             0.7,
         ),
@@ -71,7 +74,7 @@ class AddressRecognizer(RegexRecognizer):
         (r"\b(?P<v>[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2})\b", 0.5),
     )
     DIGITLESS = (8,)  # only "rue Huet, Payet" matches without a digit
-    CONTEXT = [
+    CONTEXT: ClassVar[list[str]] = [
         "address",
         "ship",
         "deliver",

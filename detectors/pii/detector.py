@@ -71,7 +71,7 @@ class PIIDetector(Detector):
             return []
         found = self.engine.analyze([t for _, _, t in slots], self.score_threshold)
         per_event: dict[str, tuple[ObservedEvent, list[tuple[str, Span]]]] = {}
-        for (observed, fld, text), spans in zip(slots, found):
+        for (observed, fld, text), spans in zip(slots, found, strict=True):
             eid = observed.event.event_id
             # every analysed text is stored in its redacted form, a clean one unchanged
             self._redactions.setdefault(eid, {})[fld] = (

@@ -197,20 +197,25 @@ class PIIEngine:
         docs = [self.nlp.make_doc(t) for t in unique]
         raw: list[list[Any]] = []
         arts: list[Any] = []
-        for text, doc in zip(unique, docs):
+        for text, doc in zip(unique, docs, strict=True):
             arts.append(self.nlp_engine._doc_to_nlp_artifact(doc, "en"))
             raw.append(
                 self.analyzer.analyze(text, "en", entities=list(ENTITIES), nlp_artifacts=arts[-1])
             )
-        todo = [i for i, (t, r) in enumerate(zip(unique, raw)) if needs_ner(t, r, threshold)]
+        todo = [
+            i
+            for i, (t, r) in enumerate(zip(unique, raw, strict=True))
+            if needs_ner(t, r, threshold)
+        ]
         ner = cast("Pipe", self.nlp.get_pipe("ner"))  # typed by spaCy as a plain callable
-        for i, doc in zip(todo, ner.pipe((docs[i] for i in todo), batch_size=256)):
+        tagged = ner.pipe((docs[i] for i in todo), batch_size=256)
+        for i, doc in zip(todo, tagged, strict=True):
             art = arts[i]  # same tokens: only the entities are new
             art.entities, art.scores = self.nlp_engine._get_updated_entities(
                 list(doc.ents), self.nlp_engine._get_scores_for_entities(doc)
             )
             raw[i] += self.spacy_recognizer.analyze(unique[i], ["PERSON", "LOCATION"], art)
-        found = {t: resolve(t, r, threshold) for t, r in zip(unique, raw)}
+        found = {t: resolve(t, r, threshold) for t, r in zip(unique, raw, strict=True)}
         self._seen += len(unique)
         if self._seen >= self.reload_every:
             self.nlp_engine.load()  # a fresh vocabulary (same weights)

@@ -4,6 +4,7 @@ Presidio's phonenumbers-based PhoneRecognizer run on those windows only) and pay
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import phonenumbers
 from presidio_analyzer import RecognizerResult
@@ -48,7 +49,7 @@ class PhoneShapeRecognizer(RegexRecognizer):
         r"\d{3}-\d{2}-\d{4}|"
         r"\d+[.,]\d{1,2})$"
     )
-    CONTEXT = [
+    CONTEXT: ClassVar[list[str]] = [
         "phone",
         "tel",
         "telephone",
@@ -117,9 +118,7 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
             window = text[lo:hi]
             intl = text[shape.start] == "+" or text.startswith("00", shape.start)
             for region in self.supported_regions[:1] if intl else self.supported_regions:
-                found = list(
-                    phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency)
-                )
+                found = list(phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency))
                 for match in found:
                     result = self._get_recognizer_result(  # type: ignore[no-untyped-call]
                         match, window, region, None
@@ -137,7 +136,7 @@ class CardRecognizer(RegexRecognizer):
     0.8; a 12-digit Maestro-range number only 0.4, so it needs a context word ("card")."""
 
     PATTERNS = ((r"(?<![\w-])(?P<v>[1-6]\d{3}(?:[ -]?\d{2,6}){2,4})(?![\w-])", 0.5),)
-    CONTEXT = [
+    CONTEXT: ClassVar[list[str]] = [
         "card",
         "credit",
         "debit",

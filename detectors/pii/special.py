@@ -62,7 +62,7 @@ def personal_context(text: str, start: int, end: int) -> bool:
         + 1
     )
     ends = [i for i in (text.find(".", end), text.find("?", end), text.find("!", end)) if i >= 0]
-    window = text[lo:start] + " " + text[end : min(ends + [end + 80])]
+    window = text[lo:start] + " " + text[end : min([*ends, end + 80])]
     return bool(_PERSONAL.search(window) or _NAMED_SUBJECT.search(window))
 
 
