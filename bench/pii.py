@@ -34,7 +34,8 @@ from bench.pii_corpus import Sample, generate  # noqa: E402
 from core.events import InferenceEvent  # noqa: E402
 from core.model_registry import load_registry  # noqa: E402
 from core.signals import ObservedEvent, SourceRef  # noqa: E402
-from detectors.pii import NER_IGNORE, NER_MAPPING, SPACY_MODEL, PIIDetector  # noqa: E402
+from detectors.pii.detector import PIIDetector  # noqa: E402
+from detectors.pii.entities import NER_IGNORE, NER_MAPPING, SPACY_MODEL  # noqa: E402
 
 CLASS = {
     "PERSON": "person",
@@ -125,7 +126,7 @@ def run_vanilla(
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
-    from detectors.pii_recognizers import OFFLINE_TLD
+    from detectors.pii.emails import OFFLINE_TLD
 
     tx.TLD_EXTRACTOR = OFFLINE_TLD  # vanilla's e-mail check would otherwise fetch the suffix list
     conf = NerModelConfiguration(

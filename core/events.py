@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
 
-INFERENCE_V1 = "riskwatch.inference/v1"
-FEEDBACK_V1 = "riskwatch.feedback/v1"
+INFERENCE_V1: Final = "riskwatch.inference/v1"
+FEEDBACK_V1: Final = "riskwatch.feedback/v1"
 
 # RFC 3339 date-time: full date, 'T' (or space), time, mandatory offset.
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")

@@ -64,7 +64,8 @@ class Registry(BaseModel):
 
     version: int = 1
     models: dict[str, ModelEntry] = Field(default_factory=dict)
-    #: per-detector settings (``detectors: {anomaly: {...}, pii: {...}}``), validated by each detector
+    #: per-detector settings (``detectors: {anomaly: {...}, pii: {...}}``), validated by each
+    #: detector
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: values policy pack expressions read as ``params.<name>`` (competitor names, purposes, ...)
     policy_params: dict[str, Any] = Field(default_factory=dict)
@@ -125,8 +126,8 @@ def load_registry(path: Path | str) -> Registry:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            line = _line_of(text, tuple(err["loc"]))
-            where = f"{path}:{line}" if line else str(path)
+            at = _line_of(text, tuple(err["loc"]))
+            where = f"{path}:{at}" if at else str(path)
             problems.append(f"{where}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
         raise ConfigError("; ".join(problems)) from exc
 

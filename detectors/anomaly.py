@@ -55,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
 }
 USAGE = ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
 METRICS = ("latency_ms_mean", "cost_usd_per_call", "requests")
+#: closed buckets of a batch, per model: (metric, bucket start, value, source of the closing event)
+_Points = list[tuple[str, float, float, SourceRef]]
 
 
 def _numeric(event: InferenceEvent) -> dict[str, float]:
@@ -116,9 +118,9 @@ class AnomalyDetector(Detector):
         self._profiles: dict[str, EventProfile] = {}
         self._series: dict[str, _Series] = {}
         self._file_refs = {
-            mid: self._load_reference(mid, entry.model_extra["anomaly_reference"])
+            mid: self._load_reference(mid, path)
             for mid, entry in registry.models.items()
-            if (entry.model_extra or {}).get("anomaly_reference")
+            if (path := (entry.model_extra or {}).get("anomaly_reference"))
         }
 
     @staticmethod
@@ -138,7 +140,7 @@ class AnomalyDetector(Detector):
     # ------------------------------------------------------------------ processing
     def process(self, batch: Sequence[ObservedEvent]) -> list[Signal]:
         groups: dict[str, list[tuple[ObservedEvent, dict[str, float]]]] = {}
-        pending: dict[str, list[tuple[str, float, float, SourceRef]]] = {}
+        pending: dict[str, _Points] = {}
         for observed in batch:
             event = observed.event
             self._bucket(observed, pending)
@@ -199,6 +201,7 @@ class AnomalyDetector(Detector):
         raw: np.ndarray,
         recon: np.ndarray,
     ) -> Signal:
+        assert prof.threshold is not None  # only a fitted profile scores events
         d = len(prof.columns)
         names = prof.columns + [f"{prof.columns[j]} (missing)" for j in prof.flags]
         expected = prof.expected(recon)
@@ -249,7 +252,7 @@ class AnomalyDetector(Detector):
         )
 
     # ------------------------------------------------------------------ view 2
-    def _bucket(self, observed: ObservedEvent, pending: dict[str, list]) -> None:
+    def _bucket(self, observed: ObservedEvent, pending: dict[str, _Points]) -> None:
         event, size = observed.event, float(self.cfg["series_bucket_s"])
         ts = event.timestamp.timestamp()
         start = ts - ts % size
@@ -266,7 +269,7 @@ class AnomalyDetector(Detector):
             if s.cost[1]:
                 out.append(("cost_usd_per_call", s.start, s.cost[0] / s.cost[1], observed.source))
             out.append(("requests", s.start, float(s.calls), observed.source))
-            gap = min(int(round((start - s.start) / size)) - 1, int(self.cfg["max_gap_fill"]))
+            gap = min(round((start - s.start) / size) - 1, int(self.cfg["max_gap_fill"]))
             for g in range(1, gap + 1):
                 out.append(("requests", s.start + g * size, 0.0, observed.source))
             s.calls, s.lat, s.cost = 0, [0.0, 0.0], [0.0, 0.0]

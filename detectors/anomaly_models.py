@@ -89,7 +89,8 @@ class _AE(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        out: torch.Tensor = self.net(x)
+        return out
 
 
 class VectorModel:
@@ -116,7 +117,7 @@ class VectorModel:
         for epoch in range(epochs):
             opt.zero_grad()
             loss = torch.mean((self.net(xt + noise[epoch]) - xt) ** 2)
-            loss.backward()
+            torch.autograd.backward(loss)
             opt.step()
         self.net.eval()
 
@@ -126,7 +127,8 @@ class VectorModel:
         if len(x) == 0:
             return np.zeros((0, self.d))
         xt = torch.as_tensor(x, dtype=torch.float32).to(self.device)
-        return self.net(xt).cpu().numpy().astype(np.float64)
+        out: torch.Tensor = self.net(xt)
+        return out.cpu().numpy().astype(np.float64)
 
     def state_dict(self) -> dict[str, Any]:
         return {"d": self.d, "seed": self.seed, "weights": to_json(self.net)}
@@ -174,7 +176,8 @@ class EventProfile:
     def expected(self, recon: np.ndarray) -> np.ndarray:
         d = len(self.columns)
         t = np.minimum(recon[..., :d] * self.std + np.asarray(self.mean), 700.0)
-        return np.where(self.log, np.expm1(t), t)
+        out: np.ndarray = np.where(self.log, np.expm1(t), t)
+        return out
 
     def state(self) -> dict[str, Any]:
         keys = (
@@ -209,7 +212,7 @@ class EventProfile:
         _, raw = self.matrix(rows)
         rng = np.random.default_rng(seed_of(f"{self.model}/{self.version}"))
         order = rng.permutation(n)
-        n_hold = max(1, int(round(n * cfg["holdout_fraction"])))
+        n_hold = max(1, round(n * cfg["holdout_fraction"]))
         hold, train = order[:n_hold], order[n_hold:]
         log, mean, std = [], [], []
         for j in range(len(self.columns)):

@@ -45,7 +45,7 @@ class Detector(ABC):
     def redactions(self) -> dict[str, dict[str, str]]:
         """Redacted texts of the batch ``process`` just saw: event_id → {"input.text": "…",
         "output.text": "…"}. The audit store keeps these instead of the originals. Only a
-        detector that finds personal data in text (detectors/pii.py) returns anything."""
+        detector that finds personal data in text (detectors/pii/) returns anything."""
         return {}
 
     def state_dict(self) -> dict[str, Any]:

@@ -279,7 +279,7 @@ class DriftDetector(Detector):
             if not c.drifted or m.streaks[c.column] < confirm:
                 continue
             shown = "n/a" if c.score is None else f"{c.score:.3g}"
-            evidence = {
+            evidence: dict[str, Any] = {
                 "column": c.column,
                 "column_type": c.column_type,
                 "stattest": c.stattest,

@@ -33,7 +33,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-import pandas as pd
+import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the environment
 
 NUMERICAL, CATEGORICAL = "num", "cat"
 log = logging.getLogger(__name__)

@@ -33,10 +33,10 @@ Joining labels: a decision waits for its label in ``pending predictions`` and a 
 first (its event not yet processed) waits in ``pending labels``; both are part of the state, so a
 restart loses neither. They are saved as keyed entries (``saved_state``): a batch writes the
 entries it added and deletes those it joined or dropped, not the whole lists (up to
-``max_pending`` each) every batch. An entry is dropped once its timestamp is more than ``label_ttl_s`` behind
-the newest timestamp seen (event time, so a replay drops the same ones), oldest arrival first,
-and each list keeps at most ``max_pending`` entries. A label is joined only to an event of the
-model it names; the first label of an event is used.
+``max_pending`` each) every batch. An entry is dropped once its timestamp is more than
+``label_ttl_s`` behind the newest timestamp seen (event time, so a replay drops the same ones),
+oldest arrival first, and each list keeps at most ``max_pending`` entries. A label is joined
+only to an event of the model it names; the first label of an event is used.
 
 Evidence never holds subject identifiers: group values (cut to 64 characters), counts, rates,
 the metric, its threshold and the window's time and Kafka offset bounds. Memory per model: two

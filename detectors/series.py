@@ -24,7 +24,7 @@ over the values it is given (one batched torch call), and its state round-trips 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import torch
@@ -36,6 +36,24 @@ from detectors.anomaly_models import from_json, pick_device, tail_quantile, to_j
 
 _LEVEL_CLIP = 5.0
 SPATIAL_Z = 1e3  # the surprise given to a new extreme of the series
+
+
+class SeriesConfig(TypedDict):
+    """A scorer's settings (``SeriesScorer.__init__``); ``fit`` settles ``window`` (capped by the
+    reference length) and ``refractory`` (default: the window)."""
+
+    window: int
+    short: int
+    long: int
+    hidden: int
+    holdout_fraction: float
+    false_alarm_rate: float
+    refractory: int | None
+    spatial_tolerance: float | None
+    min_threshold: float
+    level: int | None
+    epochs: int
+    seed: int
 
 
 class _Forecaster(nn.Module):
@@ -50,7 +68,8 @@ class _Forecaster(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x).squeeze(-1)
+        out: torch.Tensor = self.net(x)
+        return out.squeeze(-1)
 
 
 def alarm_mask(
@@ -70,7 +89,7 @@ def alarm_mask(
     for i in np.flatnonzero(rising):
         if i - last > refractory:
             out[i] = True
-            last = i
+            last = int(i)
     return out
 
 
@@ -92,7 +111,7 @@ class SeriesScorer:
         seed: int = 0,
         device: str | torch.device = "auto",
     ) -> None:
-        self.cfg = {
+        self.cfg: SeriesConfig = {
             "window": window,
             "short": short,
             "long": long,
@@ -125,7 +144,7 @@ class SeriesScorer:
         v = np.asarray(values, dtype=np.float64)
         cfg = self.cfg
         n = len(v)
-        n_hold = max(int(round(n * cfg["holdout_fraction"])), 1)
+        n_hold = max(round(n * cfg["holdout_fraction"]), 1)
         n_train = n - n_hold
         w = cfg["window"] = int(max(2, min(cfg["window"], n_train // 8)))
         cfg["refractory"] = int(cfg["refractory"]) if cfg["refractory"] is not None else w
@@ -191,7 +210,8 @@ class SeriesScorer:
         if len(feats) == 0:
             return np.zeros(0)
         xt = torch.as_tensor(feats, dtype=torch.float32, device=self.device)
-        return self.net(xt).cpu().numpy().astype(np.float64)
+        out: torch.Tensor = self.net(xt)
+        return out.cpu().numpy().astype(np.float64)
 
     # ---------------------------------------------------------------- scoring
     def score(self, values: np.ndarray) -> np.ndarray:
@@ -204,9 +224,9 @@ class SeriesScorer:
     def detect(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(z, alarms) for each new value, alarms by the calibrated threshold (see alarm_mask)."""
         z = self.score(values)
-        alarms = alarm_mask(
-            z, self.threshold, self.cfg["refractory"], self.prev_z, self.since_alarm
-        )
+        refractory = self.cfg["refractory"]
+        assert refractory is not None  # fit has set it
+        alarms = alarm_mask(z, self.threshold, refractory, self.prev_z, self.since_alarm)
         if len(z):
             hits = np.flatnonzero(alarms)
             since = (len(z) - 1 - int(hits[-1])) if len(hits) else self.since_alarm + len(z)
@@ -315,9 +335,9 @@ class SeriesScorer:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], device: str | torch.device = "auto") -> SeriesScorer:
-        cfg = state["cfg"]
+        cfg: SeriesConfig = state["cfg"]
         obj = cls(**cfg, device=device)
-        obj.cfg = dict(cfg)
+        obj.cfg = cfg.copy()
         obj.fitted = state["fitted"]
         if state["weights"] is not None:
             obj.net = _Forecaster(cfg["window"], cfg["hidden"])
@@ -336,4 +356,5 @@ class SeriesScorer:
 def unit_score(z: np.ndarray) -> np.ndarray:
     """z mapped to [0, 1] like NAB's HTM log-likelihood: -log10(tail probability) / 10."""
     tail = np.maximum(1.0 - ndtr(np.asarray(z, dtype=np.float64)), 1e-10)
-    return np.clip(-np.log10(tail) / 10.0, 0.0, 1.0)
+    out: np.ndarray = np.clip(-np.log10(tail) / 10.0, 0.0, 1.0)
+    return out

@@ -50,9 +50,13 @@ class UsageSLODetector(Detector):
             usage = event.usage
             if usage is None:
                 continue
-            if usage.latency_ms is not None and entry is not None and entry.latency_slo_ms:
-                if usage.latency_ms > entry.latency_slo_ms:
-                    signals.append(self._latency_signal(observed, usage.latency_ms, entry))
+            if (
+                usage.latency_ms is not None
+                and entry is not None
+                and entry.latency_slo_ms
+                and usage.latency_ms > entry.latency_slo_ms
+            ):
+                signals.append(self._latency_signal(observed, usage.latency_ms, entry))
             failed = usage.error is not None
             if failed:
                 signals.append(self._error_signal(observed, usage.error or ""))

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from policies.patterns import find_abuse, find_injections, find_names, find_secrets
 
@@ -116,7 +116,7 @@ def _true(v: Any) -> bool:
     return v is True
 
 
-def _num(v: Any) -> bool:
+def _num(v: Any) -> TypeGuard[int | float]:
     return type(v) is int or type(v) is float
 
 
@@ -211,7 +211,8 @@ def _parse_time(text: str) -> datetime | None:
 
 
 def _days_between(a: Any, b: Any) -> Any:
-    """Days from ``a`` to ``b`` (ISO dates or RFC 3339 times), as a double; null if either is not."""
+    """Days from ``a`` to ``b`` (ISO dates or RFC 3339 times), as a double; null if either is
+    not."""
     if type(a) is not str or type(b) is not str:
         return None
     ta, tb = _parse_time(a), _parse_time(b)

@@ -1,6 +1,6 @@
 """The policy engine: signals, events and windows, through the packs' rules, become Findings.
 
-Three kinds of rule (policies/pack.py): a *signal* rule files a detector signal (optionally only
+Three kinds of rule (policies/spec.py): a *signal* rule files a detector signal (optionally only
 when its condition holds); an *event* rule files one finding per event its condition matches;
 a *window* rule aggregates an expression over event-time buckets per key and files one finding
 per key and window when the aggregate's condition holds. Window state is saved with the batch
@@ -15,14 +15,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from core.findings import Finding, finding_id_for
 from core.model_registry import Registry
 from core.signals import ObservedEvent, Signal, SourceRef
 from core.taxonomy import Severity
-from policies.pack import Pack, PackError, Rule, load_packs, pack_files
+from policies.pack import PackError, load_packs, pack_files
 from policies.rules import CompiledRule, compile_rule
+from policies.spec import Pack, Rule
 from policies.windows import RuleWindows
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ def _matches(when: dict[str, Any], context: dict[str, Any]) -> bool:
     return all(key in context and context[key] == value for key, value in when.items())
 
 
-def _num(v: Any) -> bool:
+def _num(v: Any) -> TypeGuard[int | float]:
     return (type(v) is int or type(v) is float) and v == v
 
 

@@ -6,9 +6,10 @@ and must not fire. A test file (``<pack dir>/tests/*.yaml``)::
     cases:
       - name: EU subject without consent
         event: {context: {region: EU, consent: false}}   # or `events: [...]`, in event-time order;
-                                                         # an item {repeat: N, every: 1m, event: {...}}
-                                                         # stands for N events `every` apart,
-                                                         # "{i}" in its strings replaced by 0..N-1
+                                                         # an item {repeat: N, every: 1m,
+                                                         # event: {...}} stands for N events
+                                                         # `every` apart, "{i}" in its strings
+                                                         # replaced by 0..N-1
         signals: [{detector: pii, kind: pii_detected}]   # optional, on the last event
         models: {credit-scoring: {...}}                  # optional registry overrides
         expect: [RW-LP-010]                              # rule ids that must fire
@@ -34,7 +35,8 @@ from core.model_registry import Registry
 from core.signals import ObservedEvent, Signal, SourceRef
 from core.taxonomy import Severity
 from policies.engine import PolicyEngine
-from policies.pack import Pack, PackError, load_packs, parse_duration
+from policies.pack import PackError, load_packs
+from policies.spec import Pack, parse_duration
 
 
 class CaseSignal(BaseModel):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from policies.cel import CelError, Expression, compile_expression
-from policies.pack import Pack, Rule
+from policies.spec import Pack, Rule
 
 #: every event-level expression sees the event document, the model's registry entry (null when
 #: unregistered), whether it is registered, the event's signals by detector, and the registry's

@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from policies.pack import WindowSpec
+from policies.spec import WindowSpec
 
 DISTINCT_CAP = 1000
 _GAMMA = 1.02  # p95 histogram bin ratio: any value is within 1% of its bin's midpoint
@@ -118,7 +118,7 @@ def value_hash(value: Any) -> int:
 def _bin(x: float) -> int:
     if x <= 0:
         return 0
-    return int(math.ceil(math.log(x) / _LOG_GAMMA)) + 1_000_000  # offset keeps bins of x<1 > 0
+    return math.ceil(math.log(x) / _LOG_GAMMA) + 1_000_000  # offset keeps bins of x<1 > 0
 
 
 def _bin_value(b: int) -> float:

@@ -49,7 +49,7 @@ def open_store(settings: Settings, *, wait_s: float = 3600.0) -> AuditStore:
 def build_handler(settings: Settings) -> BatchHandler:
     # Imported here: detector modules load torch, spaCy and Evidently, which only the process
     # that runs the batches needs.
-    from detectors.registry import build_detectors
+    from detectors.catalog import build_detectors
 
     # riskwatch.yaml is watched like the packs: every unit asks for the current registry before
     # each batch; a broken file is logged and the last good registry kept

@@ -3,7 +3,8 @@ that event and window rules of the shipped packs do not add findings to their ba
 
 from __future__ import annotations
 
-from policies.pack import Pack, load_packs
+from policies.pack import load_packs
+from policies.spec import Pack
 
 
 def signal_rule_packs() -> list[Pack]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -273,13 +272,3 @@ def test_device_falls_back_to_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
         pick_device("tpu")
     with pytest.raises(ConfigError):
         AnomalyDetector(_registry(bogus=1))
-
-
-def test_scoring_throughput_on_cpu() -> None:
-    det = AnomalyDetector(_registry(device="cpu"))
-    events = _stream(12500, seed=12, spacing=0.01)
-    det.process(events[:500])  # reference and fit
-    start = time.perf_counter()
-    _run(det, events[500:])
-    rate = 12000 / (time.perf_counter() - start)
-    assert rate > 5000, f"{rate:.0f} events/s"  # measured ~20k+/s on 2 cores; loose for CI noise

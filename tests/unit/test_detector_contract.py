@@ -1,7 +1,7 @@
 """River-style contract test: every shipped detector honours the Detector interface.
 
-Parametrised over detectors.registry.DETECTOR_CLASSES, so a new detector is checked as soon as it
-is registered: identity, a policy rule for each signal kind, empty batches, signal kinds, and
+Parametrised over detectors.catalog.DETECTOR_CLASSES, so a new detector is checked as soon as it
+is listed in the catalogue: identity, a policy rule for each signal kind, empty batches, signal kinds, and
 state that survives a JSON round trip into a fresh instance.
 """
 
@@ -17,7 +17,7 @@ import pytest
 from core.model_registry import load_registry
 from core.signals import ObservedEvent, Signal
 from detectors.base import Detector
-from detectors.registry import DETECTOR_CLASSES, build_detectors
+from detectors.catalog import DETECTOR_CLASSES, build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.codec import EventPolicy

@@ -21,7 +21,7 @@ from sqlalchemy import func, inspect, select
 from audit.models import DeadLetterRecord, EventRecord
 from audit.store import AuditStore
 from core.model_registry import load_registry
-from detectors.registry import build_detectors
+from detectors.catalog import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.codec import DeadLetterReason, EventPolicy

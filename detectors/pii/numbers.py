@@ -4,13 +4,14 @@ Presidio's phonenumbers-based PhoneRecognizer run on those windows only) and pay
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import phonenumbers
 from presidio_analyzer import RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-from detectors.pii_recognizers import RegexRecognizer, ndigits
+from detectors.pii.regex_recognizer import RegexRecognizer, ndigits
 
 
 def _digits(s: str) -> str:
@@ -48,7 +49,7 @@ class PhoneShapeRecognizer(RegexRecognizer):
         r"\d{3}-\d{2}-\d{4}|"
         r"\d+[.,]\d{1,2})$"
     )
-    CONTEXT = [
+    CONTEXT: ClassVar[list[str]] = [
         "phone",
         "tel",
         "telephone",
@@ -108,6 +109,8 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
         lower = text.lower()
         if any(w in lower for w in self.context):
             return out  # a context word settles every phone-shaped number here already
+        leniency = self.leniency
+        assert leniency is not None  # PhoneRecognizer's default is 1, phonenumbers' VALID
         for shape in self._shapes.analyze(text, entities):
             if shape.score >= 0.6:
                 continue  # +CC / (0) / (area) forms: certain already, nothing to validate
@@ -115,11 +118,11 @@ class WindowedPhoneRecognizer(PhoneRecognizer):
             window = text[lo:hi]
             intl = text[shape.start] == "+" or text.startswith("00", shape.start)
             for region in self.supported_regions[:1] if intl else self.supported_regions:
-                found = list(
-                    phonenumbers.PhoneNumberMatcher(window, region, leniency=self.leniency)
-                )
+                found = list(phonenumbers.PhoneNumberMatcher(window, region, leniency=leniency))
                 for match in found:
-                    result = self._get_recognizer_result(match, window, region, None)
+                    result = self._get_recognizer_result(  # type: ignore[no-untyped-call]
+                        match, window, region, None
+                    )
                     result.start, result.end = result.start + lo, result.end + lo
                     out.append(result)
                 if found:
@@ -133,7 +136,7 @@ class CardRecognizer(RegexRecognizer):
     0.8; a 12-digit Maestro-range number only 0.4, so it needs a context word ("card")."""
 
     PATTERNS = ((r"(?<![\w-])(?P<v>[1-6]\d{3}(?:[ -]?\d{2,6}){2,4})(?![\w-])", 0.5),)
-    CONTEXT = [
+    CONTEXT: ClassVar[list[str]] = [
         "card",
         "credit",
         "debit",
