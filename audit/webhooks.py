@@ -334,7 +334,7 @@ def active_subscriptions(conn: Connection) -> list[Subscription]:
     return [from_row(r) for r in rows]
 
 
-# --- verification (called by chain.verify) --------------------------------------------------------
+# --- verification (called by audit/verify.py) -----------------------------------------------------
 
 
 def chained_content_problems(conn: Connection, entries: Iterable[Any]) -> dict[str, str]:

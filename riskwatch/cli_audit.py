@@ -227,7 +227,7 @@ _lifecycle_command(
 )
 def audit_verify(fmt: str) -> None:
     """Walk the hash chain; exit 1 and name the first broken link if anything was altered."""
-    from audit.chain import verify
+    from audit.verify import verify
     from riskwatch.output import to_json
 
     report = verify(_engine())

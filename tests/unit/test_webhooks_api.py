@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from audit import outbox
-from audit.api import create_app
+from audit.api.app import create_app
 from audit.store import AuditStore
 from audit.tokens import create_token
 from core.settings import Settings
