@@ -2,7 +2,7 @@
 
 Every finding the store inserts and every lifecycle action is appended, in the transaction that
 writes it, as one link of ``audit_chain`` (so is each webhook subscription's creation and removal,
-see audit/webhooks.py)::
+see audit/webhooks/subscriptions.py)::
 
     content_hash = sha256(canonical JSON of the row: every column, keys sorted, times as UTC "Z")
     entry_hash   = sha256(prev_hash | content_hash | kind | subject | seq)   ("|"-joined, hex)

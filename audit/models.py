@@ -208,8 +208,9 @@ class ApiToken(SQLModel, table=True):
 
 
 class WebhookSubscription(SQLModel, table=True):
-    """An alert webhook (audit/webhooks.py). Removal is soft: its deliveries and chain links
-    keep pointing at it. ``secret`` signs the deliveries; it is returned once, at creation."""
+    """An alert webhook (audit/webhooks/subscriptions.py). Removal is soft: its deliveries and
+    chain links keep pointing at it. ``secret`` signs the deliveries; it is returned once, at
+    creation."""
 
     __tablename__ = "webhook_subscriptions"
 

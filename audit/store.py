@@ -13,7 +13,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit import chain, outbox
+from audit import chain
 from audit.db import create_schema, make_engine
 from audit.erasure import user_ref_hash
 from audit.models import (
@@ -24,6 +24,7 @@ from audit.models import (
     FeedbackRecord,
     FindingRecord,
 )
+from audit.webhooks import outbox
 from core.findings import Finding
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries
 

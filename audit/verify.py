@@ -6,7 +6,7 @@ subscription, an edited, deleted or inserted chain row, a truncated chain (head 
 link), or a record that is not chained at all.
 
 It knows every chained record kind, so it sits above them: the modules that append links import
-audit/chain.py, and this module imports them (for webhooks: audit/webhooks.py).
+audit/chain.py, and this module imports them (for webhooks: audit/webhooks/subscriptions.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from audit.chain import (
     removal_hash,
     rows_by_id,
 )
-from audit.webhooks import chained_content_problems, unchained_subscription
+from audit.webhooks.subscriptions import chained_content_problems, unchained_subscription
 
 
 @dataclass(frozen=True, slots=True)

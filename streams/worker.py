@@ -26,7 +26,7 @@ from streams.topics import declare_topics, ensure_topics
 
 if TYPE_CHECKING:
     from audit.retention import RetentionPurger
-    from audit.webhook_dispatcher import Dispatcher
+    from audit.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def start_webhook_dispatcher(
     if not settings.webhook_dispatch:
         return None
     from audit.db import make_engine
-    from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
+    from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
     return Dispatcher(
         make_engine(settings.database_url),

@@ -18,10 +18,10 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
-from audit import outbox
+from audit.webhooks import outbox
 from audit.models import FindingRecord
-from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
-from audit.webhooks import (
+from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
+from audit.webhooks.subscriptions import (
     Filters,
     NewSubscription,
     WebhookFormat,

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from audit import chain, outbox
+from audit import chain
 from audit.models import WebhookDelivery
 from audit.store import AuditStore
 from audit.verify import verify
-from audit.webhooks import (
+from audit.webhooks import outbox
+from audit.webhooks.subscriptions import (
     Filters,
     NewSubscription,
     SubscriptionError,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from audit.api.deps import AuditorToken, EngineDep
-from audit.api.schemas import ChainReportPublic
+from audit.api.schemas.chain import ChainReportPublic
 from audit.verify import verify as verify_chain
 
 router = APIRouter(prefix="/chain", tags=["chain"])

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from audit.api.deps import AdminToken, AuditorToken, EngineDep, RowId
-from audit.api.schemas import ErasureCreate, ErasurePublic, RemovalDetail, RemovalsPublic
+from audit.api.schemas.removals import ErasureCreate, ErasurePublic, RemovalDetail, RemovalsPublic
 from audit.erasure import erase_subject
 from audit.removals import get_removal, list_removals
 

@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from audit import outbox
 from audit.api.deps import MAX_ROW_ID, AdminToken, EngineDep, RowId
-from audit.api.webhook_schemas import (
+from audit.api.schemas.webhooks import (
     DeliveriesPublic,
     DeliveryPublic,
     RetryResult,
@@ -17,8 +16,9 @@ from audit.api.webhook_schemas import (
     WebhookPublic,
     WebhooksPublic,
 )
-from audit.outbox import DeliveryStatus
-from audit.webhooks import (
+from audit.webhooks import outbox
+from audit.webhooks.outbox import DeliveryStatus
+from audit.webhooks.subscriptions import (
     Filters,
     NewSubscription,
     SubscriptionError,

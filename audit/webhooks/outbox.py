@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from audit.models import FindingRecord, WebhookDelivery, WebhookSubscription
-from audit.webhooks import WebhookFormat, active_subscriptions
+from audit.webhooks.subscriptions import WebhookFormat, active_subscriptions
 
 DELIVERIES = WebhookDelivery.__table__
 SUBSCRIPTIONS = WebhookSubscription.__table__
