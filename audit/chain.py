@@ -9,9 +9,9 @@ see audit/webhooks/subscriptions.py)::
 
 A finding's canonical JSON holds ``evidence_sha256`` (the SHA-256 of its evidence's canonical
 JSON) instead of the evidence itself, so the chain covers the evidence by its hash: a GDPR
-erasure (audit/erasure.py) can replace a finding's evidence by an *erased stub* that keeps that
-hash, and the chain still verifies. A stub is only accepted when the chained erasure record
-listing the finding exists, so evidence cannot be dropped outside an erasure.
+erasure (audit/removal/erasure.py) can replace a finding's evidence by an *erased stub* that
+keeps that hash, and the chain still verifies. A stub is only accepted when the chained erasure
+record listing the finding exists, so evidence cannot be dropped outside an erasure.
 
 The first link's ``prev_hash`` is 64 zeros. ``audit_chain_head`` (one row) holds the last link;
 appenders lock it, so links are added one writer at a time:

@@ -15,7 +15,6 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
 from audit.db import create_schema, make_engine
-from audit.erasure import user_ref_hash
 from audit.models import (
     DeadLetterRecord,
     DetectorStateEntryRecord,
@@ -24,6 +23,7 @@ from audit.models import (
     FeedbackRecord,
     FindingRecord,
 )
+from audit.removal.erasure import user_ref_hash
 from audit.webhooks import outbox
 from core.findings import Finding
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries

@@ -25,7 +25,7 @@ from streams.sink import AuditSink
 from streams.topics import declare_topics, ensure_topics
 
 if TYPE_CHECKING:
-    from audit.retention import RetentionPurger
+    from audit.removal.retention import RetentionPurger
     from audit.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def start_retention_purger(settings: Settings) -> RetentionPurger | None:
     if settings.event_retention_days <= 0:
         return None
     from audit.db import make_engine
-    from audit.retention import RetentionPurger
+    from audit.removal.retention import RetentionPurger
 
     return RetentionPurger(
         make_engine(settings.database_url), settings.event_retention_days

@@ -18,10 +18,10 @@ from sqlalchemy import select, text, update
 
 from audit import chain
 from audit.api.app import create_app
-from audit.erasure import erase_subject, user_ref_hash
 from audit.export import export
 from audit.models import EventRecord, FeedbackRecord, FindingRecord
-from audit.removals import get_removal, list_removals
+from audit.removal.erasure import erase_subject, user_ref_hash
+from audit.removal.records import get_removal, list_removals
 from audit.tokens import create_token
 from audit.verify import verify
 from core.settings import get_settings

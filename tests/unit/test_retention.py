@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
 from audit.models import ChainEntry, EventRecord, FindingRecord
-from audit.removals import get_removal, list_removals
-from audit.retention import RetentionPurger, purge_events
+from audit.removal.records import get_removal, list_removals
+from audit.removal.retention import RetentionPurger, purge_events
 from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main

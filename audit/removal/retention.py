@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from audit.chain import canonical_time
 from audit.models import EventRecord
 from audit.queries import as_utc
-from audit.removals import record_removal
+from audit.removal.records import record_removal
 
 EVENTS = EventRecord.__table__
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 from audit import chain
 from audit.models import EventRecord, FeedbackRecord
 from audit.queries import as_utc
-from audit.removals import next_removal_id, record_removal
+from audit.removal.records import next_removal_id, record_removal
 from core.events import NAME
 
 EVENTS = EventRecord.__table__
