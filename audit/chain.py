@@ -38,14 +38,22 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from audit.models import ChainEntry, ChainHead, DataRemoval, FindingAction, FindingRecord
+from audit.models import (
+    ChainEntry,
+    ChainHead,
+    DataRemoval,
+    FindingAction,
+    FindingRecord,
+    RowData,
+    table_of,
+)
 
 GENESIS = "0" * 64
-CHAIN = ChainEntry.__table__
-HEAD = ChainHead.__table__
-FINDINGS = FindingRecord.__table__
-ACTIONS = FindingAction.__table__
-REMOVALS = DataRemoval.__table__
+CHAIN = table_of(ChainEntry)
+HEAD = table_of(ChainHead)
+FINDINGS = table_of(FindingRecord)
+ACTIONS = table_of(FindingAction)
+REMOVALS = table_of(DataRemoval)
 REMOVAL_FIELDS = tuple(c.name for c in REMOVALS.columns)
 REMOVAL_KINDS = frozenset({"erasure", "retention"})
 FINDING_FIELDS = tuple(c.name for c in FINDINGS.columns)
@@ -63,20 +71,21 @@ def canonical_time(value: datetime) -> str:
     return value.isoformat(timespec="microseconds") + "Z"
 
 
-def canonical_json(row: Mapping[str, Any], fields: Sequence[str]) -> bytes:
+def canonical_json(row: RowData, fields: Sequence[str]) -> bytes:
     """The bytes a content hash is taken of (and the line an export writes for the row)."""
     doc = {f: canonical_time(v) if isinstance(v := row.get(f), datetime) else v for f in fields}
     return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
-def content_hash(row: Mapping[str, Any], fields: Sequence[str]) -> str:
+def content_hash(row: RowData, fields: Sequence[str]) -> str:
     return hashlib.sha256(canonical_json(row, fields)).hexdigest()
 
 
 def evidence_digest(evidence: Any) -> str:
     """SHA-256 of the evidence's canonical JSON, or the hash an erased stub kept."""
     if (stub := erased_stub(evidence)) is not None:
-        return stub["sha256"]
+        kept: str = stub["sha256"]
+        return kept
     return hashlib.sha256(
         orjson.dumps(evidence, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     ).hexdigest()
@@ -97,31 +106,31 @@ def erase_evidence(evidence: Any, removal_id: int) -> dict[str, Any]:
     return {ERASED: True, "removal_id": removal_id, "sha256": evidence_digest(evidence)}
 
 
-def hashed_finding(row: Mapping[str, Any]) -> dict[str, Any]:
+def hashed_finding(row: RowData) -> dict[str, Any]:
     """The document a finding's content hash is taken of (the export's findings.jsonl line)."""
     doc = {f: row.get(f) for f in FINDING_FIELDS if f != "evidence"}
     doc["evidence_sha256"] = evidence_digest(row.get("evidence"))
     return doc
 
 
-def finding_json(row: Mapping[str, Any]) -> bytes:
+def finding_json(row: RowData) -> bytes:
     return canonical_json(hashed_finding(row), HASHED_FINDING_FIELDS)
 
 
-def finding_hash(row: Mapping[str, Any]) -> str:
+def finding_hash(row: RowData) -> str:
     return hashlib.sha256(finding_json(row)).hexdigest()
 
 
-def legacy_finding_hash(row: Mapping[str, Any]) -> str:
+def legacy_finding_hash(row: RowData) -> str:
     """Findings chained before evidence was hashed separately: every column as it is."""
     return content_hash(row, FINDING_FIELDS)
 
 
-def action_hash(row: Mapping[str, Any]) -> str:
+def action_hash(row: RowData) -> str:
     return content_hash(row, ACTION_FIELDS)
 
 
-def removal_hash(row: Mapping[str, Any]) -> str:
+def removal_hash(row: RowData) -> str:
     return content_hash(row, REMOVAL_FIELDS)
 
 

@@ -11,7 +11,7 @@ audit/chain.py, and this module imports them (for webhooks: audit/webhooks/subsc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +68,7 @@ class Report:
         }
 
 
-def _chunks(conn: Connection, size: int) -> Iterator[list[Any]]:
+def _chunks(conn: Connection, size: int) -> Iterator[Sequence[Any]]:
     last = -1
     while rows := conn.execute(
         select(CHAIN).where(CHAIN.c.seq > last).order_by(CHAIN.c.seq).limit(size)
@@ -116,14 +116,14 @@ def _content_problem(
     return None
 
 
-def _webhook_problems(conn: Connection, rows: list[Any]) -> dict[str, str]:
+def _webhook_problems(conn: Connection, rows: Sequence[Any]) -> dict[str, str]:
     entries = [r for r in rows if r.kind == "webhook"]
     if not entries:
         return {}
     return chained_content_problems(conn, entries)
 
 
-def _check_chunk(conn: Connection, rows: list[Any], prev: Head) -> tuple[Head, Break | None]:
+def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Head, Break | None]:
     findings = rows_by_id(
         conn, FINDINGS, "finding_id", [r.subject for r in rows if r.kind == "finding"]
     )

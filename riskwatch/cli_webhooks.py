@@ -5,12 +5,15 @@ from __future__ import annotations
 import getpass
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from core.settings import get_settings
 from riskwatch.cli_common import fail
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 CATEGORIES = ["technical", "commercial", "legal"]
@@ -40,7 +43,7 @@ DELIVERY_COLUMNS = (
 )
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from audit.db import create_schema, make_engine
 
     engine = make_engine(get_settings().database_url)
@@ -93,12 +96,8 @@ def webhooks_add(
     actor: str | None,
 ) -> None:
     """Subscribe a URL to findings; prints the signing secret once."""
-    from audit.webhooks.subscriptions import (
-        Filters,
-        NewSubscription,
-        SubscriptionError,
-        create_subscription,
-    )
+    from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
+    from audit.webhooks.subscriptions import create_subscription
 
     try:
         spec = NewSubscription(

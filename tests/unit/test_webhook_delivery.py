@@ -21,12 +21,8 @@ from audit.webhooks import outbox
 from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from audit.webhooks.retry import RetryPolicy
 from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
-from audit.webhooks.subscriptions import (
-    Filters,
-    NewSubscription,
-    WebhookFormat,
-    create_subscription,
-)
+from audit.webhooks.spec import Filters, NewSubscription, WebhookFormat
+from audit.webhooks.subscriptions import create_subscription
 from tests.unit.webhook_helpers import Severity, Subcategory, finding, new_store, write_findings
 
 FAST = DispatcherConfig(

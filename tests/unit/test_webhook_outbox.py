@@ -14,10 +14,8 @@ from audit.models import WebhookDelivery
 from audit.store import AuditStore
 from audit.verify import verify
 from audit.webhooks import outbox
+from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
 from audit.webhooks.subscriptions import (
-    Filters,
-    NewSubscription,
-    SubscriptionError,
     SubscriptionNotFound,
     create_subscription,
     list_subscriptions,

@@ -18,10 +18,8 @@ from audit.api.schemas.webhooks import (
 )
 from audit.webhooks import outbox
 from audit.webhooks.outbox import DeliveryStatus
+from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
 from audit.webhooks.subscriptions import (
-    Filters,
-    NewSubscription,
-    SubscriptionError,
     SubscriptionNotFound,
     create_subscription,
     get_subscription,
@@ -30,7 +28,9 @@ from audit.webhooks.subscriptions import (
 )
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-NOT_FOUND = {404: {"description": "Unknown subscription or delivery"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown subscription or delivery"}
+}
 
 
 @router.get("", response_model=WebhooksPublic)
