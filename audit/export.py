@@ -6,8 +6,9 @@ canonical JSON document per line, so ``sha256(line)`` equals the link's ``conten
 finding's line carries ``evidence_sha256``, and ``evidence.jsonl`` holds ``{"finding_id",
 "evidence"}`` per finding, where the SHA-256 of the evidence as compact JSON with sorted keys is
 that ``evidence_sha256`` (an erased finding's evidence is the erasure stub that kept the hash);
-``chain.jsonl`` holds the links. ``manifest.json`` gives each file's SHA-256 and row count, the period, the segment's first
-``prev_hash`` and last ``entry_hash``, and the store's chain head at export time.
+``chain.jsonl`` holds the links. ``manifest.json`` gives each file's SHA-256 and row count, the
+period, the segment's first ``prev_hash`` and last ``entry_hash``, and the store's chain head at
+export time.
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ from sqlalchemy import ColumnElement, case, insert, select
 from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
-from audit.models import FindingAction, FindingRecord
+from audit.models import FindingAction, FindingRecord, table_of
 
-ACTIONS = FindingAction.__table__
-FINDINGS = FindingRecord.__table__
+ACTIONS = table_of(FindingAction)
+FINDINGS = table_of(FindingRecord)
 
 
 class Action(StrEnum):

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Table, UniqueConstraint
+from sqlalchemy.engine import RowMapping
 from sqlmodel import Field, SQLModel
+
+#: A row by column name: a dict built for an insert, or a ``RowMapping`` read back.
+RowData: TypeAlias = Mapping[str, Any] | RowMapping
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, typed: SQLModel sets ``model.__table__`` without declaring
+    it, so the table is read from the metadata it is registered on (the same object)."""
+    name = model.__tablename__
+    if not isinstance(name, str):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return SQLModel.metadata.tables[name]
 
 
 def _utc_column(nullable: bool = False, index: bool = False) -> Any:
@@ -208,8 +222,9 @@ class ApiToken(SQLModel, table=True):
 
 
 class WebhookSubscription(SQLModel, table=True):
-    """An alert webhook (audit/webhooks.py). Removal is soft: its deliveries and chain links
-    keep pointing at it. ``secret`` signs the deliveries; it is returned once, at creation."""
+    """An alert webhook (audit/webhooks/subscriptions.py). Removal is soft: its deliveries and
+    chain links keep pointing at it. ``secret`` signs the deliveries; it is returned once, at
+    creation."""
 
     __tablename__ = "webhook_subscriptions"
 

@@ -14,10 +14,10 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.engine import Engine
 
 from audit.lifecycle import Status, status_expr
-from audit.models import DeadLetterRecord, EventRecord, FeedbackRecord, FindingRecord
+from audit.models import DeadLetterRecord, EventRecord, FeedbackRecord, FindingRecord, table_of
 from core.taxonomy import Severity
 
-FINDINGS = FindingRecord.__table__
+FINDINGS = table_of(FindingRecord)
 
 _RELATIVE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -33,7 +33,8 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
-            f"--since {value!r}: use a duration like 30m, 24h, 7d or a time like 2026-11-28T12:00:00Z"
+            f"--since {value!r}: use a duration like 30m, 24h, 7d "
+            "or a time like 2026-11-28T12:00:00Z"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -154,9 +155,9 @@ def _after_cursor(flt: FindingFilter) -> Any:
         raise ValueError(f"invalid cursor: {exc}") from None
     columns, desc = _sort_keys(sort), sort.startswith("-")
     clauses = []
-    for i, (col, value) in enumerate(zip(columns, keys)):
+    for i, (col, value) in enumerate(zip(columns, keys, strict=True)):
         step = col < value if desc else col > value
-        clauses.append(and_(*[c == v for c, v in zip(columns[:i], keys[:i])], step))
+        clauses.append(and_(*[c == v for c, v in zip(columns[:i], keys[:i], strict=True)], step))
     return or_(*clauses)
 
 
@@ -190,12 +191,12 @@ def _grouped(engine: Engine, column: Any) -> dict[str, int]:
 
 
 def summary(engine: Engine) -> dict[str, Any]:
-    f, d = FindingRecord.__table__, DeadLetterRecord.__table__
+    f, d = table_of(FindingRecord), table_of(DeadLetterRecord)
     with engine.connect() as conn:
-        events = conn.execute(select(func.count()).select_from(EventRecord.__table__)).scalar_one()
+        events = conn.execute(select(func.count()).select_from(table_of(EventRecord))).scalar_one()
         dead = conn.execute(select(func.count()).select_from(d)).scalar_one()
         labels = conn.execute(
-            select(func.count()).select_from(FeedbackRecord.__table__)
+            select(func.count()).select_from(table_of(FeedbackRecord))
         ).scalar_one()
     return {
         "events": int(events),
@@ -209,7 +210,7 @@ def summary(engine: Engine) -> dict[str, Any]:
 
 
 def count_events_with_prefix(engine: Engine, prefix: str) -> int:
-    t = EventRecord.__table__
+    t = table_of(EventRecord)
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     with engine.connect() as conn:
         return int(

@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from audit.lifecycle import Status, status_expr
-from audit.models import EventRecord, FindingRecord
+from audit.models import EventRecord, FindingRecord, table_of
 from audit.queries import as_utc
 from audit.report_charts import horizontal_bars, stacked_bars
 from core.model_registry import Registry
 
-EVENTS = EventRecord.__table__
-FINDINGS = FindingRecord.__table__
+EVENTS = table_of(EventRecord)
+FINDINGS = table_of(FindingRecord)
 MAX_OPEN_LISTED = 500
 
 

@@ -17,8 +17,9 @@ def stacked_bars(
     totals = [sum(s[i] for s in series.values()) for i in range(len(days))]
     top = max(max(totals), 1)
     plot_h, left, bar_w = height - 40, 40, max(2.0, (width - 50) / len(days) - 2)
+    svg_h = height + 20 * ((len(series) + 3) // 4)  # room for the legend, four names a row
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height + 20 * ((len(series) + 3) // 4)}" role="img">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{svg_h}" role="img">',
         f'<text x="2" y="12" font-size="10">{top}</text>',
         f'<line x1="{left}" y1="{plot_h}" x2="{width}" y2="{plot_h}" stroke="#999"/>',
     ]
@@ -55,8 +56,9 @@ def horizontal_bars(
         return '<p class="empty">no data</p>'
     top = max(max(values.values()), limit or 0, 1e-12)
     row, left = 18, 200
+    svg_h = row * len(values) + 10
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row * len(values) + 10}" role="img">'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{svg_h}" role="img">'
     ]
     for i, (name, value) in enumerate(values.items()):
         w = value / top * (width - left - 80)
@@ -64,7 +66,8 @@ def horizontal_bars(
         parts.append(
             f'<text x="0" y="{y + 11}" font-size="11">{escape(name[:32])}</text>'
             f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{row - 4}" fill="{PALETTE[0]}"/>'
-            f'<text x="{left + w + 4:.1f}" y="{y + 11}" font-size="11">{escape(fmt.format(value))}</text>'
+            f'<text x="{left + w + 4:.1f}" y="{y + 11}" font-size="11">'
+            f"{escape(fmt.format(value))}</text>"
         )
     if limit is not None:
         x = left + limit / top * (width - left - 80)

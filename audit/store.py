@@ -13,9 +13,8 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit import chain, outbox
+from audit import chain
 from audit.db import create_schema, make_engine
-from audit.erasure import user_ref_hash
 from audit.models import (
     DeadLetterRecord,
     DetectorStateEntryRecord,
@@ -23,7 +22,10 @@ from audit.models import (
     EventRecord,
     FeedbackRecord,
     FindingRecord,
+    table_of,
 )
+from audit.removal.erasure import user_ref_hash
+from audit.webhooks import outbox
 from core.findings import Finding
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries
 
@@ -203,7 +205,7 @@ class AuditStore:
     def known_event_ids(self, event_ids: Iterable[str]) -> set[str]:
         ids = list(dict.fromkeys(event_ids))
         found: set[str] = set()
-        table = EventRecord.__table__
+        table = table_of(EventRecord)
         with self.engine.connect() as conn:
             for i in range(0, len(ids), _ID_CHUNK):
                 chunk = ids[i : i + _ID_CHUNK]
@@ -222,16 +224,16 @@ class AuditStore:
     def _write(self, conn: Connection, batch: AuditBatch, now: datetime) -> None:
         if batch.events:
             conn.execute(
-                self._insert_ignore(EventRecord.__table__, ["event_id"]),
+                self._insert_ignore(table_of(EventRecord), ["event_id"]),
                 [_event_row(e, now, batch.redactions.get(e.event.event_id)) for e in batch.events],
             )
         if batch.feedback:
             conn.execute(
-                self._insert_ignore(FeedbackRecord.__table__, ["event_id"]),
+                self._insert_ignore(table_of(FeedbackRecord), ["event_id"]),
                 [_feedback_row(f, now) for f in batch.feedback],
             )
         if batch.findings:
-            table = FindingRecord.__table__
+            table = table_of(FindingRecord)
             rows = [_finding_row(f) for f in batch.findings]
             # RETURNING names only the rows inserted now: a replayed finding is not chained twice.
             inserted = (
@@ -249,7 +251,7 @@ class AuditStore:
         if batch.dead_letters:
             conn.execute(
                 self._insert_ignore(
-                    DeadLetterRecord.__table__,
+                    table_of(DeadLetterRecord),
                     ["source_topic", "source_partition", "source_offset"],
                 ),
                 [{**_dl_row(d), "received_at": now} for d in batch.dead_letters],
@@ -260,7 +262,7 @@ class AuditStore:
                 self._write_entries(conn, st)
 
     def _upsert_state(self, conn: Connection, st: DetectorState, now: datetime) -> None:
-        table = DetectorStateRecord.__table__
+        table = table_of(DetectorStateRecord)
         values = {
             "detector": st.detector,
             "scope": st.scope,
@@ -280,7 +282,7 @@ class AuditStore:
 
     def _write_entries(self, conn: Connection, st: DetectorState) -> None:
         assert st.entries is not None
-        table = DetectorStateEntryRecord.__table__
+        table = table_of(DetectorStateEntryRecord)
         mine = (table.c.detector == st.detector) & (table.c.scope == st.scope)
         gone = sorted(st.entries.deletes - set(st.entries.upserts))
         for i in range(0, len(gone), _ENTRY_CHUNK):
@@ -307,7 +309,7 @@ class AuditStore:
             )
 
     def load_states(self, scope: str = "global") -> dict[str, DetectorState]:
-        table, entries = DetectorStateRecord.__table__, DetectorStateEntryRecord.__table__
+        table, entries = table_of(DetectorStateRecord), table_of(DetectorStateEntryRecord)
         with self.engine.connect() as conn:
             rows = conn.execute(select(table).where(table.c.scope == scope)).mappings().all()
             saved: dict[tuple[str, str], dict[str, Any]] = defaultdict(dict)
@@ -332,7 +334,7 @@ class AuditStore:
 
     def load_state_of(self, detector: str, scopes: Sequence[str]) -> dict[str, dict[str, Any]]:
         """One detector's saved state in each of ``scopes`` (scope → state; absent: none)."""
-        table = DetectorStateRecord.__table__
+        table = table_of(DetectorStateRecord)
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(table.c.scope, table.c.state).where(

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
 
-from audit.models import ApiToken
+from audit.models import ApiToken, table_of
 
-TOKENS = ApiToken.__table__
+TOKENS = table_of(ApiToken)
 PREFIX = "rw_"
 
 

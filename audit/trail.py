@@ -10,11 +10,11 @@ from sqlalchemy.engine import Engine
 
 from audit import chain
 from audit.lifecycle import history, status_of
-from audit.models import EventRecord, FindingRecord
+from audit.models import EventRecord, FindingRecord, table_of
 from audit.queries import FINDING_COLUMNS, as_utc
 
-FINDINGS = FindingRecord.__table__
-EVENTS = EventRecord.__table__
+FINDINGS = table_of(FindingRecord)
+EVENTS = table_of(EventRecord)
 GROUPS = {
     "model": FINDINGS.c.model_id,
     "category": FINDINGS.c.category,

@@ -184,7 +184,7 @@ def api(host: str, port: int) -> None:
     """Serve the audit API (findings, lifecycle, summary, tokens, webhooks) with uvicorn."""
     import uvicorn
 
-    from audit.api import create_app
+    from audit.api.app import create_app
 
     uvicorn.run(
         create_app(get_settings()), host=host, port=port, log_level=get_settings().log_level.lower()

@@ -5,12 +5,15 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from core.settings import get_settings
 from riskwatch.cli_common import fail
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 TABLE_COLUMNS = (
     "detected_at",
@@ -27,7 +30,7 @@ SEVERITIES = ["info", "low", "medium", "high", "critical"]
 STATUSES = ["open", "acknowledged", "resolved", "false_positive"]
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from audit.db import create_schema, make_engine
 
     engine = make_engine(get_settings().database_url)
@@ -99,9 +102,8 @@ def audit_findings(
     from riskwatch.output import render
 
     if subcategory is not None and subcategory not in {s.value for s in Subcategory}:
-        fail(
-            f"unknown subcategory {subcategory!r}; one of: {', '.join(s.value for s in Subcategory)}"
-        )
+        known = ", ".join(s.value for s in Subcategory)
+        fail(f"unknown subcategory {subcategory!r}; one of: {known}")
     flt = FindingFilter(
         model=model,
         version=model_version,
@@ -227,7 +229,7 @@ _lifecycle_command(
 )
 def audit_verify(fmt: str) -> None:
     """Walk the hash chain; exit 1 and name the first broken link if anything was altered."""
-    from audit.chain import verify
+    from audit.verify import verify
     from riskwatch.output import to_json
 
     report = verify(_engine())

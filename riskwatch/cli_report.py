@@ -56,17 +56,18 @@ def busiest_model_report(out: Path) -> Path | None:
     None when the store has no events."""
     from sqlalchemy import func, select
 
-    from audit.models import EventRecord
+    from audit.models import EventRecord, table_of
 
+    events = table_of(EventRecord)
     engine = make_engine(get_settings().database_url)
     with engine.connect() as conn:
         row = conn.execute(
             select(
-                EventRecord.model_id,
-                func.min(EventRecord.timestamp),
-                func.max(EventRecord.timestamp),
+                events.c.model_id,
+                func.min(events.c.timestamp),
+                func.max(events.c.timestamp),
             )
-            .group_by(EventRecord.model_id)
+            .group_by(events.c.model_id)
             .order_by(func.count().desc())
             .limit(1)
         ).first()

@@ -23,7 +23,7 @@ from riskwatch.cli_common import fail
 def purge(by: str, days: int | None) -> None:
     """Delete events older than the retention period; findings are kept; the purge is chained."""
     from audit.db import create_schema, make_engine
-    from audit.retention import purge_events
+    from audit.removal.retention import purge_events
     from riskwatch.output import to_json
 
     settings = get_settings()
@@ -48,7 +48,7 @@ def purge(by: str, days: int | None) -> None:
 def erase(user_ref: str, reason: str, by: str) -> None:
     """Erase one data subject's event content (GDPR Art. 17); the erasure is chained."""
     from audit.db import create_schema, make_engine
-    from audit.erasure import erase_subject
+    from audit.removal.erasure import erase_subject
     from riskwatch.output import to_json
 
     engine = make_engine(get_settings().database_url)
@@ -73,7 +73,7 @@ def erase(user_ref: str, reason: str, by: str) -> None:
 def removals(kind: str | None, limit: int, fmt: str) -> None:
     """Erasures and retention purges, newest first."""
     from audit.db import create_schema, make_engine
-    from audit.removals import LIST_COLUMNS, list_removals
+    from audit.removal.records import LIST_COLUMNS, list_removals
     from riskwatch.output import render
 
     engine = make_engine(get_settings().database_url)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import getpass
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from core.settings import get_settings
 from riskwatch.cli_common import fail
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 CATEGORIES = ["technical", "commercial", "legal"]
@@ -40,7 +43,7 @@ DELIVERY_COLUMNS = (
 )
 
 
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> Engine:
     from audit.db import create_schema, make_engine
 
     engine = make_engine(get_settings().database_url)
@@ -93,7 +96,8 @@ def webhooks_add(
     actor: str | None,
 ) -> None:
     """Subscribe a URL to findings; prints the signing secret once."""
-    from audit.webhooks import Filters, NewSubscription, SubscriptionError, create_subscription
+    from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
+    from audit.webhooks.subscriptions import create_subscription
 
     try:
         spec = NewSubscription(
@@ -124,7 +128,7 @@ def webhooks_add(
 )
 def webhooks_list(include_removed: bool, fmt: str) -> None:
     """List subscriptions (never their secrets)."""
-    from audit.webhooks import list_subscriptions
+    from audit.webhooks.subscriptions import list_subscriptions
     from riskwatch.output import to_json, to_table
 
     rows = [s.to_dict() for s in list_subscriptions(_engine(), include_removed=include_removed)]
@@ -136,7 +140,7 @@ def webhooks_list(include_removed: bool, fmt: str) -> None:
 @click.option("--actor", default=None, help="Who removes it (chained). Default: cli:<login name>.")
 def webhooks_remove(subscription_id: int, actor: str | None) -> None:
     """Remove a subscription; its pending deliveries are cancelled."""
-    from audit.webhooks import SubscriptionNotFound, remove_subscription
+    from audit.webhooks.subscriptions import SubscriptionNotFound, remove_subscription
 
     try:
         sub = remove_subscription(_engine(), subscription_id, actor=actor or _default_actor())
@@ -161,8 +165,8 @@ def webhooks_deliveries(
     status: str | None, subscription_id: int | None, finding_id: str | None, limit: int, fmt: str
 ) -> None:
     """List deliveries, newest first; --status dead shows those that gave up."""
-    from audit.outbox import DELIVERY_COLUMNS as ALL_COLUMNS
-    from audit.outbox import list_deliveries
+    from audit.webhooks.outbox import DELIVERY_COLUMNS as ALL_COLUMNS
+    from audit.webhooks.outbox import list_deliveries
     from riskwatch.output import render
 
     rows = list_deliveries(
@@ -183,7 +187,7 @@ def webhooks_retry(
     delivery_ids: tuple[str, ...], subscription_id: int | None, all_dead: bool
 ) -> None:
     """Send dead deliveries again, with a fresh attempt budget."""
-    from audit.outbox import retry_dead
+    from audit.webhooks.outbox import retry_dead
 
     if bool(delivery_ids) == all_dead:
         fail("give delivery ids or --all-dead")
@@ -212,7 +216,7 @@ def alerts() -> None:
 def alerts_run(once: bool) -> None:
     """Run the webhook dispatcher in the foreground (beside workers started with
     RISKWATCH_WEBHOOK_DISPATCH=false, or as extra capacity: dispatchers share the outbox safely)."""
-    from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
+    from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
     from riskwatch.output import to_json
 
     dispatcher = Dispatcher(_engine(), DispatcherConfig.from_settings(get_settings()))

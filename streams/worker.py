@@ -25,8 +25,8 @@ from streams.sink import AuditSink
 from streams.topics import declare_topics, ensure_topics
 
 if TYPE_CHECKING:
-    from audit.retention import RetentionPurger
-    from audit.webhook_dispatcher import Dispatcher
+    from audit.removal.retention import RetentionPurger
+    from audit.webhooks.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def start_webhook_dispatcher(
     if not settings.webhook_dispatch:
         return None
     from audit.db import make_engine
-    from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
+    from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
 
     return Dispatcher(
         make_engine(settings.database_url),
@@ -139,7 +139,7 @@ def start_retention_purger(settings: Settings) -> RetentionPurger | None:
     if settings.event_retention_days <= 0:
         return None
     from audit.db import make_engine
-    from audit.retention import RetentionPurger
+    from audit.removal.retention import RetentionPurger
 
     return RetentionPurger(
         make_engine(settings.database_url), settings.event_retention_days

@@ -1,5 +1,5 @@
-"""The audit API (FastAPI): findings with their trails, lifecycle actions, summary, tokens."""
+"""The audit API (FastAPI): findings with their trails, lifecycle actions, summary, tokens.
 
-from audit.api.app import create_app
-
-__all__ = ["create_app"]
+``create_app`` is in audit/api/app.py; this package module imports nothing, so that a route
+importing audit/api/deps.py does not pull the application (and every route) in through it.
+"""

@@ -11,9 +11,10 @@ import pytest
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 
-from audit import outbox
 from audit.models import FindingRecord
-from audit.webhooks import NewSubscription, create_subscription, list_subscriptions
+from audit.webhooks import outbox
+from audit.webhooks.spec import NewSubscription
+from audit.webhooks.subscriptions import create_subscription, list_subscriptions
 from tests.faults.test_faults import _traffic
 from tests.integration.harness import free_port, wait_for
 from tests.integration.test_webhooks import AlertPipeline, Receiver

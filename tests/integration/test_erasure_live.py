@@ -11,8 +11,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
-from audit.erasure import user_ref_hash
 from audit.models import EventRecord, FindingRecord
+from audit.removal.erasure import user_ref_hash
 from core.model_registry import load_registry
 from streams.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for

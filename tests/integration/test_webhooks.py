@@ -18,16 +18,11 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
-from audit import outbox
 from audit.models import FindingRecord
-from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
-from audit.webhooks import (
-    Filters,
-    NewSubscription,
-    WebhookFormat,
-    create_subscription,
-    list_subscriptions,
-)
+from audit.webhooks import outbox
+from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
+from audit.webhooks.spec import Filters, NewSubscription, WebhookFormat
+from audit.webhooks.subscriptions import create_subscription, list_subscriptions
 from core.model_registry import load_registry
 from streams.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, text
 
-from audit.api import create_app
+from audit.api.app import create_app
 from audit.models import FindingRecord
 from audit.tokens import create_token, revoke_token
 from core.settings import Settings

@@ -7,7 +7,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from audit.api import create_app
+from audit.api.app import create_app
 from audit.tokens import create_token
 from core.settings import Settings
 from tests.dburl import db_url

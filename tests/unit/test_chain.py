@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 from sqlalchemy import text
 
 from audit import chain
+from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
 from tests.dburl import db_url
@@ -50,11 +51,11 @@ def test_every_finding_is_chained_once_and_replay_does_not_extend(tmp_path: Path
     assert findings > 0
     assert _scalar(engine, "select count(*) from audit_chain where kind='finding'") == findings
     assert _scalar(engine, "select count(distinct subject) from audit_chain") == findings
-    head = chain.verify(engine).head
+    head = verify(engine).head
     msgs, _ = messages()
     handler.handle(msgs)  # the same traffic, delivered again
     handler.handle(msgs[:200])
-    report = chain.verify(engine)
+    report = verify(engine)
     assert report.ok and report.head == head and report.entries == findings
 
 
@@ -101,7 +102,7 @@ def test_verify_catches_an_edited_evidence(tmp_path: Path) -> None:
     engine = filled(tmp_path / "a.db").store.engine
     subject = _scalar(engine, "select subject from audit_chain where seq = 2")
     _exec(engine, "update findings set evidence = '{}' where finding_id = :f", f=subject)
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.seq == 2
 
 
@@ -116,13 +117,13 @@ def test_verify_catches_a_truncated_chain_and_deleted_or_unchained_findings(tmp_
     engine = filled(tmp_path / "a.db").store.engine
     last = _scalar(engine, "select max(seq) from audit_chain")
     _exec(engine, "delete from audit_chain where seq = :s", s=last)
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.seq == last and "head" in broken.problem
 
     engine = filled(tmp_path / "b.db").store.engine
     subject = _scalar(engine, "select subject from audit_chain where seq = 6")
     _exec(engine, "delete from findings where finding_id = :f", f=subject)
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.seq == 6 and "deleted" in broken.problem
 
     engine = filled(tmp_path / "c.db").store.engine
@@ -133,7 +134,7 @@ def test_verify_catches_a_truncated_chain_and_deleted_or_unchained_findings(tmp_
         "evidence, regulation_refs, remediation, pack, pack_version, source_topic, "
         "source_partition, source_offset, detected_at from findings limit 1",
     )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.seq is None and "forged-" in (broken.subject or "")
 
 
@@ -261,6 +262,6 @@ def test_concurrent_writers_and_actions_keep_one_unbroken_chain(tmp_path: Path) 
                     ids,
                 )
             )
-        report = chain.verify(store.engine)
+        report = verify(store.engine)
         assert report.ok, (url, report.broken)
         assert report.entries == report.head.seq == 6 * 20 + 12, url

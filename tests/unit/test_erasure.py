@@ -18,11 +18,12 @@ from sqlalchemy import select, text, update
 
 from audit import chain
 from audit.api.app import create_app
-from audit.erasure import erase_subject, user_ref_hash
 from audit.export import export
 from audit.models import EventRecord, FeedbackRecord, FindingRecord
-from audit.removals import get_removal, list_removals
+from audit.removal.erasure import erase_subject, user_ref_hash
+from audit.removal.records import get_removal, list_removals
 from audit.tokens import create_token
+from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
 from streams.processor import RawMessage
@@ -99,7 +100,7 @@ def test_erasure_removes_the_subjects_content_and_keeps_the_chain(tmp_path: Path
     feedback_before = _rows(engine, FEEDBACK, "event_id")
     my_findings = sorted(f for f, r in findings_before.items() if r["event_id"] in mine)
     assert len(mine) >= 2 and my_findings, "the chosen subject needs events with findings"
-    assert chain.verify(engine).ok
+    assert verify(engine).ok
 
     result = erase_subject(engine, ref, reason="DSR-1042", by="dpo@example.com", now=NOW)
 
@@ -149,7 +150,7 @@ def test_erasure_removes_the_subjects_content_and_keeps_the_chain(tmp_path: Path
         ).all()
     assert holders == []
 
-    report = chain.verify(engine)
+    report = verify(engine)
     assert report.ok, report.broken
     record = get_removal(engine, result.removal_id)
     assert record is not None and record["kind"] == "erasure"
@@ -169,7 +170,7 @@ def test_erasure_removes_the_subjects_content_and_keeps_the_chain(tmp_path: Path
         again.removal_id,
         result.removal_id,
     ]
-    assert chain.verify(engine).ok
+    assert verify(engine).ok
 
 
 def _erase_one(tmp_path: Path, name: str) -> tuple[Any, Any, list[str]]:
@@ -194,7 +195,7 @@ def test_evidence_dropped_outside_an_erasure_is_caught(tmp_path: Path) -> None:
             .where(FINDINGS.c.finding_id == other.finding_id)
             .values(evidence=forged)
         )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.subject == other.finding_id
     assert "outside an erasure" in broken.problem
 
@@ -204,7 +205,7 @@ def test_evidence_dropped_outside_an_erasure_is_caught(tmp_path: Path) -> None:
             .where(FINDINGS.c.finding_id == other.finding_id)
             .values(evidence={**forged, "sha256": "0" * 64})
         )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and "changed after it was chained" in broken.problem
 
 
@@ -215,14 +216,14 @@ def test_an_edited_or_unchained_erasure_record_is_caught(tmp_path: Path) -> None
             text("UPDATE data_removals SET reason = 'routine' WHERE id = :i"),
             {"i": result.removal_id},
         )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.kind == "erasure" and "changed" in broken.problem
     with engine.begin() as conn:  # emptying its list un-justifies the erased evidence first
         conn.execute(
             text("UPDATE data_removals SET reason = 'DSR-7', finding_ids = '[]' WHERE id = :i"),
             {"i": result.removal_id},
         )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert (
         broken is not None and broken.kind == "finding" and "outside an erasure" in broken.problem
     )
@@ -232,11 +233,11 @@ def test_an_edited_or_unchained_erasure_record_is_caught(tmp_path: Path) -> None
             .where(chain.REMOVALS.c.id == result.removal_id)
             .values(finding_ids=sorted(_erased(engine)))
         )
-    assert chain.verify(engine).ok  # restored
+    assert verify(engine).ok  # restored
     empty = erase_subject(engine, "cust-nobody", reason="DSR-8", by="dpo", now=NOW)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM data_removals WHERE id = :i"), {"i": empty.removal_id})
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.kind == "erasure" and "was deleted" in broken.problem
     with engine.begin() as conn:  # a record written outside riskwatch has no link
         conn.execute(
@@ -247,7 +248,7 @@ def test_an_edited_or_unchained_erasure_record_is_caught(tmp_path: Path) -> None
             ),
             {"i": empty.removal_id},
         )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and "changed after it was chained" in broken.problem
     with engine.begin() as conn:
         conn.execute(
@@ -268,7 +269,7 @@ def test_an_edited_or_unchained_erasure_record_is_caught(tmp_path: Path) -> None
                 "(SELECT entry_hash FROM audit_chain ORDER BY seq DESC LIMIT 1)"
             )
         )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.seq is None and broken.subject == "77"
     assert "not in the chain" in broken.problem
 
@@ -300,17 +301,17 @@ def test_legacy_findings_keep_their_evidence_and_verify(tmp_path: Path) -> None:
             )
             prev = prev_entry
         conn.execute(update(chain.HEAD).values(entry_hash=prev))
-    assert chain.verify(engine).ok
+    assert verify(engine).ok
     ref, mine = _subject(engine, refs)
     result = erase_subject(engine, ref, reason="DSR-9", by="dpo", now=NOW)
     assert result.findings == 0 and result.findings_kept > 0 and result.events == len(mine)
-    assert chain.verify(engine).ok
+    assert verify(engine).ok
     with engine.begin() as conn:  # legacy links still catch an edit
         conn.execute(
             text("UPDATE findings SET severity = 'info' WHERE event_id = :e"),
             {"e": next(iter(f["event_id"] for f in findings.values() if f["event_id"]))},
         )
-    assert not chain.verify(engine).ok
+    assert not verify(engine).ok
 
 
 def test_export_after_an_erasure_checks_offline(tmp_path: Path) -> None:
@@ -386,8 +387,8 @@ def test_cli_and_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         rows = table.stdout.strip().splitlines()
         assert rows[0].startswith("id,kind,at,requested_by,reason") and len(rows) == 2
         assert ",erasure," in rows[1] and "DSR-5" in rows[1]
-        verify = runner.invoke(main, ["audit", "verify"])
-        assert verify.exit_code == 0, verify.output
+        verified = runner.invoke(main, ["audit", "verify"])
+        assert verified.exit_code == 0, verified.output
     finally:
         get_settings.cache_clear()
 
@@ -425,4 +426,4 @@ def test_cli_and_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         client.get("/removals/999", headers={"Authorization": f"Bearer {auditor}"}).status_code
         == 404
     )
-    assert chain.verify(engine).ok
+    assert verify(engine).ok

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from audit import chain
 from audit.lifecycle import FindingNotFound, InvalidTransition, record_action, status_of
 from audit.queries import FindingFilter, count_findings, find_findings
 from audit.trail import finding_trail
+from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
 from tests.dburl import db_url
@@ -21,7 +21,7 @@ from tests.unit.audit_helpers import filled
 def test_actions_change_status_and_land_in_the_chain(tmp_path: Path) -> None:
     engine = filled(tmp_path / "a.db").store.engine
     fid = find_findings(engine, FindingFilter(limit=1))[0]["finding_id"]
-    head = chain.verify(engine).head
+    head = verify(engine).head
     with engine.connect() as conn:
         assert status_of(conn, fid) == "open"
     ack = record_action(engine, finding_id=fid, action="acknowledge", actor="ana", reason="on it")
@@ -34,7 +34,7 @@ def test_actions_change_status_and_land_in_the_chain(tmp_path: Path) -> None:
         ("acknowledge", "ana", "on it"),
         ("resolve", "ana", "fixed"),
     ]
-    report = chain.verify(engine)
+    report = verify(engine)
     assert report.ok and report.head.seq == head.seq + 2
     with engine.connect() as conn:
         links = conn.execute(
@@ -48,7 +48,7 @@ def test_actions_change_status_and_land_in_the_chain(tmp_path: Path) -> None:
         engine, finding_id=fid, action="false_positive", actor="bo", reason="test traffic"
     )
     assert finding_trail(engine, fid)["status"] == "false_positive"  # type: ignore[index]
-    assert chain.verify(engine).ok
+    assert verify(engine).ok
 
 
 def test_invalid_transitions_and_unknown_findings(tmp_path: Path) -> None:
@@ -63,7 +63,7 @@ def test_invalid_transitions_and_unknown_findings(tmp_path: Path) -> None:
         record_action(engine, finding_id="nope", action="resolve", actor="a", reason="r")
     with pytest.raises(ValueError):
         record_action(engine, finding_id=fid, action="delete", actor="a", reason="r")
-    assert chain.verify(engine).head.seq == count_findings(engine, FindingFilter()) + 1
+    assert verify(engine).head.seq == count_findings(engine, FindingFilter()) + 1
 
 
 def test_status_filter_and_tampered_action(tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_status_filter_and_tampered_action(tmp_path: Path) -> None:
             text("update finding_actions set actor = 'mallory' where finding_id = :f"),
             {"f": ids[1]},
         )
-    broken = chain.verify(engine).broken
+    broken = verify(engine).broken
     assert broken is not None and broken.kind == "lifecycle" and "changed" in broken.problem
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
-from audit.api import create_app
+from audit.api.app import create_app
 from audit.models import EventRecord, FindingRecord
 from audit.report import ReportPeriod, build_report, collect
 from audit.tokens import create_token

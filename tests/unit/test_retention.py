@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
-from audit.chain import verify
 from audit.models import ChainEntry, EventRecord, FindingRecord
-from audit.removals import get_removal, list_removals
-from audit.retention import RetentionPurger, purge_events
+from audit.removal.records import get_removal, list_removals
+from audit.removal.retention import RetentionPurger, purge_events
+from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
 from tests.dburl import db_url

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from audit.api import create_app
+from audit.api.app import create_app
 from audit.db import make_engine
 from audit.tokens import Role, authenticate, hash_token
 from core.settings import Settings, get_settings

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
+from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from core.model_registry import ConfigError, load_registry
 from core.settings import Settings
 from streams.worker import start_webhook_dispatcher

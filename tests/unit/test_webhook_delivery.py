@@ -15,13 +15,14 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from audit import outbox
 from audit.db import make_engine
 from audit.store import AuditStore
-from audit.webhook_dispatcher import Dispatcher, DispatcherConfig
-from audit.webhook_retry import RetryPolicy
-from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
-from audit.webhooks import Filters, NewSubscription, WebhookFormat, create_subscription
+from audit.webhooks import outbox
+from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
+from audit.webhooks.retry import RetryPolicy
+from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
+from audit.webhooks.spec import Filters, NewSubscription, WebhookFormat
+from audit.webhooks.subscriptions import create_subscription
 from tests.unit.webhook_helpers import Severity, Subcategory, finding, new_store, write_findings
 
 FAST = DispatcherConfig(

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 
-from audit import chain, outbox
+from audit import chain
 from audit.models import WebhookDelivery
 from audit.store import AuditStore
-from audit.webhooks import (
-    Filters,
-    NewSubscription,
-    SubscriptionError,
+from audit.verify import verify
+from audit.webhooks import outbox
+from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
+from audit.webhooks.subscriptions import (
     SubscriptionNotFound,
     create_subscription,
     list_subscriptions,
@@ -113,7 +113,7 @@ def test_create_returns_the_secret_once_and_chains_the_action(store: AuditStore)
     with store.engine.connect() as conn:
         link = chain.entry_for(conn, "webhook", f"{sub.id}/create")
     assert link is not None
-    assert chain.verify(store.engine).ok
+    assert verify(store.engine).ok
 
 
 def test_remove_is_soft_chained_and_idempotent(store: AuditStore) -> None:
@@ -124,7 +124,7 @@ def test_remove_is_soft_chained_and_idempotent(store: AuditStore) -> None:
     assert again.removed_by == "b"
     assert list_subscriptions(store.engine) == []
     assert [s.id for s in list_subscriptions(store.engine, include_removed=True)] == [sub.id]
-    report = chain.verify(store.engine)
+    report = verify(store.engine)
     assert report.ok and report.entries == 2
     with pytest.raises(SubscriptionNotFound):
         remove_subscription(store.engine, 999, actor="a")
@@ -165,10 +165,10 @@ def test_verify_catches_subscriptions_altered_with_plain_sql(
     create_subscription(store.engine, NewSubscription(url=URL), actor="a")
     second, _ = create_subscription(store.engine, NewSubscription(url=URL), actor="a")
     remove_subscription(store.engine, second.id, actor="b")
-    assert chain.verify(store.engine).ok
+    assert verify(store.engine).ok
     with store.engine.begin() as conn:
         conn.execute(text(tamper.format(z="0" * 64)))
-    report = chain.verify(store.engine)
+    report = verify(store.engine)
     assert not report.ok and report.broken is not None
     assert problem in report.broken.problem, report.broken
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from audit.webhook_retry import RetryPolicy, Verdict, classify
+from audit.webhooks.retry import RetryPolicy, Verdict, classify
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from audit.webhook_signing import SignatureError, parse_header, sign, signature, verify
+from audit.webhooks.signing import SignatureError, parse_header, sign, signature, verify
 
 SECRET = "whsec_test-secret"
 BODY = b'{"finding": {"finding_id": "f1"}}'

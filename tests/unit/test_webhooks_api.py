@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from audit import outbox
-from audit.api import create_app
+from audit.api.app import create_app
 from audit.store import AuditStore
 from audit.tokens import create_token
+from audit.webhooks import outbox
 from core.settings import Settings
 from tests.unit.webhook_helpers import finding, new_store, write_findings
 

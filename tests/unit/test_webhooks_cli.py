@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner, Result
 from pytest_httpserver import HTTPServer
 
-from audit import outbox
 from audit.store import AuditStore
-from audit.webhook_signing import SIGNATURE_HEADER, verify
+from audit.webhooks import outbox
+from audit.webhooks.signing import SIGNATURE_HEADER, verify
 from core.settings import get_settings
 from riskwatch.cli import main
 from tests.unit.webhook_helpers import finding, new_store, write_findings

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from audit import chain
 from audit.api.deps import AuditorToken, EngineDep
-from audit.api.schemas import ChainReportPublic
+from audit.api.schemas.chain import ChainReportPublic
+from audit.verify import verify as verify_chain
 
 router = APIRouter(prefix="/chain", tags=["chain"])
 
@@ -16,4 +16,4 @@ router = APIRouter(prefix="/chain", tags=["chain"])
 @router.get("/verify", response_model=ChainReportPublic)
 def verify(engine: EngineDep, _token: AuditorToken) -> dict[str, Any]:
     """Recomputes every link from the current rows; reads the whole chain."""
-    return chain.verify(engine).to_dict()
+    return verify_chain(engine).to_dict()

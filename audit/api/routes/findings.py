@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import AwareDatetime
 
 from audit.api.deps import AuditorToken, EngineDep, OperatorToken
-from audit.api.schemas import (
+from audit.api.schemas.findings import (
     ActionCreate,
     ActionResult,
     FindingsPublic,

@@ -9,9 +9,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, status
 
 from audit.api.deps import AdminToken, AuditorToken, EngineDep, RowId
-from audit.api.schemas import ErasureCreate, ErasurePublic, RemovalDetail, RemovalsPublic
-from audit.erasure import erase_subject
-from audit.removals import get_removal, list_removals
+from audit.api.schemas.removals import ErasureCreate, ErasurePublic, RemovalDetail, RemovalsPublic
+from audit.removal.erasure import erase_subject
+from audit.removal.records import get_removal, list_removals
 
 router = APIRouter(tags=["data removals"])
 

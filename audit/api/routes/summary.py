@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from audit.api.deps import AuditorToken, EngineDep
-from audit.api.schemas import SummaryPublic
+from audit.api.schemas.summary import SummaryPublic
 from audit.trail import grouped_counts
 
 router = APIRouter(tags=["summary"])

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 
 from audit.api.deps import AdminToken, EngineDep, RowId
-from audit.api.schemas import TokenCreate, TokenCreated, TokenPublic, TokensPublic
+from audit.api.schemas.tokens import TokenCreate, TokenCreated, TokenPublic, TokensPublic
 from audit.tokens import create_token, list_tokens, revoke_token
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])

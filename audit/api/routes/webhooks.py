@@ -6,9 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from audit import outbox
 from audit.api.deps import MAX_ROW_ID, AdminToken, EngineDep, RowId
-from audit.api.webhook_schemas import (
+from audit.api.schemas.webhooks import (
     DeliveriesPublic,
     DeliveryPublic,
     RetryResult,
@@ -17,11 +16,10 @@ from audit.api.webhook_schemas import (
     WebhookPublic,
     WebhooksPublic,
 )
-from audit.outbox import DeliveryStatus
-from audit.webhooks import (
-    Filters,
-    NewSubscription,
-    SubscriptionError,
+from audit.webhooks import outbox
+from audit.webhooks.outbox import DeliveryStatus
+from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
+from audit.webhooks.subscriptions import (
     SubscriptionNotFound,
     create_subscription,
     get_subscription,
@@ -30,7 +28,9 @@ from audit.webhooks import (
 )
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
-NOT_FOUND = {404: {"description": "Unknown subscription or delivery"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown subscription or delivery"}
+}
 
 
 @router.get("", response_model=WebhooksPublic)

@@ -15,11 +15,11 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
 from audit.chain import canonical_time
-from audit.models import EventRecord
+from audit.models import EventRecord, table_of
 from audit.queries import as_utc
-from audit.removals import record_removal
+from audit.removal.records import record_removal
 
-EVENTS = EventRecord.__table__
+EVENTS = table_of(EventRecord)
 log = logging.getLogger(__name__)
 
 

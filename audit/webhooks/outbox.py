@@ -24,12 +24,13 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit.models import FindingRecord, WebhookDelivery, WebhookSubscription
-from audit.webhooks import WebhookFormat, active_subscriptions
+from audit.models import FindingRecord, RowData, WebhookDelivery, WebhookSubscription, table_of
+from audit.webhooks.spec import WebhookFormat
+from audit.webhooks.subscriptions import active_subscriptions
 
-DELIVERIES = WebhookDelivery.__table__
-SUBSCRIPTIONS = WebhookSubscription.__table__
-FINDINGS = FindingRecord.__table__
+DELIVERIES = table_of(WebhookDelivery)
+SUBSCRIPTIONS = table_of(WebhookSubscription)
+FINDINGS = table_of(FindingRecord)
 _NAMESPACE = uuid.UUID("2d8f7f0e-4c1b-4f7a-9a43-6a0f1b9d2c51")
 _ERROR_LIMIT = 1000
 
@@ -257,7 +258,7 @@ DELIVERY_COLUMNS = (
 )
 
 
-def _public(row: Mapping[str, Any]) -> dict[str, Any]:
+def _public(row: RowData) -> dict[str, Any]:
     out = {c: row[c] for c in DELIVERY_COLUMNS}
     for key in ("next_attempt_at", "created_at", "delivered_at"):
         if out[key] is not None:

@@ -27,13 +27,13 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
-from audit.models import EventRecord, FeedbackRecord
+from audit.models import EventRecord, FeedbackRecord, table_of
 from audit.queries import as_utc
-from audit.removals import next_removal_id, record_removal
+from audit.removal.records import next_removal_id, record_removal
 from core.events import NAME
 
-EVENTS = EventRecord.__table__
-FEEDBACK = FeedbackRecord.__table__
+EVENTS = table_of(EventRecord)
+FEEDBACK = table_of(FeedbackRecord)
 _CHUNK = 500
 _NAME = re.compile(NAME)
 

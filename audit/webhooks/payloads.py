@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from audit.webhooks import WebhookFormat
+from audit.webhooks.spec import WebhookFormat
 
 SCHEMA = "riskwatch.alert/v1"
 _SLACK_TEXT_LIMIT = 3000  # Slack rejects section texts longer than this

@@ -7,9 +7,9 @@ from typing import Annotated
 from pydantic import AfterValidator
 from sqlmodel import Field, SQLModel
 
-from audit.api.schemas import NameText, UtcDatetime
-from audit.outbox import DeliveryStatus
-from audit.webhooks import WebhookFormat, validate_url
+from audit.api.schemas.fields import NameText, UtcDatetime
+from audit.webhooks.outbox import DeliveryStatus
+from audit.webhooks.spec import WebhookFormat, validate_url
 from core.taxonomy import Category, Severity, Subcategory
 
 WebhookUrl = Annotated[NameText, Field(min_length=1, max_length=2048), AfterValidator(validate_url)]

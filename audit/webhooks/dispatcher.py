@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.engine import Engine
 
-from audit import outbox
-from audit.webhook_payloads import render
-from audit.webhook_retry import RetryPolicy, Verdict, classify
-from audit.webhook_signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from audit.webhooks import outbox
+from audit.webhooks.payloads import render
+from audit.webhooks.retry import RetryPolicy, Verdict, classify
+from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
 USER_AGENT = "riskwatch-webhooks/1"
