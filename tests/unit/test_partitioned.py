@@ -17,7 +17,7 @@ from streams.partitioned import MARK, PartitionedProcessor
 from streams.processor import BatchProcessor, RawMessage
 from streams.simulator import demo_traffic
 from tests.dburl import db_url
-from tests.unit.audit_helpers import REGISTRY
+from tests.unit.audit.audit_helpers import REGISTRY
 
 
 def _worker(store: AuditStore) -> BatchHandler:

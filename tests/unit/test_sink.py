@@ -29,7 +29,7 @@ from streams.runner import ThreadRunner
 from streams.sink import AuditSink
 from tests.dburl import db_url
 from tests.unit.paths import REPO
-from tests.unit.policy_helpers import signal_rule_packs
+from tests.unit.policies.policy_helpers import signal_rule_packs
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")  # credit-scoring: 250 ms latency SLO
 

@@ -15,7 +15,7 @@ from audit.webhooks import outbox
 from audit.webhooks.signing import SIGNATURE_HEADER, verify
 from core.settings import get_settings
 from riskwatch.cli import main
-from tests.unit.webhook_helpers import finding, new_store, write_findings
+from tests.unit.audit.webhooks.webhook_helpers import finding, new_store, write_findings
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
 from tests.dburl import db_url
-from tests.unit.audit_helpers import filled, messages
+from tests.unit.audit.audit_helpers import filled, messages
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from audit.tokens import create_token, revoke_token
 from core.settings import Settings
 from core.taxonomy import Severity
 from tests.dburl import db_url
-from tests.unit.audit_helpers import filled
+from tests.unit.audit.audit_helpers import filled
 
 RANK = {s.value: s.rank for s in Severity}
 

@@ -13,7 +13,7 @@ from audit.store import AuditStore
 from audit.tokens import create_token
 from audit.webhooks import outbox
 from core.settings import Settings
-from tests.unit.webhook_helpers import finding, new_store, write_findings
+from tests.unit.audit.webhooks.webhook_helpers import finding, new_store, write_findings
 
 URL = "https://hooks.example.com/riskwatch"
 

@@ -21,7 +21,7 @@ from audit.tokens import create_token
 from core.settings import Settings, get_settings
 from riskwatch.cli import main
 from tests.dburl import db_url
-from tests.unit.audit_helpers import REGISTRY, filled
+from tests.unit.audit.audit_helpers import REGISTRY, filled
 
 HOSTILE = "<script>document.title='pwned'</script>"
 NOW = datetime.now(UTC)

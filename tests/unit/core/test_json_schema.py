@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,15 +17,9 @@ from jsonschema import Draft202012Validator
 
 from core.events import _RFC3339, INFERENCE_V1
 from streams.codec import InvalidMessage, decode_event
+from tests.unit.paths import REPO
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parent
-    / ".."
-    / ".."
-    / "core"
-    / "schemas"
-    / "riskwatch.inference.v1.schema.json"
-).resolve()
+SCHEMA_PATH = REPO / "core" / "schemas" / "riskwatch.inference.v1.schema.json"
 
 
 @pytest.fixture(scope="module")

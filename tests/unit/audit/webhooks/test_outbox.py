@@ -21,7 +21,14 @@ from audit.webhooks.subscriptions import (
     list_subscriptions,
     remove_subscription,
 )
-from tests.unit.webhook_helpers import T0, Severity, Subcategory, finding, new_store, write_findings
+from tests.unit.audit.webhooks.webhook_helpers import (
+    T0,
+    Severity,
+    Subcategory,
+    finding,
+    new_store,
+    write_findings,
+)
 
 URL = "http://127.0.0.1:9/hook"
 

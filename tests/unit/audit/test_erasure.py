@@ -29,7 +29,7 @@ from riskwatch.cli import main
 from streams.processor import RawMessage
 from streams.simulator import demo_traffic
 from tests.dburl import as_json, db_url, dump_all
-from tests.unit.audit_helpers import REGISTRY, make_handler
+from tests.unit.audit.audit_helpers import REGISTRY, make_handler
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 EVENTS, FINDINGS, FEEDBACK = (

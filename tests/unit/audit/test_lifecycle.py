@@ -15,7 +15,7 @@ from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
 from tests.dburl import db_url
-from tests.unit.audit_helpers import filled
+from tests.unit.audit.audit_helpers import filled
 
 
 def test_actions_change_status_and_land_in_the_chain(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from audit.api.app import create_app
 from audit.tokens import create_token
 from core.settings import Settings
 from tests.dburl import db_url
-from tests.unit.audit_helpers import filled
+from tests.unit.audit.audit_helpers import filled
 
 TOKEN: dict[str, str] = {}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -18,10 +17,9 @@ from jsonschema import Draft202012Validator
 
 from core.events import _RFC3339, FEEDBACK_V1, FeedbackEvent
 from streams.codec import DeadLetterReason, InvalidMessage, decode_event
+from tests.unit.paths import REPO
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2] / "core" / "schemas" / "riskwatch.feedback.v1.schema.json"
-)
+SCHEMA_PATH = REPO / "core" / "schemas" / "riskwatch.feedback.v1.schema.json"
 
 
 @pytest.fixture(scope="module")

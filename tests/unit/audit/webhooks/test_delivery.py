@@ -23,7 +23,13 @@ from audit.webhooks.retry import RetryPolicy
 from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
 from audit.webhooks.spec import Filters, NewSubscription, WebhookFormat
 from audit.webhooks.subscriptions import create_subscription
-from tests.unit.webhook_helpers import Severity, Subcategory, finding, new_store, write_findings
+from tests.unit.audit.webhooks.webhook_helpers import (
+    Severity,
+    Subcategory,
+    finding,
+    new_store,
+    write_findings,
+)
 
 FAST = DispatcherConfig(
     timeout_s=0.3,
