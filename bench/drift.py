@@ -39,8 +39,9 @@ from core.model_registry import load_registry
 from core.signals import ObservedEvent, SourceRef
 from detectors import drift_stats as ds
 from detectors.drift import DriftDetector
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import RawMessage, decode_batch
+from streams.processor import decode_batch
 from streams.simulator import simulate_events
 
 REPO = Path(__file__).resolve().parents[1]

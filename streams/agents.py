@@ -19,8 +19,7 @@ from faust.types import EventT, StreamT
 
 from core.settings import Settings
 from streams.app import RiskwatchApp
-from streams.handler import Outcome
-from streams.processor import RawMessage
+from streams.batch import Outcome, RawMessage
 from streams.sink import AuditSink
 from streams.topics import Topics
 

@@ -6,53 +6,13 @@ either way it owns the detectors' state, so batches must reach it one at a time,
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TypeVar
+from collections.abc import Sequence
 
-from audit.store import AuditStore, DeadLetter
-from core.findings import Finding
+from audit.store import AuditStore
+from streams.batch import Outcome, RawMessage
 from streams.codec import EventPolicy
-from streams.processor import BatchProcessor, RawMessage, decode_batch
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What a committed batch leaves to publish, and its counts."""
-
-    findings: list[Finding]
-    rejected: list[tuple[RawMessage, DeadLetter]]
-    stored: int
-    duplicates: int
-    detector_seconds: dict[str, float] = field(default_factory=dict)
-    detector_failures: list[str] = field(default_factory=list)
-
-
-def retry_sync(
-    what: str, fn: Callable[[], T], *, first_delay: float = 0.2, max_delay: float = 10.0
-) -> T:
-    """Run ``fn`` until it succeeds: events are never skipped because the database is away."""
-    delay, attempt = first_delay, 0
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            attempt += 1
-            log.warning(
-                "%s failed (attempt %d, retrying in %.1fs): %s: %s",
-                what,
-                attempt,
-                delay,
-                type(exc).__name__,
-                str(exc)[:300],
-            )
-            time.sleep(delay)
-            delay = min(delay * 2, max_delay)
+from streams.processor import BatchProcessor, decode_batch
+from streams.retry import retry_sync
 
 
 class BatchHandler:

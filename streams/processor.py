@@ -21,19 +21,10 @@ from detectors.base import Detector
 from policies.engine import STATE_NAME as POLICY_STATE
 from policies.engine import STATE_VERSION as POLICY_STATE_VERSION
 from policies.engine import PolicyEngine
+from streams.batch import RawMessage
 from streams.codec import EventPolicy, InvalidMessage, decode_document
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None = None
 
 
 @dataclass(slots=True)

@@ -19,8 +19,8 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from streams.handler import BatchHandler, Outcome
-from streams.processor import RawMessage
+from streams.batch import Outcome, RawMessage
+from streams.handler import BatchHandler
 
 log = logging.getLogger(__name__)
 

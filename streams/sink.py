@@ -10,18 +10,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol
 
 import orjson
 
-from streams.handler import Outcome
+from streams.batch import Outcome, RawMessage
 from streams.metrics import WorkerMetrics
-from streams.processor import RawMessage
+from streams.retry import retry_async
 from streams.runner import Runner
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Publisher(Protocol):
@@ -29,29 +28,6 @@ class Publisher(Protocol):
         self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
     ) -> Awaitable[Any]:
         """Schedule one message; the returned awaitable resolves once the broker has it."""
-
-
-async def retry_forever(
-    what: str, fn: Callable[[], Awaitable[T]], *, first_delay: float = 0.2, max_delay: float = 10.0
-) -> T:
-    delay, attempt = first_delay, 0
-    while True:
-        try:
-            return await fn()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            attempt += 1
-            log.warning(
-                "%s failed (attempt %d, retrying in %.1fs): %s: %s",
-                what,
-                attempt,
-                delay,
-                type(exc).__name__,
-                str(exc)[:300],
-            )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_delay)
 
 
 class AuditSink:
@@ -77,7 +53,7 @@ class AuditSink:
     async def handle(self, messages: Sequence[RawMessage]) -> Outcome:
         started = time.perf_counter()
         outcome = await self.runner.run(messages)
-        await retry_forever("publishing findings and dead letters", lambda: self._publish(outcome))
+        await retry_async("publishing findings and dead letters", lambda: self._publish(outcome))
         if self.metrics is not None:
             self.metrics.observe(outcome, time.perf_counter() - started)
         self.stats["batches"] += 1

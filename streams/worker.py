@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 import faust
@@ -16,10 +15,11 @@ from policies.pack import BUILTIN_PACKS, load_packs
 from streams.agents import register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler, retry_sync
+from streams.handler import BatchHandler
 from streams.metrics import WorkerMetrics
 from streams.partitioned import MARK, PartitionedProcessor
 from streams.processor import BatchProcessor
+from streams.retry import retry_sync
 from streams.runner import ProcessRunner, Runner, ThreadRunner
 from streams.sink import AuditSink
 from streams.topics import declare_topics, ensure_topics
@@ -33,17 +33,12 @@ log = logging.getLogger(__name__)
 
 def open_store(settings: Settings, *, wait_s: float = 3600.0) -> AuditStore:
     """Connect and create the schema, waiting for a database that is not up yet."""
-    deadline = time.monotonic() + wait_s
-    delay = 0.5
-    while True:
-        try:
-            return AuditStore.from_url(settings.database_url)
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("audit store not reachable (%s); retrying in %.1fs", str(exc)[:200], delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+    return retry_sync(
+        "opening the audit store",
+        lambda: AuditStore.from_url(settings.database_url),
+        first_delay=0.5,
+        give_up_after=wait_s,
+    )
 
 
 def build_handler(settings: Settings) -> BatchHandler:

@@ -9,9 +9,10 @@ from core.model_registry import load_registry
 from detectors.registry import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
 from streams.handler import BatchHandler
-from streams.processor import BatchProcessor, RawMessage
+from streams.processor import BatchProcessor
 from streams.simulator import DemoTraffic, demo_traffic
 from tests.dburl import db_url
 from tests.unit.paths import REPO

@@ -20,8 +20,9 @@ from detectors.base import Detector
 from detectors.registry import DETECTOR_CLASSES, build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import RawMessage, decode_batch
+from streams.processor import decode_batch
 from streams.simulator import simulate_events
 from tests.unit.paths import REPO
 

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 import streams.handler
+import streams.retry
 import streams.sink
 from audit.queries import summary
 from audit.store import AuditBatch, AuditStore
@@ -21,10 +22,11 @@ from core.signals import ObservedEvent, Signal
 from detectors.base import Detector
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
+from streams.batch import Outcome, RawMessage
 from streams.codec import DeadLetterReason as R
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler, Outcome
-from streams.processor import BatchProcessor, RawMessage
+from streams.handler import BatchHandler
+from streams.processor import BatchProcessor
 from streams.runner import ThreadRunner
 from streams.sink import AuditSink
 from tests.dburl import db_url
@@ -70,7 +72,7 @@ class FlakyStore:
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    sync, forever = streams.handler.retry_sync, streams.sink.retry_forever
+    sync, forever = streams.retry.retry_sync, streams.retry.retry_async
     monkeypatch.setattr(
         streams.handler,
         "retry_sync",
@@ -78,7 +80,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setattr(
         streams.sink,
-        "retry_forever",
+        "retry_async",
         lambda what, fn, **_: forever(what, fn, first_delay=0.001, max_delay=0.001),
     )
 
