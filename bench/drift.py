@@ -41,7 +41,7 @@ from detectors import drift_stats as ds
 from detectors.drift import DriftDetector
 from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import decode_batch
+from streams.pipeline import decode_batch
 from streams.simulator import simulate_events
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from audit.store import AuditBatch, DetectorState
-from streams.processor import BatchProcessor, Decoded, Prepared
+from streams.pipeline import BatchProcessor, Decoded, Prepared
 
 log = logging.getLogger(__name__)
 

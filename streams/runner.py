@@ -20,7 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from streams.batch import Outcome, RawMessage
-from streams.handler import BatchHandler
+from streams.pipeline import BatchHandler
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,9 @@ from policies.pack import BUILTIN_PACKS, load_packs
 from streams.agents import register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler
 from streams.metrics import WorkerMetrics
 from streams.partitioned import MARK, PartitionedProcessor
-from streams.processor import BatchProcessor
+from streams.pipeline import BatchHandler, BatchProcessor
 from streams.retry import retry_sync
 from streams.runner import ProcessRunner, Runner, ThreadRunner
 from streams.sink import AuditSink

@@ -22,7 +22,7 @@ from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import decode_batch
+from streams.pipeline import decode_batch
 from streams.simulator import simulate_events
 from tests.unit.paths import REPO
 

@@ -30,7 +30,7 @@ from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import decode_batch
+from streams.pipeline import decode_batch
 from streams.simulator import demo_traffic
 from tests.shared_data import shared_data
 from tests.unit.paths import REPO

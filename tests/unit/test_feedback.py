@@ -21,8 +21,7 @@ from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor, decode_batch
+from streams.pipeline import BatchHandler, BatchProcessor, decode_batch
 from tests.dburl import db_url
 
 

@@ -26,8 +26,7 @@ from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor
+from streams.pipeline import BatchHandler, BatchProcessor
 from tests.dburl import db_url
 from tests.unit.paths import REPO
 

@@ -13,9 +13,8 @@ from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler
 from streams.partitioned import MARK, PartitionedProcessor
-from streams.processor import BatchProcessor
+from streams.pipeline import BatchHandler, BatchProcessor
 from streams.simulator import demo_traffic
 from tests.dburl import db_url
 from tests.unit.audit_helpers import REGISTRY

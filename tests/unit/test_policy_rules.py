@@ -26,7 +26,7 @@ from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
 from policies.packtest import run_pack_tests
 from policies.windows import Acc, aggregate_of
 from riskwatch.cli import main
-from streams.processor import BatchProcessor, Decoded
+from streams.pipeline import BatchProcessor, Decoded
 
 REGISTRY = Registry.model_validate(
     {

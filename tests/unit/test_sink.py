@@ -12,7 +12,7 @@ import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
 
-import streams.handler
+import streams.pipeline
 import streams.retry
 import streams.sink
 from audit.queries import summary
@@ -25,8 +25,7 @@ from policies.engine import PolicyEngine
 from streams.batch import Outcome, RawMessage
 from streams.codec import DeadLetterReason as R
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor
+from streams.pipeline import BatchHandler, BatchProcessor
 from streams.runner import ThreadRunner
 from streams.sink import AuditSink
 from tests.dburl import db_url
@@ -74,7 +73,7 @@ class FlakyStore:
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     sync, forever = streams.retry.retry_sync, streams.retry.retry_async
     monkeypatch.setattr(
-        streams.handler,
+        streams.pipeline,
         "retry_sync",
         lambda what, fn, **_: sync(what, fn, first_delay=0.001, max_delay=0.001),
     )

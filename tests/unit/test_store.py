@@ -19,7 +19,7 @@ from core.signals import ObservedEvent, SourceRef, StateEntries
 from core.taxonomy import Category, Severity, Subcategory
 from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
-from streams.processor import decode_batch
+from streams.pipeline import decode_batch
 from tests.dburl import as_json, db_url
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
