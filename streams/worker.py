@@ -12,7 +12,7 @@ from core.model_registry import RegistryWatcher, load_registry
 from core.settings import Settings
 from policies.engine import PolicyEngine
 from policies.pack import BUILTIN_PACKS, load_packs
-from streams.agents import register_agents
+from streams.agent import AuditSink, register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
 from streams.metrics import WorkerMetrics
@@ -20,7 +20,6 @@ from streams.partitioned import MARK, PartitionedProcessor
 from streams.pipeline import BatchHandler, BatchProcessor
 from streams.retry import retry_sync
 from streams.runner import ProcessRunner, Runner, ThreadRunner
-from streams.sink import AuditSink
 from streams.topics import declare_topics, ensure_topics
 
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     runner: Runner
     if settings.processor == "process":
         open_store(settings)  # create the schema (or wait for the database) before starting
-        runner = ProcessRunner(settings.model_dump_json())
+        runner = ProcessRunner(settings.model_dump_json(), build_handler)
     else:
         runner = ThreadRunner(build_handler(settings))
     ensure_topics(settings)

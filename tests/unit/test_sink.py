@@ -12,9 +12,9 @@ import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
 
+import streams.agent
 import streams.pipeline
 import streams.retry
-import streams.sink
 from audit.queries import summary
 from audit.store import AuditBatch, AuditStore
 from core.model_registry import load_registry
@@ -22,12 +22,12 @@ from core.signals import ObservedEvent, Signal
 from detectors.base import Detector
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
+from streams.agent import AuditSink
 from streams.batch import Outcome, RawMessage
 from streams.codec import DeadLetterReason as R
 from streams.codec import EventPolicy
 from streams.pipeline import BatchHandler, BatchProcessor
 from streams.runner import ThreadRunner
-from streams.sink import AuditSink
 from tests.dburl import db_url
 from tests.unit.paths import REPO
 from tests.unit.policy_helpers import signal_rule_packs
@@ -78,7 +78,7 @@ def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
         lambda what, fn, **_: sync(what, fn, first_delay=0.001, max_delay=0.001),
     )
     monkeypatch.setattr(
-        streams.sink,
+        streams.agent,
         "retry_async",
         lambda what, fn, **_: forever(what, fn, first_delay=0.001, max_delay=0.001),
     )
