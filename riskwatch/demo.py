@@ -40,8 +40,8 @@ def produce_demo(
     gap_ms: int = 50,
     market_shifts: bool = False,
 ) -> dict[str, Any]:
+    from riskwatch.simulator import demo_traffic
     from streams.producer import make_producer, send_all
-    from streams.simulator import demo_traffic
 
     run_id = run_id or "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     traffic = demo_traffic(

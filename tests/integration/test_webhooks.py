@@ -29,7 +29,7 @@ from audit.webhooks import (
     list_subscriptions,
 )
 from core.model_registry import load_registry
-from streams.simulator import demo_traffic
+from riskwatch.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for
 
 pytestmark = pytest.mark.integration

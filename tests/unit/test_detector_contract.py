@@ -20,10 +20,10 @@ from detectors.base import Detector
 from detectors.registry import DETECTOR_CLASSES, build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from riskwatch.simulator import simulate_events
 from streams.batch import RawMessage
 from streams.codec import EventPolicy
 from streams.pipeline import decode_batch
-from streams.simulator import simulate_events
 from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")

@@ -25,8 +25,8 @@ from audit.removals import get_removal, list_removals
 from audit.tokens import create_token
 from core.settings import get_settings
 from riskwatch.cli import main
+from riskwatch.simulator import demo_traffic
 from streams.batch import RawMessage
-from streams.simulator import demo_traffic
 from tests.dburl import as_json, db_url, dump_all
 from tests.unit.audit_helpers import REGISTRY, make_handler
 

@@ -11,11 +11,11 @@ from audit.store import AuditStore
 from detectors.registry import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from riskwatch.simulator import demo_traffic
 from streams.batch import RawMessage
 from streams.codec import EventPolicy
 from streams.partitioned import MARK, PartitionedProcessor
 from streams.pipeline import BatchHandler, BatchProcessor
-from streams.simulator import demo_traffic
 from tests.dburl import db_url
 from tests.unit.audit_helpers import REGISTRY
 
