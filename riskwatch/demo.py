@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,7 @@ def produce_demo(
 def produce_file(settings: Settings, path: Path) -> dict[str, Any]:
     from streams.producer import make_producer, send_all
 
-    def messages():  # type: ignore[no-untyped-def]
+    def messages() -> Iterator[tuple[bytes | None, bytes]]:
         with path.open("rb") as fh:
             for line in fh:
                 line = line.rstrip(b"\r\n")

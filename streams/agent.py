@@ -111,7 +111,7 @@ class AuditSink:
             await asyncio.gather(*pending)
 
 
-def _raw(event: EventT) -> RawMessage:
+def _raw(event: EventT[bytes]) -> RawMessage:
     msg = event.message
     ts = msg.timestamp
     return RawMessage(
@@ -130,13 +130,13 @@ class InFlight:
     def __init__(
         self,
         sink: AuditSink,
-        stream: StreamT,
+        stream: StreamT[bytes],
         depth: int,
         acked: dict[tuple[str, int], int] | None = None,
     ) -> None:
         self.sink = sink
         self.stream = stream
-        self._pending: asyncio.Queue[tuple[Sequence[EventT], asyncio.Future[Outcome]]] = (
+        self._pending: asyncio.Queue[tuple[Sequence[EventT[bytes]], asyncio.Future[Outcome]]] = (
             asyncio.Queue(maxsize=max(depth - 1, 1))
         )
         self._previous: asyncio.Future[Outcome] | None = None
@@ -159,7 +159,7 @@ class InFlight:
             "stopping: %d of %d batches committed and acked", self.acked_batches, self.submitted
         )
 
-    async def submit(self, events: Sequence[EventT]) -> None:
+    async def submit(self, events: Sequence[EventT[bytes]]) -> None:
         if self.closing:
             for event in events:
                 event.message.acked = True  # not processed: take_events must not ack it either
@@ -199,18 +199,22 @@ def register_agents(app: faust.App, topics: Topics, sink: AuditSink, settings: S
 
     # concurrency=1: with more, Faust may commit past a batch that is still being written.
     @app.agent(topics.events, name="riskwatch.events", concurrency=1)
-    async def monitor(stream: StreamT) -> None:
+    async def monitor(stream: StreamT[bytes]) -> None:
         await sink.start()
         inflight = InFlight(sink, stream, depth=settings.batches_in_flight, acked=acked)
         if isinstance(app, RiskwatchApp):
             app.drain = inflight.drain
-        async for events in stream.take_events(settings.batch_size, within=settings.batch_within_s):
+        # take_events is Faust's (faust.streams.Stream); its StreamT interface does not declare it
+        batches = stream.take_events(  # type: ignore[attr-defined]
+            settings.batch_size, within=settings.batch_within_s
+        )
+        async for events in batches:
             await inflight.submit(events)
 
     metrics = sink.metrics
     if metrics is not None:
-
-        @app.timer(1.0)
+        # faust's App.timer is annotated as returning a bare Callable: an untyped decorator
+        @app.timer(1.0)  # type: ignore[untyped-decorator]
         async def report_lag() -> None:
             lags = []
             for tp in app.consumer.assignment():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import faust
+from faust.types import RecordMetadata
 
 from audit.store import AuditStore
 from core.model_registry import RegistryWatcher, load_registry
@@ -89,7 +91,7 @@ def build_worker_app(settings: Settings) -> faust.App:
 
     async def publish(
         topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-    ):  # type: ignore[no-untyped-def]
+    ) -> Awaitable[RecordMetadata]:
         return await app.producer.send(topic, key, value, None, None, headers)
 
     metrics = WorkerMetrics()
