@@ -31,6 +31,8 @@ HandlerFactory = Callable[[Settings], BatchHandler]
 
 
 class Runner(Protocol):
+    """Where the agent's batches run: one at a time, in the order they are given."""
+
     async def start(self) -> None: ...
 
     async def run(self, messages: Sequence[RawMessage]) -> Outcome: ...

@@ -145,7 +145,7 @@ def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
     dispatcher = start_webhook_dispatcher(settings, app._riskwatch_metrics)  # type: ignore[attr-defined]
     purger = start_retention_purger(settings)
-    # Our own log setup (riskwatch/logs.py, text or JSON) stays; Faust's would replace it.
+    # Our own log setup (core/logs.py, text or JSON) stays; Faust's would replace it.
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     try:
         worker.execute_from_commandline()
