@@ -39,9 +39,10 @@ from core.model_registry import load_registry
 from core.signals import ObservedEvent, SourceRef
 from detectors import drift_stats as ds
 from detectors.drift import DriftDetector
+from riskwatch.simulator import simulate_events
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import RawMessage, decode_batch
-from streams.simulator import simulate_events
+from streams.pipeline import decode_batch
 
 REPO = Path(__file__).resolve().parents[1]
 SIZES = [(300, 150), (600, 300), (1000, 500), (2000, 1000), (5000, 2000)]  # (reference, current)

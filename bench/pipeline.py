@@ -40,8 +40,8 @@ from core.model_registry import Registry, load_registry
 from core.settings import Settings
 from riskwatch.demo import stop_process
 from riskwatch.local_kafka import LocalKafka
+from riskwatch.simulator import simulate_events
 from streams.producer import make_producer, send_all
-from streams.simulator import simulate_events
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4

@@ -30,7 +30,7 @@ from core.model_registry import load_registry
 from core.signals import ObservedEvent, SourceRef
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from streams.simulator import simulate_events
+from riskwatch.simulator import simulate_events
 
 REPO = Path(__file__).resolve().parents[1]
 TARGET = 20_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -15,6 +16,9 @@ from riskwatch.cli_policies import policies
 from riskwatch.cli_report import report
 from riskwatch.cli_retention import erase, purge, removals
 from riskwatch.cli_webhooks import alerts, webhooks
+
+if TYPE_CHECKING:
+    from riskwatch.local_kafka import LocalKafka
 
 
 @click.group()
@@ -33,7 +37,7 @@ def kafka() -> None:
     """Run a local single-node Kafka broker (KRaft) under RISKWATCH_HOME."""
 
 
-def _local_kafka():  # type: ignore[no-untyped-def]
+def _local_kafka() -> LocalKafka:
     from riskwatch.local_kafka import LocalKafka, LocalKafkaError
 
     settings = get_settings()

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,8 @@ def produce_demo(
     gap_ms: int = 50,
     market_shifts: bool = False,
 ) -> dict[str, Any]:
+    from riskwatch.simulator import demo_traffic
     from streams.producer import make_producer, send_all
-    from streams.simulator import demo_traffic
 
     run_id = run_id or "demo-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     traffic = demo_traffic(
@@ -79,7 +80,7 @@ def produce_demo(
 def produce_file(settings: Settings, path: Path) -> dict[str, Any]:
     from streams.producer import make_producer, send_all
 
-    def messages():  # type: ignore[no-untyped-def]
+    def messages() -> Iterator[tuple[bytes | None, bytes]]:
         with path.open("rb") as fh:
             for line in fh:
                 line = line.rstrip(b"\r\n")

@@ -1,1 +1,2 @@
-"""Kafka side of riskwatch: event schema and codec, the Faust app, topics and agents."""
+"""Kafka side of riskwatch: the codec, the Faust app and topics, the events agent, the batch
+pipeline and the process it runs in, and the worker that assembles them."""

@@ -1,4 +1,4 @@
-"""The Faust app: configuration only (topics in streams/topics.py, agents in streams/agents.py)."""
+"""The Faust app: configuration only (topics in streams/topics.py, agents in streams/agent.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ DRAIN_TIMEOUT_S = 25.0
 class RiskwatchApp(faust.App):
     """A Faust app whose graceful stop first finishes the batches in hand.
 
-    Batches are acked only once committed (streams/agents.py), so Faust's own wait for unacked
+    Batches are acked only once committed (streams/agent.py), so Faust's own wait for unacked
     messages at stop does not see them; without this, a SIGTERM would commit the offsets of the
     batches already acked and leave the ones in progress to be read again after the restart.
     """

@@ -3,6 +3,7 @@ the message."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,7 @@ def nesting_depth(doc: Any) -> int:
     deepest, stack = 0, [(doc, 1)]
     while stack:
         value, level = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):

@@ -19,14 +19,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from audit.store import AuditBatch, DetectorState
-from streams.processor import BatchProcessor, Decoded, Prepared
+from core.signals import SourceRef
+from streams.pipeline import BatchProcessor, Decoded, Prepared
 
 log = logging.getLogger(__name__)
 
 MARK = "__partition__"  # the state row that stamps a scope with its last writer
 
 
-def scope_of(source: Any) -> str:
+def scope_of(source: SourceRef) -> str:
     return f"{source.topic}:{source.partition}"
 
 
@@ -69,18 +70,17 @@ class PartitionedProcessor:
         return unit
 
     def prepare(self, decoded: Decoded, known_ids: set[str]) -> Prepared:
-        groups: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-        for f in dataclasses.fields(Decoded):
-            items = getattr(decoded, f.name)
-            if f.name == "rejected" or not isinstance(items, list):
-                continue
-            for item in items:
-                groups[scope_of(item.source)][f.name].append(item)
+        # dead letters are the batch's, not a partition's: _merge adds them once
+        groups: dict[str, Decoded] = defaultdict(Decoded)
+        for observed in decoded.events:
+            groups[scope_of(observed.source)].events.append(observed)
+        for label in decoded.feedback:
+            groups[scope_of(label.source)].feedback.append(label)
         marks = self.load_marks(sorted(groups)) if groups else {}
         parts: list[Prepared] = []
         for scope in sorted(groups):
             unit = self._unit(scope, marks.get(scope))
-            part = unit.prepare(Decoded(**groups[scope]), known_ids)
+            part = unit.prepare(groups[scope], known_ids)
             mark = {
                 "owner": self.owner,
                 "generation": int((marks.get(scope) or {}).get("generation", 0)) + 1,

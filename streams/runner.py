@@ -14,18 +14,25 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from streams.handler import BatchHandler, Outcome
-from streams.processor import RawMessage
+from core.logs import configure_logging
+from core.settings import Settings
+from streams.batch import Outcome, RawMessage
+from streams.pipeline import BatchHandler
 
 log = logging.getLogger(__name__)
 
+#: makes the batch handler from the settings (the worker's build_handler)
+HandlerFactory = Callable[[Settings], BatchHandler]
+
 
 class Runner(Protocol):
+    """Where the agent's batches run: one at a time, in the order they are given."""
+
     async def start(self) -> None: ...
 
     async def run(self, messages: Sequence[RawMessage]) -> Outcome: ...
@@ -76,20 +83,16 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _child_init(settings_json: str, parent: int) -> None:
+def _child_init(build: HandlerFactory, settings_json: str, parent: int) -> None:
     global _child
     # A SIGTERM or Ctrl-C to the worker's process group reaches this process too; the worker
     # decides when it ends (after its last batch, or by exiting), so it ignores them.
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    from core.logs import configure_logging
-    from core.settings import Settings
-    from streams.worker import build_handler
-
     settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.log_level, settings.log_format)
-    _child = build_handler(settings)
+    _child = build(settings)
     _child.restore()
     tune_gc_for_batches()
 
@@ -100,10 +103,15 @@ def _child_handle(messages: Sequence[RawMessage]) -> Outcome:
 
 
 class ProcessRunner:
-    """One child process; batches are submitted one at a time, so their order is kept."""
+    """One child process; batches are submitted one at a time, so their order is kept.
 
-    def __init__(self, settings_json: str) -> None:
+    The child makes its own handler: ``build`` (a module-level function, sent to the child by
+    name) is called there with the settings, so the assembly code is given, not imported, here.
+    """
+
+    def __init__(self, settings_json: str, build: HandlerFactory) -> None:
         self.settings_json = settings_json
+        self.build = build
         self._pool: ProcessPoolExecutor | None = None
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -111,7 +119,7 @@ class ProcessRunner:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_child_init,
-            initargs=(self.settings_json, os.getpid()),
+            initargs=(self.build, self.settings_json, os.getpid()),
         )
 
     async def start(self) -> None:

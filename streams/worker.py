@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import faust
+from faust.types import RecordMetadata
 
 from audit.store import AuditStore
 from core.model_registry import RegistryWatcher, load_registry
 from core.settings import Settings
 from policies.engine import PolicyEngine
 from policies.pack import BUILTIN_PACKS, load_packs
-from streams.agents import register_agents
+from streams.agent import AuditSink, register_agents
 from streams.app import create_app
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler, retry_sync
 from streams.metrics import WorkerMetrics
 from streams.partitioned import MARK, PartitionedProcessor
-from streams.processor import BatchProcessor
+from streams.pipeline import BatchHandler, BatchProcessor
+from streams.retry import retry_sync
 from streams.runner import ProcessRunner, Runner, ThreadRunner
-from streams.sink import AuditSink
 from streams.topics import declare_topics, ensure_topics
 
 if TYPE_CHECKING:
@@ -33,17 +33,12 @@ log = logging.getLogger(__name__)
 
 def open_store(settings: Settings, *, wait_s: float = 3600.0) -> AuditStore:
     """Connect and create the schema, waiting for a database that is not up yet."""
-    deadline = time.monotonic() + wait_s
-    delay = 0.5
-    while True:
-        try:
-            return AuditStore.from_url(settings.database_url)
-        except Exception as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("audit store not reachable (%s); retrying in %.1fs", str(exc)[:200], delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 10.0)
+    return retry_sync(
+        "opening the audit store",
+        lambda: AuditStore.from_url(settings.database_url),
+        first_delay=0.5,
+        give_up_after=wait_s,
+    )
 
 
 def build_handler(settings: Settings) -> BatchHandler:
@@ -87,7 +82,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     runner: Runner
     if settings.processor == "process":
         open_store(settings)  # create the schema (or wait for the database) before starting
-        runner = ProcessRunner(settings.model_dump_json())
+        runner = ProcessRunner(settings.model_dump_json(), build_handler)
     else:
         runner = ThreadRunner(build_handler(settings))
     ensure_topics(settings)
@@ -96,7 +91,7 @@ def build_worker_app(settings: Settings) -> faust.App:
 
     async def publish(
         topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
-    ):  # type: ignore[no-untyped-def]
+    ) -> Awaitable[RecordMetadata]:
         return await app.producer.send(topic, key, value, None, None, headers)
 
     metrics = WorkerMetrics()
@@ -150,7 +145,7 @@ def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
     dispatcher = start_webhook_dispatcher(settings, app._riskwatch_metrics)  # type: ignore[attr-defined]
     purger = start_retention_purger(settings)
-    # Our own log setup (riskwatch/logs.py, text or JSON) stays; Faust's would replace it.
+    # Our own log setup (core/logs.py, text or JSON) stays; Faust's would replace it.
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     try:
         worker.execute_from_commandline()

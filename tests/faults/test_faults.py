@@ -23,8 +23,8 @@ from core.model_registry import load_registry
 from core.settings import Settings
 from riskwatch.local_kafka import LocalKafka
 from riskwatch.local_postgres import LocalPostgres
-from streams.processor import RawMessage
-from streams.simulator import DemoTraffic, demo_traffic
+from riskwatch.simulator import DemoTraffic, demo_traffic
+from streams.batch import RawMessage
 from streams.worker import build_handler
 from tests.integration.harness import REPO, Pipeline, free_port, wait_for
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from audit.models import EventRecord, FindingRecord
 from audit.removal.erasure import user_ref_hash
 from core.model_registry import load_registry
-from streams.simulator import demo_traffic
+from riskwatch.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
 from core.model_registry import load_registry
-from streams.simulator import DemoTraffic, demo_traffic
+from riskwatch.simulator import DemoTraffic, demo_traffic
 from tests.deliberate import DELIBERATE, DELIBERATE_WINDOWS, is_deliberate
 from tests.integration.conftest import make_pipeline
 from tests.integration.harness import REPO, Pipeline, free_port, wait_for

@@ -24,7 +24,7 @@ from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureE
 from audit.webhooks.spec import Filters, NewSubscription, WebhookFormat
 from audit.webhooks.subscriptions import create_subscription, list_subscriptions
 from core.model_registry import load_registry
-from streams.simulator import demo_traffic
+from riskwatch.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for
 
 pytestmark = pytest.mark.integration

@@ -16,7 +16,7 @@ from core.signals import ObservedEvent, SourceRef
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
 from riskwatch.demo import DEMO_GAP_MS
-from streams.simulator import simulate_events
+from riskwatch.simulator import simulate_events
 from tests.deliberate import is_deliberate
 from tests.unit.paths import REPO
 
@@ -104,7 +104,7 @@ def test_market_shifts_raise_the_surge_and_the_silent_tenant(
 
 
 def test_demo_traffic_sends_every_event_the_shifts_add() -> None:
-    from streams.simulator import demo_traffic
+    from riskwatch.simulator import demo_traffic
 
     traffic = demo_traffic(
         8000,

@@ -19,9 +19,9 @@ from core.signals import ObservedEvent, ObservedFeedback, Signal
 from detectors.base import Detector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor, RawMessage, decode_batch
+from streams.pipeline import BatchHandler, BatchProcessor, decode_batch
 from tests.dburl import db_url
 
 

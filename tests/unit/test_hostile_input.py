@@ -24,9 +24,9 @@ from core.model_registry import load_registry
 from detectors.catalog import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor, RawMessage
+from streams.pipeline import BatchHandler, BatchProcessor
 from tests.dburl import db_url
 from tests.unit.paths import REPO
 

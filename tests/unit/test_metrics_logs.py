@@ -13,9 +13,8 @@ from audit.store import DeadLetter
 from core.findings import Finding
 from core.logs import JsonFormatter, configure_logging
 from core.taxonomy import Category, Severity, Subcategory
-from streams.handler import Outcome
+from streams.batch import Outcome, RawMessage
 from streams.metrics import WorkerMetrics
-from streams.processor import RawMessage
 
 
 def _finding(i: int, category: Category, sub: Subcategory) -> Finding:

@@ -11,11 +11,11 @@ from audit.store import AuditStore
 from detectors.catalog import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from riskwatch.simulator import demo_traffic
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler
 from streams.partitioned import MARK, PartitionedProcessor
-from streams.processor import BatchProcessor, RawMessage
-from streams.simulator import demo_traffic
+from streams.pipeline import BatchHandler, BatchProcessor
 from tests.dburl import db_url
 from tests.unit.audit.audit_helpers import REGISTRY
 

@@ -12,8 +12,9 @@ import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
 
-import streams.handler
-import streams.sink
+import streams.agent
+import streams.pipeline
+import streams.retry
 from audit.queries import summary
 from audit.store import AuditBatch, AuditStore
 from core.model_registry import load_registry
@@ -21,12 +22,12 @@ from core.signals import ObservedEvent, Signal
 from detectors.base import Detector
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
+from streams.agent import AuditSink
+from streams.batch import Outcome, RawMessage
 from streams.codec import DeadLetterReason as R
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler, Outcome
-from streams.processor import BatchProcessor, RawMessage
+from streams.pipeline import BatchHandler, BatchProcessor
 from streams.runner import ThreadRunner
-from streams.sink import AuditSink
 from tests.dburl import db_url
 from tests.unit.paths import REPO
 from tests.unit.policies.policy_helpers import signal_rule_packs
@@ -70,15 +71,15 @@ class FlakyStore:
 
 @pytest.fixture(autouse=True)
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    sync, forever = streams.handler.retry_sync, streams.sink.retry_forever
+    sync, forever = streams.retry.retry_sync, streams.retry.retry_async
     monkeypatch.setattr(
-        streams.handler,
+        streams.pipeline,
         "retry_sync",
         lambda what, fn, **_: sync(what, fn, first_delay=0.001, max_delay=0.001),
     )
     monkeypatch.setattr(
-        streams.sink,
-        "retry_forever",
+        streams.agent,
+        "retry_async",
         lambda what, fn, **_: forever(what, fn, first_delay=0.001, max_delay=0.001),
     )
 

@@ -9,10 +9,10 @@ from core.model_registry import load_registry
 from detectors.catalog import build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from riskwatch.simulator import DemoTraffic, demo_traffic
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.handler import BatchHandler
-from streams.processor import BatchProcessor, RawMessage
-from streams.simulator import DemoTraffic, demo_traffic
+from streams.pipeline import BatchHandler, BatchProcessor
 from tests.dburl import db_url
 from tests.unit.paths import REPO
 

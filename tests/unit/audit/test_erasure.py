@@ -26,8 +26,8 @@ from audit.tokens import create_token
 from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
-from streams.processor import RawMessage
-from streams.simulator import demo_traffic
+from riskwatch.simulator import demo_traffic
+from streams.batch import RawMessage
 from tests.dburl import as_json, db_url, dump_all
 from tests.unit.audit.audit_helpers import REGISTRY, make_handler
 

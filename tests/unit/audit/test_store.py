@@ -17,8 +17,9 @@ from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
 from core.findings import Finding, finding_id_for
 from core.signals import ObservedEvent, SourceRef, StateEntries
 from core.taxonomy import Category, Severity, Subcategory
+from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
-from streams.processor import RawMessage, decode_batch
+from streams.pipeline import decode_batch
 from tests.dburl import as_json, db_url
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

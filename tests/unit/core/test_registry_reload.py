@@ -17,7 +17,7 @@ from core.signals import ObservedEvent, SourceRef
 from detectors.usage_slo import UsageSLODetector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
-from streams.processor import BatchProcessor, Decoded
+from streams.pipeline import BatchProcessor, Decoded
 
 GOOD = """\
 version: 1

@@ -20,9 +20,10 @@ from detectors.base import Detector
 from detectors.catalog import DETECTOR_CLASSES, build_detectors
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from riskwatch.simulator import simulate_events
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import RawMessage, decode_batch
-from streams.simulator import simulate_events
+from streams.pipeline import decode_batch
 from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")

@@ -28,9 +28,10 @@ from core.taxonomy import Category, Subcategory
 from detectors.fairness import FairnessDetector
 from policies.engine import PolicyEngine
 from policies.pack import load_packs
+from riskwatch.simulator import demo_traffic
+from streams.batch import RawMessage
 from streams.codec import EventPolicy
-from streams.processor import RawMessage, decode_batch
-from streams.simulator import demo_traffic
+from streams.pipeline import decode_batch
 from tests.shared_data import shared_data
 from tests.unit.paths import REPO
 

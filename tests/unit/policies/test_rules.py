@@ -26,7 +26,7 @@ from policies.pack import BUILTIN_PACKS, PackError, load_pack, load_packs
 from policies.packtest import run_pack_tests
 from policies.windows import Acc, aggregate_of
 from riskwatch.cli import main
-from streams.processor import BatchProcessor, Decoded
+from streams.pipeline import BatchProcessor, Decoded
 
 REGISTRY = Registry.model_validate(
     {
@@ -357,7 +357,7 @@ def test_pack_test_file_errors_are_reported(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------- demo traffic
 def test_demo_traffic_raises_only_the_risks_the_simulator_injects() -> None:
     from core.model_registry import load_registry
-    from streams.simulator import simulate_events
+    from riskwatch.simulator import simulate_events
     from tests.unit.paths import REPO
 
     registry = load_registry(REPO / "riskwatch.yaml")

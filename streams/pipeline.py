@@ -1,8 +1,16 @@
-"""One batch through the pipeline: decode → de-duplicate → detectors → policies → audit rows.
-Feedback (labels) in the batch reaches every detector before its events, and is stored.
+"""One batch through the pipeline: decode → de-duplicate → detectors → policies → audit rows →
+commit. Feedback (labels) in the batch reaches every detector before its events, and is stored.
+
+BatchProcessor turns a decoded batch into rows and findings and keeps no I/O of its own; the
+synchronous BatchHandler around it leaves out the events already stored and commits the rows,
+retrying the database (events are never skipped because it is away).
 
 No Kafka here (the agent feeds RawMessages in and publishes what comes out) and no detection
 logic (detectors and policies own that), so the whole path is testable without a broker.
+
+The handler runs either in a thread of the worker or in a dedicated child process
+(streams/runner.py); either way it owns the detectors' state, so batches must reach it one at a
+time, in order.
 """
 
 from __future__ import annotations
@@ -11,8 +19,9 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from audit.store import AuditBatch, DeadLetter, DetectorState
+from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
 from core.events import FeedbackEvent
 from core.findings import Finding
 from core.model_registry import Registry
@@ -21,19 +30,11 @@ from detectors.base import Detector
 from policies.engine import STATE_NAME as POLICY_STATE
 from policies.engine import STATE_VERSION as POLICY_STATE_VERSION
 from policies.engine import PolicyEngine
+from streams.batch import Outcome, RawMessage
 from streams.codec import EventPolicy, InvalidMessage, decode_document
+from streams.retry import retry_sync
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RawMessage:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    timestamp_ms: int | None = None
 
 
 @dataclass(slots=True)
@@ -192,4 +193,53 @@ class BatchProcessor:
             duplicates=decoded.duplicates_in_batch + len(decoded.events) - len(fresh),
             detector_failures=failures,
             detector_seconds=seconds,
+        )
+
+
+class Processor(Protocol):
+    """What the handler drives: one BatchProcessor, or one per Kafka partition behind the same
+    interface (streams/partitioned.py)."""
+
+    state_scope: str
+
+    def load(self) -> None: ...
+
+    def restore(self, states: dict[str, DetectorState]) -> None: ...
+
+    def prepare(self, decoded: Decoded, known_ids: set[str]) -> Prepared: ...
+
+
+class BatchHandler:
+    """The batch process's whole job: decode, leave out what is stored, prepare, commit."""
+
+    def __init__(self, store: AuditStore, processor: Processor, policy: EventPolicy) -> None:
+        self.store = store
+        self.processor = processor
+        self.policy = policy
+
+    def restore(self) -> None:
+        """Load the detectors' resources and their saved state: the batch process's start."""
+        self.processor.load()
+        scope = self.processor.state_scope
+        self.processor.restore(
+            retry_sync("loading detector state", lambda: self.store.load_states(scope))
+        )
+
+    def handle(self, messages: Sequence[RawMessage]) -> Outcome:
+        decoded = decode_batch(messages, self.policy)
+        ids = [e.event.event_id for e in decoded.events]
+        known = (
+            retry_sync("looking up stored event ids", lambda: self.store.known_event_ids(ids))
+            if ids
+            else set()
+        )
+        prepared = self.processor.prepare(decoded, known)
+        retry_sync("writing to the audit store", lambda: self.store.write(prepared.audit))
+        return Outcome(
+            prepared.findings,
+            prepared.rejected,
+            len(prepared.audit.events),
+            prepared.duplicates,
+            prepared.detector_seconds,
+            prepared.detector_failures,
         )

@@ -88,7 +88,8 @@ _STREETS = ("Lindenstrasse", "Baker Street", "Rue de la Paix", "Via Roma", "Kerk
 _CITIES = ("Berlin", "Dublin", "Lyon", "Milan", "Utrecht", "Madrid", "Vienna")
 _DIALOGUES = (  # (customer message, assistant reply)
     (
-        "Hi, I was charged twice for my {plan} plan this month. Can you refund one of the payments?",
+        "Hi, I was charged twice for my {plan} plan this month. "
+        "Can you refund one of the payments?",
         "Thanks for flagging this{hi}. I've refunded the duplicate {plan} charge; ticket {ticket}.",
     ),
     (
