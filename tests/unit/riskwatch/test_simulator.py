@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import orjson
 import pytest
@@ -12,8 +11,9 @@ import pytest
 from core.model_registry import Registry, load_registry
 from riskwatch.simulator import DemoTraffic, demo_traffic, simulate_events
 from streams.codec import DeadLetterReason, InvalidMessage, decode_event
+from tests.unit.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PII = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\bDE\d{2}(?: \d{4}){4} \d{2}\b|\+\d{1,2} \d{3}")
 
@@ -176,4 +176,3 @@ def test_too_large_follows_max_event_bytes(registry: Registry) -> None:
     traffic = demo_traffic(200, registry=registry, start=START, max_event_bytes=64 * 1024)
     big = [m for m in traffic.messages if m.kind == DeadLetterReason.TOO_LARGE]
     assert big and all(64 * 1024 < len(m.value) < 512 * 1024 for m in big)
-
