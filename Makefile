@@ -1,4 +1,5 @@
-# riskwatch: `make demo` runs the whole pipeline on local defaults; `make test` runs every test.
+# riskwatch: `make demo` runs the whole pipeline on local defaults; `make test` runs the linters,
+# then every test.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ RW     := $(BIN)/riskwatch
 KAFKA_LIB := deploy/kafka/lib
 DEMO_EVENTS ?= 8000
 
-.PHONY: install kafka-jars postgres-bin chromium-bin demo test test-sqlite test-postgres unit integration bench \
+.PHONY: install kafka-jars postgres-bin chromium-bin demo lint test test-sqlite test-postgres unit integration bench \
         clean kafka-up kafka-down
 
 install: $(VENV)/.installed
@@ -32,9 +33,20 @@ demo: install kafka-jars
 	mkdir -p .riskwatch && rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
 	RISKWATCH_DATABASE_URL=sqlite:///$(DEMO_DB) $(RW) demo --events $(DEMO_EVENTS)
 
-# The whole suite runs twice: on SQLite, then with every audit store on a private PostgreSQL
-# server (tests/conftest.py starts it from Debian's binaries on 127.0.0.1:55433).
-test: test-sqlite test-postgres
+# ruff (lint and format) and mypy, pinned in the dev extras; the paths mypy checks are in
+# pyproject.toml.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# The linters first, so a lint error fails CI (.ci/run) before the broker starts; then the whole
+# suite twice: on SQLite, then with every audit store on a private PostgreSQL server
+# (tests/conftest.py starts it from Debian's binaries on 127.0.0.1:55433). The suites run from the
+# recipe, not as prerequisites, so they start only after lint passed even under `make -j`.
+test: lint
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
 
 test-sqlite: install kafka-jars chromium-bin
 	$(BIN)/pytest

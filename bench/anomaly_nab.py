@@ -138,13 +138,13 @@ def rolling_z(s: Series, far: float, w: int = 24) -> tuple[np.ndarray, float, in
     t0 = time.perf_counter()
     z = np.nan_to_num(np.abs(s.values - mu) / np.maximum(sd, 1e-9))
     dt = time.perf_counter() - t0
-    n_train = s.prob - int(round(s.prob * HOLDOUT))
+    n_train = s.prob - round(s.prob * HOLDOUT)
     thr = tail_quantile(z[n_train : s.prob], far)
     return np.where(np.arange(s.n) < s.prob, 0.0, z), thr, w, dt
 
 
 def iforest(s: Series, far: float, w: int = 24) -> tuple[np.ndarray, float, int, float]:
-    n_train = s.prob - int(round(s.prob * HOLDOUT))
+    n_train = s.prob - round(s.prob * HOLDOUT)
     ref = s.values[:n_train]
     center, scale = np.median(ref), max(np.std(ref), 1e-9)
     win = _baseline_windows((s.values - center) / scale, w)  # row k ends at point k + w - 1
@@ -243,7 +243,7 @@ def main() -> None:
     for d in DETECTORS:
         raw, hit, fp, groups, dt, pts = totals[d]
         best_raw, best_thr = sweep(series, runs[d], True)
-        best_raw2, best_thr2 = sweep(series, runs[d], False)
+        best_raw2, _ = sweep(series, runs[d], False)
         results[d] = {
             "nab_own_threshold": normalised(raw, n_windows),
             "nab_best_threshold": normalised(best_raw, n_windows),

@@ -68,7 +68,9 @@ def synthetic(rng: np.random.Generator, n: int, s: np.ndarray) -> dict[str, list
         "cat": pick(["a", "b", "c", "d", "e"], [0.3, 0.25, 0.2, 0.15, 0.1], s[5]),
         "bin_str": pick(["no", "yes"], [0.8, 0.2], s[6]),
         "flag": pick([False, True], [0.6, 0.4], s[7]),
-        "with_nan": [None if m else v for m, v in zip(nan, rng.lognormal(s[8], 0.5, n))],
+        "with_nan": [
+            None if m else v for m, v in zip(nan, rng.lognormal(s[8], 0.5, n), strict=True)
+        ],
         "latency": rng.lognormal(5 + 0.5 * s[9], 0.4, n).tolist(),
     }
 
@@ -98,7 +100,7 @@ def report_results(ref: dict[str, list[Any]], cur: dict[str, list[Any]]) -> tupl
 def compare(ref: dict[str, list[Any]], cur: dict[str, list[Any]], drift_share: float = 0.5) -> dict:
     columns = list(ref)
     series = {c: ds.reference_series(ref[c]) for c in columns}  # cached by the detector
-    rows = [list(r) for r in zip(*(cur[c] for c in columns))]
+    rows = [list(r) for r in zip(*(cur[c] for c in columns), strict=True)]
     t0 = time.perf_counter()
     ours = ds.evaluate_window(series, columns, rows, None, None)
     t_ours = time.perf_counter() - t0

@@ -60,7 +60,7 @@ def score(samples: list[Sample], predicted: list[Spans]) -> tuple[Stats, Counter
     """Per class: (tp_pred, n_pred, tp_gold, n_gold); plus the count of unscored predicted types."""
     stats = {c: [0, 0, 0, 0] for c in CLASSES}
     other: Counter = Counter()
-    for sample, pred in zip(samples, predicted):
+    for sample, pred in zip(samples, predicted, strict=True):
         gold = [(a, b, CLASS[t]) for a, b, t in sample.spans]
         pred_c = []
         for a, b, t in pred:

@@ -229,7 +229,7 @@ def _worker(
             select(t.c.stored_at, t.c.kafka_timestamp_ms).where(t.c.event_id.startswith(measured))
         ).all()
     stored = [_epoch(r[0]) for r in rows]
-    lat = [s * 1000 - k for s, (_, k) in zip(stored, rows)]
+    lat = [s * 1000 - k for s, (_, k) in zip(stored, rows, strict=True)]
     # Throughput between the first and last commit: excludes the worker's start-up and
     # counts the first batch as taking as long as an average one.
     span, batches = max(stored) - min(stored), len(set(stored))

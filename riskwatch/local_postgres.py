@@ -60,7 +60,7 @@ class LocalPostgres:
                 raise LocalPostgresError(
                     "running as root and there is no `postgres` user to run "
                     "the server as (Debian's postgresql package creates it)"
-                )
+                ) from None
             self._as = "postgres"
             self.home = Path(tempfile.gettempdir()) / f"riskwatch-pg-{self.port}"
 

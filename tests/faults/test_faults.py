@@ -109,7 +109,11 @@ def test_worker_sigkilled_five_times_during_50k_events(pipeline: Pipeline, tmp_p
     try:
         for k in range(1, 6):
             mark = total * k // 7
-            wait_for(lambda: pipeline.counts()[0] >= mark, 240, f"{mark} events before kill {k}")
+            wait_for(
+                lambda mark=mark: pipeline.counts()[0] >= mark,
+                240,
+                f"{mark} events before kill {k}",
+            )
             _kill9(proc)
             print(f"kill -9 #{k} at {pipeline.counts()[0]} stored events")
             proc = pipeline.start_worker()

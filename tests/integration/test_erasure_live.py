@@ -62,8 +62,8 @@ def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
     assert result["events"] == len(mine) and result["user_ref_hash"] == user_ref_hash(ref)
 
     # the subject's events come again (a producer retry): stored once already, so not re-stored
-    again = [(m.key, m.value) for m, d in zip(valid, docs) if d["event_id"] in mine]
-    pipeline.produce(again + [(b"x", b"{marker")])
+    again = [(m.key, m.value) for m, d in zip(valid, docs, strict=True) if d["event_id"] in mine]
+    pipeline.produce([*again, (b"x", b"{marker")])
     wait_for(lambda: pipeline.counts()[2] >= 1, 60, "the marker dead letter")
     with pipeline.store.engine.connect() as conn:
         rows = conn.execute(select(EVENTS).where(EVENTS.c.event_id.in_(mine))).mappings().all()

@@ -57,7 +57,7 @@ def played(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
         )
         # Re-send valid events that are already stored: a second delivery must store nothing.
         resent = [(m.key, m.value) for m in traffic.messages if m.kind == "valid"][:200]
-        pipe.produce(resent + [(b"x", b"{broken")])
+        pipe.produce([*resent, (b"x", b"{broken")])
         wait_for(lambda: pipe.counts()[2] >= want_dead + 1, 60, "the marker dead letter")
     except AssertionError:
         print(pipe.worker_log())

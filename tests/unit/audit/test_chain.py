@@ -254,14 +254,19 @@ def test_concurrent_writers_and_actions_keep_one_unbroken_chain(tmp_path: Path) 
             list(pool.map(store.write, batches + batches))  # every batch twice, concurrently
         ids = [f.finding_id for b in batches for f in b.findings][:12]
         with ThreadPoolExecutor(6) as pool:
-            list(
-                pool.map(
-                    lambda fid: record_action(
-                        store.engine, finding_id=fid, action="resolve", actor="t", reason="r"
-                    ),
-                    ids,
+            actions = [
+                pool.submit(
+                    record_action,
+                    store.engine,
+                    finding_id=fid,
+                    action="resolve",
+                    actor="t",
+                    reason="r",
                 )
-            )
+                for fid in ids
+            ]
+            for action in actions:
+                action.result()
         report = verify(store.engine)
         assert report.ok, (url, report.broken)
         assert report.entries == report.head.seq == 6 * 20 + 12, url

@@ -243,8 +243,8 @@ def test_an_edited_or_unchained_erasure_record_is_caught(tmp_path: Path) -> None
         conn.execute(
             text(
                 "INSERT INTO data_removals (id, kind, reason, requested_by, at, events, findings, "
-                "feedback, finding_ids) VALUES (:i, 'erasure', 'x', 'x', '2026-11-29 03:00:00', 0, 0, 0,"
-                " '[]')"
+                "feedback, finding_ids) "
+                "VALUES (:i, 'erasure', 'x', 'x', '2026-11-29 03:00:00', 0, 0, 0, '[]')"
             ),
             {"i": empty.removal_id},
         )
@@ -351,7 +351,7 @@ def test_export_after_an_erasure_checks_offline(tmp_path: Path) -> None:
 
 
 def test_bad_requests_are_refused_and_change_nothing(tmp_path: Path) -> None:
-    engine, refs = _store(tmp_path / "bad.db")
+    engine, _ = _store(tmp_path / "bad.db")
     before = dump_all(engine)
     for ref, reason, by, match in (
         ("", "r", "dpo", "user_ref"),

@@ -37,10 +37,10 @@ def test_from_the_previous_schema_with_data(tmp_path: Path) -> None:
     with engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO events (event_id, schema_name, timestamp, model_id, model_version, payload,"
-                " source_topic, source_partition, source_offset, stored_at) VALUES ('e1',"
-                " 'riskwatch.inference/v1', '2026-11-28 12:00:00+00:00', 'm', '1', '{}', 'ev', 0, 7,"
-                " '2026-11-28 12:00:01+00:00')"
+                "INSERT INTO events (event_id, schema_name, timestamp, model_id, model_version,"
+                " payload, source_topic, source_partition, source_offset, stored_at) VALUES ('e1',"
+                " 'riskwatch.inference/v1', '2026-11-28 12:00:00+00:00', 'm', '1', '{}', 'ev', 0,"
+                " 7, '2026-11-28 12:00:01+00:00')"
             )
         )
     store = AuditStore.from_url(db_url(tmp_path / "old.db"))  # opening migrates

@@ -222,11 +222,13 @@ def test_detector_state_upsert_and_load_by_scope(store: AuditStore) -> None:
 
 def test_state_entries_are_written_and_deleted_one_by_one(store: AuditStore) -> None:
     def state(
-        version: str, upserts: dict[str, Any], deletes: set[str] = set(), scope: str = "global"
+        version: str,
+        upserts: dict[str, Any],
+        deletes: set[str] | None = None,
+        scope: str = "global",
     ) -> AuditBatch:
-        return AuditBatch(
-            states=[DetectorState("f", version, {"n": 1}, scope, StateEntries(upserts, deletes))]
-        )
+        entries = StateEntries(upserts, deletes or set())
+        return AuditBatch(states=[DetectorState("f", version, {"n": 1}, scope, entries)])
 
     store.write(state("1", {f"p:{i}": [i, "x"] for i in range(1200)}))
     store.write(

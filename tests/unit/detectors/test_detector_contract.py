@@ -1,8 +1,8 @@
 """River-style contract test: every shipped detector honours the Detector interface.
 
 Parametrised over detectors.catalog.DETECTOR_CLASSES, so a new detector is checked as soon as it
-is listed in the catalogue: identity, a policy rule for each signal kind, empty batches, signal kinds, and
-state that survives a JSON round trip into a fresh instance.
+is listed in the catalogue: identity, a policy rule for each signal kind, empty batches, signal
+kinds, and state that survives a JSON round trip into a fresh instance.
 """
 
 from __future__ import annotations

@@ -67,7 +67,9 @@ def _frame(rng: np.random.Generator, n: int, shift: float) -> dict[str, list[Any
         "binary": (rng.random(n) < 0.3 + shift / 5).tolist(),  # bool: Z / Jensen-Shannon
         "small_int": rng.integers(0, 4 + int(shift > 0), n).tolist(),  # categorical by inference
         "float_3": rng.choice([0.0, 1.0, 2.0], n, p=[0.5, 0.3, 0.2]).tolist(),  # chi-square
-        "missing": [None if r < 0.2 else v for r, v in zip(rng.random(n), rng.normal(0, 1, n))],
+        "missing": [
+            None if r < 0.2 else v for r, v in zip(rng.random(n), rng.normal(0, 1, n), strict=True)
+        ],
     }
 
 
@@ -107,7 +109,8 @@ def test_verdicts_equal_evidently_report(n_ref: int, n_cur: int, tests: set[str]
     ref, cur = _frame(rng, n_ref, 0.0), _frame(rng, n_cur, 0.3)
     columns = list(ref)
     series = {c: ds.reference_series(ref[c]) for c in columns}
-    ours = ds.evaluate_window(series, columns, [list(r) for r in zip(*cur.values())], None, None)
+    rows = [list(r) for r in zip(*cur.values(), strict=True)]
+    ours = ds.evaluate_window(series, columns, rows, None, None)
     theirs, dataset = _evidently_report(ref, cur)
     assert sorted(c.column for c in ours.columns) == sorted(theirs) == sorted(columns)
     assert {c.stattest for c in ours.columns} == tests
@@ -244,7 +247,7 @@ def test_alarms_fire_exactly_where_the_setup_says() -> None:
     # the Z-test needs 2 shifted rows of 100: the first window end with >= 2 is ONSET + 1
     assert _z_p(1) >= 0.05 > _z_p(2) and expected["features.mode"][0] == 1004
     assert all(end in expected["features.mode"] for end in range(1004, N, STEP))
-    first = [s for s in signals if s.evidence.get("column") == "features.mode"][0]
+    first = next(s for s in signals if s.evidence.get("column") == "features.mode")
     assert first.key == f"m:features.mode:{OFFSET0 + 1004}" and first.severity == "medium"
     assert first.evidence["stattest"] == "z" and first.evidence["p_value"] < 0.05
 

@@ -291,7 +291,7 @@ def test_the_guard_would_catch_the_default_suffix_list_download(guard: None) -> 
 def test_a_misspelt_setting_is_an_error_not_a_silent_default() -> None:
     from core.model_registry import ConfigError, Registry
 
-    with pytest.raises(ConfigError, match="detectors.pii: unknown setting"):
+    with pytest.raises(ConfigError, match=r"detectors\.pii: unknown setting"):
         PIIDetector(Registry(detectors={"pii": {"score_treshold": 0.4}}))
     detector = PIIDetector(
         Registry(detectors={"pii": {"score_threshold": 0.7, "phone_regions": ["de"]}})

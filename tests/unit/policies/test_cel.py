@@ -90,7 +90,8 @@ def ev(src: str) -> Any:
         ("size(findNames(event.output.text, params.competitors))", 1),
         ("false || true && !false", True),
         (
-            "event.usage.input_tokens >= 7 && event.usage.input_tokens <= 7 && event.usage.input_tokens != 8",
+            "event.usage.input_tokens >= 7 && event.usage.input_tokens <= 7"
+            " && event.usage.input_tokens != 8",
             True,
         ),
     ],

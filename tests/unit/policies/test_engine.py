@@ -273,7 +273,7 @@ def test_malformed_yaml(tmp_path: Path, text: str) -> None:
 def test_not_a_pack(tmp_path: Path, text: str) -> None:
     path = tmp_path / "empty.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(PackError, match="empty.yaml"):
+    with pytest.raises(PackError, match=r"empty\.yaml"):
         load_pack(path)
 
 

@@ -167,7 +167,7 @@ def test_findings_csv(db: AuditStore) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.reader(io.StringIO(result.stdout)))
     assert rows[0][: len(FINDING_COLUMNS)] == list(FINDING_COLUMNS) and len(rows) == 3
-    first = dict(zip(rows[0], rows[1]))
+    first = dict(zip(rows[0], rows[1], strict=True))
     assert first["event_id"] == "e1" and first["title"] == "title, with comma 1"
     assert orjson.loads(first["evidence"]) == {"n": 1}
     assert orjson.loads(first["regulation_refs"]) == ["EU AI Act Art. 15(1)"]

@@ -34,7 +34,7 @@ def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert second != token
         listed = runner.invoke(main, ["tokens", "list", "--format", "json"])
         rows = orjson.loads(listed.stdout)
-        assert [(r["id"], r["name"], r["role"]) for r in rows][0] == (1, "ops-bot", "operator")
+        assert (rows[0]["id"], rows[0]["name"], rows[0]["role"]) == (1, "ops-bot", "operator")
         assert rows[1]["role"] == "auditor" and rows[1]["name"].startswith("auditor-")
         assert token not in listed.stdout
         bad = runner.invoke(main, ["tokens", "create", "--role", "root"])

@@ -32,9 +32,10 @@ def _doc(**overrides: Any) -> dict[str, Any]:
 
 
 _DROP = object()
+_DEFAULT_POLICY = EventPolicy()
 
 
-def _reject(raw: bytes | None, policy: EventPolicy = EventPolicy()) -> InvalidMessage:
+def _reject(raw: bytes | None, policy: EventPolicy = _DEFAULT_POLICY) -> InvalidMessage:
     with pytest.raises(InvalidMessage) as info:
         decode_event(raw, policy)
     assert str(info.value).startswith(info.value.reason + ": ")

@@ -69,8 +69,8 @@ def test_partitions_moving_between_workers_change_no_finding(tmp_path: Path) -> 
     a, b = _worker(store), _worker(store)
     moved: set[str] = set()
     # each partition changes hands every few batches; both workers come back to both
-    owners = [a, a, b, a, b, b, a, b] * (len(batches) // 8 + 1)
-    for batch, owner in zip(batches, owners):
+    owners = [a, a, b, a, b, b, a, b] * (len(batches) // 8 + 1)  # outlasts the batches
+    for batch, owner in zip(batches, owners, strict=False):
         moved |= {f.finding_id for f in owner.handle(batch).findings}
     assert moved == single
     scopes = {s for s in store.load_state_of(MARK, ["ev:0", "ev:1", "global"])}

@@ -159,8 +159,9 @@ def test_remove_is_soft_chained_and_idempotent(store: AuditStore) -> None:
         ),
         ("DELETE FROM webhook_subscriptions WHERE id = 1", "webhook subscription 1 was deleted"),
         (
-            "INSERT INTO webhook_subscriptions (name, url, format, models, categories, subcategories, "
-            "min_severity, secret, created_by, created_at) VALUES ('x', 'https://attacker.example', "
+            "INSERT INTO webhook_subscriptions (name, url, format, models, categories, "
+            "subcategories, min_severity, secret, created_by, created_at) "
+            "VALUES ('x', 'https://attacker.example', "
             "'generic', '[]', '[]', '[]', 'info', 's', 'x', '2026-01-01 00:00:00')",
             "webhook subscription 3 is not in the chain",
         ),
