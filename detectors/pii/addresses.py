@@ -74,23 +74,10 @@ class AddressRecognizer(RegexRecognizer):
         (r"\b(?P<v>[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2})\b", 0.5),
     )
     DIGITLESS = (8,)  # only "rue Huet, Payet" matches without a digit
-    CONTEXT: ClassVar[list[str]] = [
-        "address",
-        "ship",
-        "deliver",
-        "delivery",
-        "send",
-        "live",
-        "office",
-        "located",
-        "street",
-        "adresse",
-        "anschrift",
-        "indirizzo",
-        "dirección",
-        "adres",
-        "post",
-    ]
+    CONTEXT: ClassVar[list[str]] = """
+        address ship deliver delivery send live office located street adresse anschrift
+        indirizzo dirección adres post
+    """.split()
 
     def __init__(self) -> None:
         super().__init__("ADDRESS", self.CONTEXT)
@@ -108,46 +95,11 @@ class PlaceCueRecognizer(RegexRecognizer):
         (rf"\b{_cue}\s+(?:[\w.'-]+\s+){{0,4}}?(?:in|to|from|at|near)\s+(?P<v>{_CITY})", 0.6),
     )
     STOP = frozenset(
-        [
-            "Monday",
-            "Tuesday",
-            "Wednesday",
-            "Thursday",
-            "Friday",
-            "Saturday",
-            "Sunday",
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-            "Settings",
-            "Support",
-            "The",
-            "A",
-            "An",
-            "My",
-            "Your",
-            "Our",
-            "This",
-            "That",
-            "It",
-            "I",
-            "Me",
-            "We",
-            "You",
-            "They",
-            "Customer",
-            "Account",
-            "Team",
-        ]
+        """
+            Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
+            April May June July August September October November December Settings Support
+            The A An My Your Our This That It I Me We You They Customer Account Team
+        """.split()
     )
 
     def __init__(self) -> None:

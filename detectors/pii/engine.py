@@ -148,20 +148,9 @@ class PIIEngine:
         self.nlp_engine.load()
         self.nlp = self.nlp_engine.pipeline
         registry = RecognizerRegistry(supported_languages=["en"])
-        phone_context = [
-            "phone",
-            "tel",
-            "telephone",
-            "mobile",
-            "cell",
-            "call",
-            "number",
-            "reach",
-            "contact",
-            "whatsapp",
-            "sms",
-            "fax",
-        ]
+        phone_context = """
+            phone tel telephone mobile cell call number reach contact whatsapp sms fax
+        """.split()
         self.spacy_recognizer = SpacyRecognizer(supported_entities=["PERSON", "LOCATION"])
         ssn_context = ["ssn", "social", "security", "ssns", "ss#", "ssid", "tax"]
         for rec in (

@@ -23,23 +23,10 @@ NER_MAPPING = {
     "FAC": "LOCATION",
     "NORP": "NRP",
 }
-NER_IGNORE = [
-    "ORG",
-    "ORGANIZATION",
-    "NRP",
-    "DATE",
-    "TIME",
-    "CARDINAL",
-    "EVENT",
-    "LANGUAGE",
-    "LAW",
-    "MONEY",
-    "ORDINAL",
-    "PERCENT",
-    "PRODUCT",
-    "QUANTITY",
-    "WORK_OF_ART",
-]
+NER_IGNORE = """
+    ORG ORGANIZATION NRP DATE TIME CARDINAL EVENT LANGUAGE LAW MONEY ORDINAL PERCENT PRODUCT
+    QUANTITY WORK_OF_ART
+""".split()
 #: GDPR Art. 9 categories (detectors/pii/special.py recognizes them)
 SPECIAL_CATEGORIES = (
     "HEALTH_DATA",

@@ -49,31 +49,10 @@ class PhoneShapeRecognizer(RegexRecognizer):
         r"\d{3}-\d{2}-\d{4}|"
         r"\d+[.,]\d{1,2})$"
     )
-    CONTEXT: ClassVar[list[str]] = [
-        "phone",
-        "tel",
-        "telephone",
-        "mobile",
-        "cell",
-        "call",
-        "number",
-        "reach",
-        "contact",
-        "whatsapp",
-        "sms",
-        "text",
-        "fax",
-        "ring",
-        "dial",
-        "handy",
-        "telefon",
-        "téléphone",
-        "telefono",
-        "teléfono",
-        "portable",
-        "móvil",
-        "cellulare",
-    ]
+    CONTEXT: ClassVar[list[str]] = """
+        phone tel telephone mobile cell call number reach contact whatsapp sms text fax ring
+        dial handy telefon téléphone telefono teléfono portable móvil cellulare
+    """.split()
 
     def __init__(self) -> None:
         super().__init__("PHONE_NUMBER", self.CONTEXT)
@@ -136,20 +115,9 @@ class CardRecognizer(RegexRecognizer):
     0.8; a 12-digit Maestro-range number only 0.4, so it needs a context word ("card")."""
 
     PATTERNS = ((r"(?<![\w-])(?P<v>[1-6]\d{3}(?:[ -]?\d{2,6}){2,4})(?![\w-])", 0.5),)
-    CONTEXT: ClassVar[list[str]] = [
-        "card",
-        "credit",
-        "debit",
-        "visa",
-        "mastercard",
-        "amex",
-        "cc",
-        "karte",
-        "carte",
-        "tarjeta",
-        "carta",
-        "kaart",
-    ]
+    CONTEXT: ClassVar[list[str]] = """
+        card credit debit visa mastercard amex cc karte carte tarjeta carta kaart
+    """.split()
 
     def __init__(self) -> None:
         super().__init__("CREDIT_CARD", self.CONTEXT)
