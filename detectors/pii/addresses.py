@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from detectors.pii.regex_recognizer import RegexRecognizer
+from detectors.pii.regex_recognizer import CueRecognizer, RegexRecognizer
 from detectors.pii.street_types import EN_TYPES, FR_TYPES, GERMANIC_TYPES, ROMANCE_TYPES
 from detectors.pii.words import CAP, PARTICLE, UPPER, any_of
 
@@ -83,7 +83,7 @@ class AddressRecognizer(RegexRecognizer):
         super().__init__("ADDRESS", self.CONTEXT)
 
 
-class PlaceCueRecognizer(RegexRecognizer):
+class PlaceCueRecognizer(CueRecognizer):
     """A capitalised place name after a residence/travel cue: "I live in X", "customer in X"."""
 
     _cue = (
@@ -104,9 +104,3 @@ class PlaceCueRecognizer(RegexRecognizer):
 
     def __init__(self) -> None:
         super().__init__("LOCATION")
-
-    def score(self, text: str, start: int, end: int, base: float) -> float:
-        first = text[start:end].split()[0]
-        if first in self.STOP or (len(first) <= 4 and text.startswith(".", start + len(first))):
-            return 0.0  # a common word, or an abbreviation ("Dott.", "Sig.")
-        return base

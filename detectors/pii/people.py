@@ -3,7 +3,7 @@ introduction ("my name is"), a greeting ("Dear"), a sign-off ("Regards,"), or "<
 
 from __future__ import annotations
 
-from detectors.pii.regex_recognizer import RegexRecognizer
+from detectors.pii.regex_recognizer import CueRecognizer
 from detectors.pii.words import NAME
 
 _HONORIFIC = (
@@ -21,7 +21,7 @@ _WEAK_CUES = (
 )
 
 
-class PersonCueRecognizer(RegexRecognizer):
+class PersonCueRecognizer(CueRecognizer):
     """A name right after an honorific, an introduction, a greeting or a sign-off, or a name
     followed by "here" ("Anna Berg here")."""
 
@@ -45,9 +45,3 @@ class PersonCueRecognizer(RegexRecognizer):
 
     def __init__(self) -> None:
         super().__init__("PERSON")
-
-    def score(self, text: str, start: int, end: int, base: float) -> float:
-        first = text[start:end].split()[0]
-        if first in self.STOP or (len(first) <= 4 and text.startswith(".", start + len(first))):
-            return 0.0  # a common word, or an abbreviation ("Dott.", "Sig.")
-        return base

@@ -96,3 +96,16 @@ class RegexRecognizer(LocalRecognizer):
                 RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
             },
         )
+
+
+class CueRecognizer(RegexRecognizer):
+    """A capitalised name after a cue word ("Dear X", "I live in X"); a match whose first word is
+    in ``STOP`` (a common capitalised word) or is a short abbreviation is dropped."""
+
+    STOP: frozenset[str] = frozenset()
+
+    def score(self, text: str, start: int, end: int, base: float) -> float:
+        first = text[start:end].split()[0]
+        if first in self.STOP or (len(first) <= 4 and text.startswith(".", start + len(first))):
+            return 0.0  # a common word, or an abbreviation ("Dott.", "Sig.")
+        return base
