@@ -2,6 +2,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
+COPY core ./core
 COPY riskwatch ./riskwatch
 COPY streams ./streams
 COPY detectors ./detectors
