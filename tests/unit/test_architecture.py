@@ -8,12 +8,21 @@ violation is found without importing anything. A failure lists every offending i
 
 from __future__ import annotations
 
+import ast
+import tomllib
 from pathlib import Path
 from textwrap import dedent
 
 import pytest
 
-from tests.unit.import_graph import Edge, cycles, floor_violations, imports_of, scan
+from tests.unit.import_graph import (
+    Edge,
+    cycles,
+    find_modules,
+    floor_violations,
+    imports_of,
+    scan,
+)
 from tests.unit.paths import REPO
 
 PACKAGES = ("core", "detectors", "policies", "audit", "streams", "riskwatch")
@@ -56,6 +65,26 @@ def test_no_import_cycles() -> None:
     _fail_on("import cycles (move the shared piece down a floor)", cycles(_edges()))
 
 
+def test_every_installed_package_is_under_a_floor_rule() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    installed = {
+        p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    }
+    assert installed == set(PACKAGES) == set(ALLOWED), "a new package needs its floor in ALLOWED"
+
+
+def test_no_package_imports_by_name_at_run_time() -> None:
+    # importlib.import_module("x") and __import__("x") hide an edge from the scan above
+    dynamic = []
+    for module, path in find_modules(REPO, PACKAGES, SKIP).items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            called = node.func if isinstance(node, ast.Call) else None
+            name = getattr(called, "attr", None) or getattr(called, "id", None)
+            if name in ("import_module", "__import__"):
+                dynamic.append(f"{module}  ({path.relative_to(REPO)}:{node.lineno})")
+    _fail_on("imports by name, invisible to the import rules", dynamic)
+
+
 def test_the_scan_sees_the_whole_tree() -> None:
     sources = {e.source for e in _edges()}
     assert {"core.findings", "streams.worker", "riskwatch.cli", "audit.api.app"} <= sources
@@ -86,7 +115,7 @@ def test_an_upward_import_is_reported(tmp_path: Path) -> None:
                     return thing
             """,
             "detectors/upstairs.py": "from core import ground\nthing = 1\n",
-            "audit/sideways.py": "from ..policies import rules\n",
+            "audit/sideways.py": "from policies import rules\n",
             "policies/rules.py": "",
             "streams/fine.py": "import audit.sideways\nfrom detectors import upstairs\n",
             "audit/leans_on_cli.py": "from riskwatch.cli import main\n",
