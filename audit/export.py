@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from audit import chain
-from audit.queries import as_utc
+from audit.models import as_utc
 
 FORMAT = "riskwatch.audit-export/v2"
 CHAIN_FIELDS = ("seq", "kind", "subject", "content_hash", "prev_hash", "entry_hash", "at")

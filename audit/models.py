@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Table, UniqueConstraint
@@ -12,6 +12,12 @@ from sqlmodel import Field, SQLModel
 
 #: A row by column name: a dict built for an insert, or a ``RowMapping`` read back.
 RowData: TypeAlias = Mapping[str, Any] | RowMapping
+
+
+def as_utc(value: datetime) -> datetime:
+    """An aware UTC time: SQLite hands stored times back naive (they were written in UTC), and a
+    caller's aware time in another zone is converted."""
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def table_of(model: type[SQLModel]) -> Table:

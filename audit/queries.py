@@ -14,7 +14,14 @@ from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.engine import Engine
 
 from audit.lifecycle import Status, status_expr
-from audit.models import DeadLetterRecord, EventRecord, FeedbackRecord, FindingRecord, table_of
+from audit.models import (
+    DeadLetterRecord,
+    EventRecord,
+    FeedbackRecord,
+    FindingRecord,
+    as_utc,
+    table_of,
+)
 from core.taxonomy import Severity
 
 FINDINGS = table_of(FindingRecord)
@@ -85,10 +92,6 @@ FINDING_COLUMNS = (
     "source_partition",
     "source_offset",
 )
-
-
-def as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _like_escape(value: str) -> str:
@@ -218,3 +221,20 @@ def count_events_with_prefix(engine: Engine, prefix: str) -> int:
                 select(func.count()).where(t.c.event_id.like(escaped + "%", escape="\\"))
             ).scalar_one()
         )
+
+
+def busiest_model(engine: Engine) -> tuple[str, datetime, datetime] | None:
+    """The model with the most stored events and its first and last event time (UTC); None when
+    the store holds no events."""
+    events = table_of(EventRecord)
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(events.c.model_id, func.min(events.c.timestamp), func.max(events.c.timestamp))
+            .group_by(events.c.model_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        return None
+    model, first, last = row
+    return model, as_utc(first), as_utc(last)

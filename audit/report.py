@@ -17,8 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from audit.lifecycle import Status, status_expr
-from audit.models import EventRecord, FindingRecord, table_of
-from audit.queries import as_utc
+from audit.models import EventRecord, FindingRecord, as_utc, table_of
 from audit.report_charts import horizontal_bars, stacked_bars
 from core.model_registry import Registry
 

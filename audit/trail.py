@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 
 from audit import chain
 from audit.lifecycle import history, status_of
-from audit.models import EventRecord, FindingRecord, table_of
-from audit.queries import FINDING_COLUMNS, as_utc
+from audit.models import EventRecord, FindingRecord, as_utc, table_of
+from audit.queries import FINDING_COLUMNS
 
 FINDINGS = table_of(FindingRecord)
 EVENTS = table_of(EventRecord)

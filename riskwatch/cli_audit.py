@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from core.settings import get_settings
-from riskwatch.cli_common import fail
+from riskwatch.cli_common import fail, store_engine
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    pass
 
 TABLE_COLUMNS = (
     "detected_at",
@@ -28,14 +27,6 @@ TABLE_COLUMNS = (
 )
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 STATUSES = ["open", "acknowledged", "resolved", "false_positive"]
-
-
-def _engine() -> Engine:
-    from audit.db import create_schema, make_engine
-
-    engine = make_engine(get_settings().database_url)
-    create_schema(engine)  # adds tables a store created by an older version lacks
-    return engine
 
 
 def _time(option: str, value: str | None) -> datetime | None:
@@ -120,7 +111,7 @@ def audit_findings(
         limit=limit,
         offset=offset,
     )
-    rows = find_findings(_engine(), flt)
+    rows = find_findings(store_engine(), flt)
     click.echo(render(rows, fmt, columns=(*FINDING_COLUMNS, "status"), table_columns=TABLE_COLUMNS))
 
 
@@ -133,7 +124,7 @@ def audit_summary(fmt: str) -> None:
     from audit.queries import summary
     from riskwatch.output import summary_table, to_json
 
-    data = summary(_engine())
+    data = summary(store_engine())
     click.echo(to_json(data) if fmt == "json" else summary_table(data))
 
 
@@ -190,7 +181,7 @@ def audit_show(finding_id: str, fmt: str) -> None:
     from audit.trail import finding_trail
     from riskwatch.output import to_json
 
-    trail = finding_trail(_engine(), finding_id)
+    trail = finding_trail(store_engine(), finding_id)
     if trail is None:
         fail(f"no finding {finding_id}", code=1)
     click.echo(to_json(trail) if fmt == "json" else _show_text(trail))
@@ -206,7 +197,7 @@ def _lifecycle_command(name: str, action: str, help_text: str) -> None:
 
         try:
             result = record_action(
-                _engine(), finding_id=finding_id, action=action, actor=actor, reason=reason
+                store_engine(), finding_id=finding_id, action=action, actor=actor, reason=reason
             )
         except FindingNotFound:
             fail(f"no finding {finding_id}", code=1)
@@ -232,7 +223,7 @@ def audit_verify(fmt: str) -> None:
     from audit.verify import verify
     from riskwatch.output import to_json
 
-    report = verify(_engine())
+    report = verify(store_engine())
     if fmt == "json":
         click.echo(to_json(report.to_dict()))
     elif report.ok:
@@ -259,7 +250,7 @@ def audit_export(since: str, until: str, out: Path) -> None:
 
     start, end = _time("--since", since), _time("--until", until)
     assert start is not None and end is not None
-    click.echo(to_json(export(_engine(), since=start, until=end, out=out)))
+    click.echo(to_json(export(store_engine(), since=start, until=end, out=out)))
 
 
 # --- tokens ------------------------------------------------------------------------------------
@@ -277,7 +268,7 @@ def tokens_create(role: str, name: str | None) -> None:
     """Create a token and print it once."""
     from audit.tokens import create_token
 
-    info, token = create_token(_engine(), role=role, name=name)
+    info, token = create_token(store_engine(), role=role, name=name)
     click.echo(f"token {info.id} ({info.name}, {info.role.value}); it is shown only now:", err=True)
     click.echo(token)
 
@@ -290,7 +281,7 @@ def tokens_list(fmt: str) -> None:
     from audit.tokens import list_tokens
     from riskwatch.output import to_json, to_table
 
-    rows = [t.to_dict() for t in list_tokens(_engine())]
+    rows = [t.to_dict() for t in list_tokens(store_engine())]
     click.echo(
         to_json(rows)
         if fmt == "json"
@@ -303,7 +294,7 @@ def tokens_list(fmt: str) -> None:
 def tokens_revoke(token_id: int) -> None:
     from audit.tokens import revoke_token
 
-    info = revoke_token(_engine(), token_id=token_id)
+    info = revoke_token(store_engine(), token_id=token_id)
     if info is None:
         fail(f"no token {token_id}", code=1)
     click.echo(f"token {info.id} ({info.name}) revoked at {info.revoked_at}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from audit.db import make_engine
-from audit.queries import parse_since
+from audit.queries import busiest_model, parse_since
 from audit.report import ReportPeriod, build_report
 from core.model_registry import load_registry
 from core.settings import get_settings
@@ -54,27 +54,10 @@ def report(model: str, since: str, until: str | None, out: Path) -> None:
 def busiest_model_report(out: Path) -> Path | None:
     """The report of the model with the most stored events, over all its events (for the demo);
     None when the store has no events."""
-    from sqlalchemy import func, select
-
-    from audit.models import EventRecord, table_of
-
-    events = table_of(EventRecord)
-    engine = make_engine(get_settings().database_url)
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(
-                events.c.model_id,
-                func.min(events.c.timestamp),
-                func.max(events.c.timestamp),
-            )
-            .group_by(events.c.model_id)
-            .order_by(func.count().desc())
-            .limit(1)
-        ).first()
-    if row is None:
+    busiest = busiest_model(make_engine(get_settings().database_url))
+    if busiest is None:
         return None
-    model, first, last = row
-    start = first.replace(tzinfo=first.tzinfo or UTC)
+    model, start, last = busiest
     # findings are dated when they were filed, after the events they are about: up to now
-    end = max(last.replace(tzinfo=last.tzinfo or UTC), datetime.now(UTC)) + timedelta(seconds=1)
+    end = max(last, datetime.now(UTC)) + timedelta(seconds=1)
     return write_report(model, start, end, out)

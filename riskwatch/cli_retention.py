@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import click
 
 from core.settings import get_settings
-from riskwatch.cli_common import fail
+from riskwatch.cli_common import fail, store_engine
 
 
 @click.command("purge")
@@ -22,13 +22,11 @@ from riskwatch.cli_common import fail
 )
 def purge(by: str, days: int | None) -> None:
     """Delete events older than the retention period; findings are kept; the purge is chained."""
-    from audit.db import create_schema, make_engine
     from audit.removal.retention import purge_events
     from riskwatch.output import to_json
 
     settings = get_settings()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
+    engine = store_engine()
     try:
         result = purge_events(
             engine,
@@ -47,12 +45,10 @@ def purge(by: str, days: int | None) -> None:
 @click.option("--by", required=True, help="Who runs the erasure (recorded in the audit chain).")
 def erase(user_ref: str, reason: str, by: str) -> None:
     """Erase one data subject's event content (GDPR Art. 17); the erasure is chained."""
-    from audit.db import create_schema, make_engine
     from audit.removal.erasure import erase_subject
     from riskwatch.output import to_json
 
-    engine = make_engine(get_settings().database_url)
-    create_schema(engine)
+    engine = store_engine()
     try:
         result = erase_subject(engine, user_ref, reason=reason, by=by, now=datetime.now(UTC))
     except ValueError as exc:
@@ -72,11 +68,9 @@ def erase(user_ref: str, reason: str, by: str) -> None:
 )
 def removals(kind: str | None, limit: int, fmt: str) -> None:
     """Erasures and retention purges, newest first."""
-    from audit.db import create_schema, make_engine
     from audit.removal.records import LIST_COLUMNS, list_removals
     from riskwatch.output import render
 
-    engine = make_engine(get_settings().database_url)
-    create_schema(engine)
+    engine = store_engine()
     rows = list_removals(engine, kind=kind, limit=limit)
     click.echo(render(rows, fmt, columns=LIST_COLUMNS))

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from core.settings import get_settings
-from riskwatch.cli_common import fail
+from riskwatch.cli_common import fail, store_engine
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    pass
 
 SEVERITIES = ["info", "low", "medium", "high", "critical"]
 CATEGORIES = ["technical", "commercial", "legal"]
@@ -41,14 +41,6 @@ DELIVERY_COLUMNS = (
     "last_status_code",
     "last_error",
 )
-
-
-def _engine() -> Engine:
-    from audit.db import create_schema, make_engine
-
-    engine = make_engine(get_settings().database_url)
-    create_schema(engine)
-    return engine
 
 
 def _default_actor() -> str:
@@ -111,7 +103,7 @@ def webhooks_add(
                 min_severity=min_severity,
             ),
         )
-        sub, secret = create_subscription(_engine(), spec, actor=actor or _default_actor())
+        sub, secret = create_subscription(store_engine(), spec, actor=actor or _default_actor())
     except SubscriptionError as exc:
         fail(str(exc))
     click.echo(
@@ -131,7 +123,9 @@ def webhooks_list(include_removed: bool, fmt: str) -> None:
     from audit.webhooks.subscriptions import list_subscriptions
     from riskwatch.output import to_json, to_table
 
-    rows = [s.to_dict() for s in list_subscriptions(_engine(), include_removed=include_removed)]
+    rows = [
+        s.to_dict() for s in list_subscriptions(store_engine(), include_removed=include_removed)
+    ]
     click.echo(to_json(rows) if fmt == "json" else to_table(rows, SUBSCRIPTION_COLUMNS))
 
 
@@ -143,7 +137,7 @@ def webhooks_remove(subscription_id: int, actor: str | None) -> None:
     from audit.webhooks.subscriptions import SubscriptionNotFound, remove_subscription
 
     try:
-        sub = remove_subscription(_engine(), subscription_id, actor=actor or _default_actor())
+        sub = remove_subscription(store_engine(), subscription_id, actor=actor or _default_actor())
     except SubscriptionNotFound:
         fail(f"no webhook subscription {subscription_id}", code=1)
     click.echo(f"webhook {sub.id} ({sub.name}) removed at {sub.removed_at} by {sub.removed_by}")
@@ -170,7 +164,7 @@ def webhooks_deliveries(
     from riskwatch.output import render
 
     rows = list_deliveries(
-        _engine(),
+        store_engine(),
         status=status,
         subscription_id=subscription_id,
         finding_id=finding_id,
@@ -192,7 +186,7 @@ def webhooks_retry(
     if bool(delivery_ids) == all_dead:
         fail("give delivery ids or --all-dead")
     n = retry_dead(
-        _engine(), delivery_ids=list(delivery_ids) or None, subscription_id=subscription_id
+        store_engine(), delivery_ids=list(delivery_ids) or None, subscription_id=subscription_id
     )
     click.echo(f"{n} dead deliveries pending again")
     if delivery_ids and n < len(set(delivery_ids)):
@@ -219,7 +213,7 @@ def alerts_run(once: bool) -> None:
     from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
     from riskwatch.output import to_json
 
-    dispatcher = Dispatcher(_engine(), DispatcherConfig.from_settings(get_settings()))
+    dispatcher = Dispatcher(store_engine(), DispatcherConfig.from_settings(get_settings()))
     if once:
         tally = dispatcher.drain()
         dispatcher.stop()

@@ -27,8 +27,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
-from audit.models import EventRecord, FeedbackRecord, table_of
-from audit.queries import as_utc
+from audit.models import EventRecord, FeedbackRecord, as_utc, table_of
 from audit.removal.records import next_removal_id, record_removal
 from core.events import NAME
 

@@ -15,8 +15,7 @@ from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 
 from audit.chain import canonical_time
-from audit.models import EventRecord, table_of
-from audit.queries import as_utc
+from audit.models import EventRecord, as_utc, table_of
 from audit.removal.records import record_removal
 
 EVENTS = table_of(EventRecord)

@@ -24,7 +24,14 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit.models import FindingRecord, RowData, WebhookDelivery, WebhookSubscription, table_of
+from audit.models import (
+    FindingRecord,
+    RowData,
+    WebhookDelivery,
+    WebhookSubscription,
+    as_utc,
+    table_of,
+)
 from audit.webhooks.spec import WebhookFormat
 from audit.webhooks.subscriptions import active_subscriptions
 
@@ -44,10 +51,6 @@ class DeliveryStatus(StrEnum):
 
 def delivery_id_for(finding_id: str, subscription_id: int) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{finding_id}|{subscription_id}"))
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _insert_ignore(conn: Connection) -> Any:
@@ -125,7 +128,7 @@ def claim(
     limit: int = 100,
 ) -> list[Claimed]:
     """Lease up to ``limit`` due deliveries to ``owner`` until now + lease_s."""
-    now = _utc(now or datetime.now(UTC))
+    now = as_utc(now or datetime.now(UTC))
     until = now + timedelta(seconds=lease_s)
     due = (
         select(DELIVERIES.c.delivery_id)
@@ -219,7 +222,7 @@ def mark_delivered(
             "status": DeliveryStatus.DELIVERED.value,
             "last_status_code": status_code,
             "last_error": None,
-            "delivered_at": _utc(now or datetime.now(UTC)),
+            "delivered_at": as_utc(now or datetime.now(UTC)),
         },
     )
 
@@ -238,7 +241,7 @@ def mark_failed(
     if retry_at is None:
         values["status"] = DeliveryStatus.DEAD.value
     else:
-        values["next_attempt_at"] = _utc(retry_at)
+        values["next_attempt_at"] = as_utc(retry_at)
     return _finish(engine, delivery_id, owner, values)
 
 
@@ -262,7 +265,7 @@ def _public(row: RowData) -> dict[str, Any]:
     out = {c: row[c] for c in DELIVERY_COLUMNS}
     for key in ("next_attempt_at", "created_at", "delivered_at"):
         if out[key] is not None:
-            out[key] = _utc(out[key])
+            out[key] = as_utc(out[key])
     return out
 
 
@@ -317,7 +320,7 @@ def retry_dead(
 ) -> int:
     """Make dead deliveries pending again with a fresh attempt budget, due now. Deliveries of a
     removed subscription stay dead. Returns how many were revived."""
-    now = _utc(now or datetime.now(UTC))
+    now = as_utc(now or datetime.now(UTC))
     live = select(SUBSCRIPTIONS.c.id).where(SUBSCRIPTIONS.c.removed_at.is_(None))
     query = update(DELIVERIES).where(
         DELIVERIES.c.status == DeliveryStatus.DEAD.value, DELIVERIES.c.subscription_id.in_(live)

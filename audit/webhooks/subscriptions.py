@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
-from audit.models import RowData, WebhookDelivery, WebhookSubscription, table_of
+from audit.models import RowData, WebhookDelivery, WebhookSubscription, as_utc, table_of
 from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError, WebhookFormat
 from core.taxonomy import Category, Severity, Subcategory
 
@@ -61,14 +61,10 @@ class Subscription:
             **self.filters.to_dict(),
             "active": self.active,
             "created_by": self.created_by,
-            "created_at": _aware(self.created_at),
+            "created_at": as_utc(self.created_at),
             "removed_by": self.removed_by,
-            "removed_at": _aware(self.removed_at) if self.removed_at else None,
+            "removed_at": as_utc(self.removed_at) if self.removed_at else None,
         }
-
-
-def _aware(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def from_row(row: RowData) -> Subscription:

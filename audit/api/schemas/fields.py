@@ -3,19 +3,15 @@ can hold (PostgreSQL text cannot hold NUL)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, StringConstraints
 
+from audit.models import as_utc
 from core.events import NAME, NO_NUL
 
-
-def _aware(value: datetime) -> datetime:
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_aware)]
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 # Request texts become database text, which on PostgreSQL cannot hold NUL: names carry no control
 # characters at all (they end up in logs), free texts no NUL; anything else is a 422.
 NOT_BLANK_NO_NUL = r"^[^\x00]*[^\s\x00][^\x00]*$"
