@@ -11,6 +11,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -110,6 +111,10 @@ class ProcessRunner:
     """
 
     def __init__(self, settings_json: str, build: HandlerFactory) -> None:
+        try:  # a lambda or a closure would only fail when the pool starts, in the child
+            pickle.dumps(build)
+        except (pickle.PicklingError, AttributeError, TypeError) as exc:
+            raise TypeError(f"ProcessRunner needs a module-level build function: {exc}") from None
         self.settings_json = settings_json
         self.build = build
         self._pool: ProcessPoolExecutor | None = None
