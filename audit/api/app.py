@@ -26,6 +26,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         "operator (+ lifecycle actions), admin (+ tokens, alert webhooks and erasures).",
     )
     app.state.engine = engine
+    app.state.settings = settings
     for module in (findings, summary, chain, tokens, webhooks, reports, removals):
         app.include_router(module.router)
 
