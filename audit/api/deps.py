@@ -43,12 +43,12 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def get_current_token(engine: EngineDep, credentials: Credentials) -> TokenInfo:
-    """401 when the bearer token is missing, unknown or revoked."""
+    """401 when the bearer token is missing, unknown, expired or revoked."""
     if credentials is None:
         raise _unauthorized("missing bearer token")
     token = authenticate(engine, credentials.credentials)
     if token is None:
-        raise _unauthorized("invalid or revoked token")
+        raise _unauthorized("invalid, expired or revoked token")
     return token
 
 
