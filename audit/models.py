@@ -220,11 +220,12 @@ class ApiToken(SQLModel, table=True):
     __tablename__ = "api_tokens"
 
     id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=128)
+    name: str = Field(max_length=128, unique=True, index=True)  # ix_api_tokens_name (0005)
     role: str = Field(max_length=16)  # auditor | operator | admin
     token_hash: str = Field(max_length=64, unique=True)
     created_at: datetime = _utc_column()
     revoked_at: datetime | None = _utc_column(nullable=True)
+    expires_at: datetime | None = _utc_column(nullable=True)  # None: never expires
 
 
 class WebhookSubscription(SQLModel, table=True):

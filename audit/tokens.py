@@ -1,18 +1,24 @@
-"""API bearer tokens: roles, creation (the token is shown once), lookup by hash, revocation."""
+"""API bearer tokens: roles, creation (the token is shown once), lookup by hash, revocation.
+
+A token may carry an expiry (``expires_at``; none by default: a token lives until revoked, and
+``riskwatch tokens create --expires-in 90d`` or ``expires_at`` in POST /tokens sets one); an
+expired token authenticates as nothing (401). Names are unique (a unique index since migration
+0005): a second token of the same name is refused with TokenNameTaken."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
-from audit.models import ApiToken, table_of
+from audit.models import ApiToken, as_utc, table_of
 
 TOKENS = table_of(ApiToken)
 PREFIX = "rw_"
@@ -31,6 +37,14 @@ class Role(StrEnum):
         return order.index(self) >= order.index(other)
 
 
+class TokenError(ValueError):
+    """A token that cannot be created: the message says why."""
+
+
+class TokenNameTaken(TokenError):
+    """Another token (live, expired or revoked) already has this name."""
+
+
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
     id: int
@@ -38,6 +52,7 @@ class TokenInfo:
     role: Role
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +61,7 @@ class TokenInfo:
             "role": self.role.value,
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
+            "expires_at": self.expires_at,
         }
 
 
@@ -54,29 +70,55 @@ def hash_token(token: str) -> str:
 
 
 def _info(row: Any) -> TokenInfo:
-    return TokenInfo(row.id, row.name, Role(row.role), row.created_at, row.revoked_at)
+    return TokenInfo(
+        row.id, row.name, Role(row.role), row.created_at, row.revoked_at, row.expires_at
+    )
 
 
 def create_token(
-    engine: Engine, *, role: Role | str, name: str | None = None
+    engine: Engine,
+    *,
+    role: Role | str,
+    name: str | None = None,
+    expires_at: datetime | None = None,
+    expires_in: timedelta | None = None,
 ) -> tuple[TokenInfo, str]:
-    """Create a token; returns its record and the token itself, which is not stored anywhere."""
+    """Create a token; returns its record and the token itself, which is not stored anywhere.
+    ``expires_at`` (or ``expires_in`` from now) must lie in the future; none: no expiry.
+    Raises TokenNameTaken when ``name`` is in use."""
     role = Role(role)
     token = PREFIX + secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    with engine.begin() as conn:
-        new_id = conn.execute(
-            insert(TOKENS)
-            .values(
-                name=name or f"{role.value}-{secrets.token_hex(3)}",
-                role=role.value,
-                token_hash=hash_token(token),
-                created_at=now,
-                revoked_at=None,
-            )
-            .returning(TOKENS.c.id)
-        ).scalar_one()
-        row = conn.execute(select(TOKENS).where(TOKENS.c.id == new_id)).one()
+    if expires_in is not None:
+        if expires_at is not None:
+            raise TokenError("give expires_at or expires_in, not both")
+        expires_at = now + expires_in
+    if expires_at is not None:
+        expires_at = as_utc(expires_at)
+        if expires_at <= now:
+            raise TokenError(f"expires_at {expires_at.isoformat()} is not in the future")
+    chosen = name or f"{role.value}-{secrets.token_hex(3)}"
+    try:
+        with engine.begin() as conn:
+            new_id = conn.execute(
+                insert(TOKENS)
+                .values(
+                    name=chosen,
+                    role=role.value,
+                    token_hash=hash_token(token),
+                    created_at=now,
+                    revoked_at=None,
+                    expires_at=expires_at,
+                )
+                .returning(TOKENS.c.id)
+            ).scalar_one()
+            row = conn.execute(select(TOKENS).where(TOKENS.c.id == new_id)).one()
+    except IntegrityError:
+        if name is None:  # a generated name that happened to be taken: draw another
+            return create_token(engine, role=role, expires_at=expires_at)
+        raise TokenNameTaken(
+            f"a token named {name!r} already exists; names are unique (revoked ones included)"
+        ) from None
     return _info(row), token
 
 
@@ -99,13 +141,16 @@ def revoke_token(engine: Engine, *, token_id: int) -> TokenInfo | None:
 
 
 def authenticate(engine: Engine, token: str) -> TokenInfo | None:
-    """The live (not revoked) token with this value, or None."""
+    """The live (neither revoked nor expired) token with this value, or None."""
     if not token.startswith(PREFIX) or len(token) > 256:
         return None
+    now = datetime.now(UTC)
     with engine.connect() as conn:
         row = conn.execute(
             select(TOKENS).where(
-                TOKENS.c.token_hash == hash_token(token), TOKENS.c.revoked_at.is_(None)
+                TOKENS.c.token_hash == hash_token(token),
+                TOKENS.c.revoked_at.is_(None),
+                or_(TOKENS.c.expires_at.is_(None), TOKENS.c.expires_at > now),
             )
         ).first()
     return _info(row) if row else None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -82,6 +83,25 @@ class Settings(BaseSettings):
         description="RISKWATCH_METRICS_PORT: the worker's Prometheus "
         "endpoint (/metrics); 0 turns it off.",
     )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="RISKWATCH_METRICS_HOST: the address the worker's Prometheus endpoint "
+        "binds to; 0.0.0.0 (or ::) exposes it beyond this machine.",
+    )
+    webhook_allow_cidrs: str = Field(
+        "",
+        description="RISKWATCH_WEBHOOK_ALLOW_CIDRS: comma-separated CIDRs (10.20.0.0/16, "
+        "fd12::/16) that alert webhooks may reach although they are not public addresses; "
+        "default empty: loopback, private, link-local and other internal addresses are refused "
+        "(cloud metadata addresses always are).",
+    )
+    api_max_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="RISKWATCH_API_MAX_BODY_BYTES: larger API request bodies are refused with "
+        "413 before they are parsed or authenticated.",
+    )
     webhook_dispatch: bool = Field(
         True,
         description="RISKWATCH_WEBHOOK_DISPATCH: the worker runs the alert webhook "
@@ -128,6 +148,17 @@ class Settings(BaseSettings):
         description="RISKWATCH_EVENT_RETENTION_DAYS: `riskwatch audit purge` "
         "deletes events older than this (findings are kept); 0 keeps events forever.",
     )
+
+    @field_validator("webhook_allow_cidrs")
+    @classmethod
+    def _cidrs(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"RISKWATCH_WEBHOOK_ALLOW_CIDRS: {exc}") from None
+        return value
 
     @model_validator(mode="after")
     def _webhook_limits(self) -> Settings:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -263,14 +263,51 @@ def tokens() -> None:
 
 @tokens.command("create")
 @click.option("--role", required=True, type=click.Choice(["auditor", "operator", "admin"]))
-@click.option("--name", help="Who or what uses the token (recorded as the actor of its actions).")
-def tokens_create(role: str, name: str | None) -> None:
+@click.option(
+    "--name",
+    help="Who or what uses the token (recorded as the actor of its actions); unique.",
+)
+@click.option(
+    "--expires-in",
+    default=None,
+    metavar="DURATION",
+    help="Expire after this long: 90d, 12h, 30m (a bare number: days). Default: never "
+    "(until revoked).",
+)
+def tokens_create(role: str, name: str | None, expires_in: str | None) -> None:
     """Create a token and print it once."""
-    from audit.tokens import create_token
+    from audit.tokens import TokenError, create_token
 
-    info, token = create_token(store_engine(), role=role, name=name)
-    click.echo(f"token {info.id} ({info.name}, {info.role.value}); it is shown only now:", err=True)
+    try:
+        info, token = create_token(
+            store_engine(), role=role, name=name, expires_in=_duration(expires_in)
+        )
+    except TokenError as exc:
+        fail(str(exc))
+    until = f", expires {info.expires_at.isoformat()}" if info.expires_at else ""
+    click.echo(
+        f"token {info.id} ({info.name}, {info.role.value}{until}); it is shown only now:",
+        err=True,
+    )
     click.echo(token)
+
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def _duration(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    value = text.strip().lower()
+    unit = value[-1:] if value[-1:] in _UNITS else "d"
+    number = value[:-1] if value[-1:] in _UNITS else value
+    try:
+        amount = float(number)
+    except ValueError:
+        fail(f"--expires-in {text!r}: use e.g. 90d, 12h or 30m")
+    if not 0 < amount * _UNITS[unit] <= 100 * 365 * 86400:
+        fail(f"--expires-in {text!r}: must be positive and at most 100 years")
+    return timedelta(seconds=amount * _UNITS[unit])
 
 
 @tokens.command("list")
@@ -285,7 +322,7 @@ def tokens_list(fmt: str) -> None:
     click.echo(
         to_json(rows)
         if fmt == "json"
-        else to_table(rows, ("id", "name", "role", "created_at", "revoked_at"))
+        else to_table(rows, ("id", "name", "role", "created_at", "expires_at", "revoked_at"))
     )
 
 

@@ -88,8 +88,10 @@ def webhooks_add(
     actor: str | None,
 ) -> None:
     """Subscribe a URL to findings; prints the signing secret once."""
+    from audit.webhooks import ssrf
     from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
     from audit.webhooks.subscriptions import create_subscription
+    from core.settings import get_settings
 
     try:
         spec = NewSubscription(
@@ -103,6 +105,8 @@ def webhooks_add(
                 min_severity=min_severity,
             ),
         )
+        # resolved and checked now; the dispatcher checks again at every delivery
+        ssrf.check_url(spec.url, ssrf.parse_allow_cidrs(get_settings().webhook_allow_cidrs))
         sub, secret = create_subscription(store_engine(), spec, actor=actor or _default_actor())
     except SubscriptionError as exc:
         fail(str(exc))

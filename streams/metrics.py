@@ -85,5 +85,5 @@ class WorkerMetrics:
         for topic, partition, lag in lags:
             self.consumer_lag.labels(topic, str(partition)).set(max(lag, 0))
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=self.registry)

@@ -96,7 +96,7 @@ def build_worker_app(settings: Settings) -> faust.App:
 
     metrics = WorkerMetrics()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, host=settings.metrics_host)
         log.info("metrics on :%d/metrics", settings.metrics_port)
     sink = AuditSink(
         runner,

@@ -38,3 +38,35 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> str:
     port = os.environ.get(PORT_ENV)
     return f"audit store: PostgreSQL on 127.0.0.1:{port}" if port else "audit store: SQLite"
+
+
+#: what the fake resolver answers for names (tests never need the internet)
+PUBLIC_TEST_ADDRESS = "93.184.215.14"
+
+
+def fake_getaddrinfo(host: str, port: object, *args: object, **kwargs: object) -> list[tuple]:
+    """Numeric hosts (in every spelling the C resolver accepts) resolve as the system resolves
+    them, with no lookup; ``localhost`` is 127.0.0.1; any name under example/example.com/test is
+    a public address; every other name does not exist."""
+    import socket
+
+    try:
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        pass
+    name = host.rstrip(".").lower()
+    if name == "localhost":
+        address = "127.0.0.1"
+    elif name.endswith((".example", ".example.com", ".test")) or name in ("example.com",):
+        address = PUBLIC_TEST_ADDRESS
+    else:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))]  # type: ignore[call-overload]
+
+
+@pytest.fixture(autouse=True)
+def _no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The webhook SSRF guard resolves names; in tests it asks ``fake_getaddrinfo``."""
+    from audit.webhooks import ssrf
+
+    monkeypatch.setattr(ssrf, "getaddrinfo", fake_getaddrinfo)

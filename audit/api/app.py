@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from audit.api.limits import RequestLimits
 from audit.api.routes import chain, findings, removals, reports, summary, tokens, webhooks
 from audit.db import create_schema, make_engine
 from core.settings import Settings, get_settings
@@ -25,7 +26,10 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         "Authenticate with `Authorization: Bearer <token>`; roles: auditor (read), "
         "operator (+ lifecycle actions), admin (+ tokens, alert webhooks and erasures).",
     )
+    # outermost: oversized bodies, NaN/Infinity and NUL never reach auth or a parser
+    app.add_middleware(RequestLimits, max_body_bytes=settings.api_max_body_bytes)
     app.state.engine = engine
+    app.state.settings = settings
     for module in (findings, summary, chain, tokens, webhooks, reports, removals):
         app.include_router(module.router)
 

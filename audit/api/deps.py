@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 
 from audit.tokens import Role, TokenInfo, authenticate
+from core.settings import Settings
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -24,6 +25,14 @@ def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
@@ -34,12 +43,12 @@ def _unauthorized(detail: str) -> HTTPException:
 
 
 def get_current_token(engine: EngineDep, credentials: Credentials) -> TokenInfo:
-    """401 when the bearer token is missing, unknown or revoked."""
+    """401 when the bearer token is missing, unknown, expired or revoked."""
     if credentials is None:
         raise _unauthorized("missing bearer token")
     token = authenticate(engine, credentials.credentials)
     if token is None:
-        raise _unauthorized("invalid or revoked token")
+        raise _unauthorized("invalid, expired or revoked token")
     return token
 
 

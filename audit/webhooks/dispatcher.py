@@ -8,8 +8,10 @@ knows is in the store: a restarted dispatcher picks up where the last one stoppe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import socket
 import threading
 import time
 import uuid
@@ -22,13 +24,16 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.engine import Engine
 
-from audit.webhooks import outbox
+from audit.webhooks import outbox, ssrf
 from audit.webhooks.payloads import render
 from audit.webhooks.retry import RetryPolicy, Verdict, classify
 from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
+from audit.webhooks.spec import SubscriptionError
 
 log = logging.getLogger(__name__)
 USER_AGENT = "riskwatch-webhooks/1"
+#: at most this much of a response body is read (and thrown away: bodies are never kept)
+MAX_RESPONSE_BYTES = 64 * 1024
 # httpx logs each request's full URL at INFO; a Slack-style URL is itself the credential.
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).setLevel(logging.WARNING)
@@ -36,12 +41,15 @@ for _name in ("httpx", "httpcore"):
 
 @dataclass(frozen=True, slots=True)
 class DispatcherConfig:
+    #: the deadline of one whole attempt: resolve-check, connect, send and read together
     timeout_s: float = 5.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     poll_s: float = 1.0
     concurrency: int = 4
     lease_s: float = 60.0
     batch: int = 100
+    #: non-public networks deliveries may reach anyway (RISKWATCH_WEBHOOK_ALLOW_CIDRS)
+    allow_cidrs: tuple[ssrf.IPNetwork, ...] = ()
 
     @classmethod
     def from_settings(cls, settings) -> DispatcherConfig:  # type: ignore[no-untyped-def]
@@ -55,6 +63,7 @@ class DispatcherConfig:
             poll_s=settings.webhook_poll_s,
             concurrency=settings.webhook_concurrency,
             lease_s=settings.webhook_lease_s,
+            allow_cidrs=ssrf.parse_allow_cidrs(settings.webhook_allow_cidrs),
         )
 
 
@@ -88,6 +97,38 @@ def _retry_after(response: httpx.Response) -> float | None:
     return float(value) if value.isdigit() else None
 
 
+class _Watchdog:
+    """Ends an attempt at its deadline: it learns the attempt's socket from httpcore's trace
+    hook and shuts it down when the timer fires, so a receiver that drips its answer a byte at a
+    time (each within the read timeout) cannot hold a delivery thread past the deadline."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def trace(self, name: str, info: dict[str, object]) -> None:
+        if name.endswith("connect_tcp.complete"):
+            stream = info.get("return_value")
+            sock = getattr(stream, "get_extra_info", lambda _: None)("socket")
+            if isinstance(sock, socket.socket):
+                with self._lock:
+                    self._sockets.append(sock)
+                    if self.fired:
+                        _shutdown(sock)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            for sock in self._sockets:
+                _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 def _host(url: str) -> str:
     # Logged instead of the URL: incoming-webhook URLs (Slack's) carry their credential in the path.
     return urlsplit(url).hostname or "?"
@@ -108,10 +149,14 @@ class Dispatcher:
         self.on_failure = on_failure  # e.g. a metrics counter of failed attempts
         self.config = config or DispatcherConfig()
         self.owner = f"dispatcher-{uuid.uuid4().hex[:12]}"
+        # No connection is kept alive: each attempt connects to the address it just checked,
+        # and a TLS connection set up for one name is never reused for another on the same IP.
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(self.config.timeout_s),
             follow_redirects=False,
             headers={"User-Agent": USER_AGENT},
+            limits=httpx.Limits(max_keepalive_connections=0),
+            trust_env=False,
         )
         self.rng = rng or random.Random()
         self.clock = clock
@@ -123,25 +168,55 @@ class Dispatcher:
     # --- one delivery ---------------------------------------------------------------------------
 
     def _post(self, item: outbox.Claimed, body: bytes) -> Attempt:
+        """One attempt under one deadline (``timeout_s``): resolve and check the host, connect
+        to the checked address, send, read at most MAX_RESPONSE_BYTES of the answer. Only the
+        status code is kept; the response body is never stored or logged."""
+        deadline = time.monotonic() + self.config.timeout_s
+        try:
+            target = ssrf.check_url(item.url, self.config.allow_cidrs)
+        except SubscriptionError as exc:
+            return Attempt(None, str(exc)[:300])
         headers = {
             "Content-Type": "application/json",
+            "Host": target.host_header,
             SIGNATURE_HEADER: sign(item.secret, body, int(self.clock())),
             DELIVERY_HEADER: item.delivery_id,
             "X-Riskwatch-Attempt": str(item.attempts + 1),
         }
+        watchdog = _Watchdog()
+        remaining = max(deadline - time.monotonic(), 0.001)
+        timer = threading.Timer(remaining, watchdog.fire)
+        timer.daemon = True
+        timer.start()
         try:
-            response = self.client.post(item.url, content=body, headers=headers)
-        except httpx.TimeoutException:
-            return Attempt(None, f"timed out after {self.config.timeout_s:g}s")
-        except httpx.HTTPError as exc:
+            request = self.client.build_request(
+                "POST",
+                target.pinned_url(),
+                content=body,
+                headers=headers,
+                timeout=httpx.Timeout(remaining),
+                extensions={"sni_hostname": target.sni_hostname, "trace": watchdog.trace},
+            )
+            response = self.client.send(request, stream=True)
+            try:
+                read = 0
+                for chunk in response.iter_raw():
+                    read += len(chunk)
+                    if read >= MAX_RESPONSE_BYTES or watchdog.fired:
+                        break
+            finally:
+                response.close()
+        except (httpx.HTTPError, OSError) as exc:
+            if watchdog.fired or isinstance(exc, httpx.TimeoutException):
+                return Attempt(None, f"timed out after {self.config.timeout_s:g}s")
             return Attempt(None, f"{type(exc).__name__}: {str(exc)[:300]}")
+        finally:
+            timer.cancel()
+        if watchdog.fired:
+            return Attempt(None, f"timed out after {self.config.timeout_s:g}s")
         if 200 <= response.status_code < 300:
             return Attempt(response.status_code, None)
-        return Attempt(
-            response.status_code,
-            f"HTTP {response.status_code}: {response.text[:300]}",
-            _retry_after(response),
-        )
+        return Attempt(response.status_code, f"HTTP {response.status_code}", _retry_after(response))
 
     def deliver(self, item: outbox.Claimed) -> Tally:
         """Send one claimed delivery and record the outcome."""

@@ -74,18 +74,27 @@ def _clip(text: str, limit: int = _SLACK_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def slack_escape(value: Any) -> str:
+    """Slack's control characters escaped (``&`` ``<`` ``>``), so a value from an event or a
+    finding (a model id of ``<!channel>``, a title with ``<https://evil|click>``) is shown as
+    text and never becomes a mention, a link or a command."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_body(row: Mapping[str, Any], *, delivery_id: str) -> dict[str, Any]:
-    """Slack incoming-webhook shape: ``text`` (notifications, fallback) and Block Kit ``blocks``."""
+    """Slack incoming-webhook shape: ``text`` (notifications, fallback) and Block Kit ``blocks``.
+    Every value taken from the finding is escaped (``slack_escape``)."""
+    e = slack_escape
     severity = str(row["severity"])
-    headline = f"[{severity.upper()}] {row['model_id']}: {row['title']}"
-    refs = "; ".join(row["regulation_refs"] or []) or "none"
+    headline = f"[{e(severity.upper())}] {e(row['model_id'])}: {e(row['title'])}"
+    refs = e("; ".join(row["regulation_refs"] or []) or "none")
     fields = [
-        f"*Model*\n{row['model_id']} {row['model_version'] or ''}".rstrip(),
-        f"*Severity*\n{_SEVERITY_MARK.get(severity, '')} {severity}".strip(),
-        f"*Category*\n{row['category']} / {row['subcategory']}",
-        f"*Rule*\n{row['rule_id']} ({row['pack']} {row['pack_version']})",
-        f"*Detected*\n{_iso(row['detected_at'])}",
-        f"*Finding*\n`{row['finding_id']}`",
+        f"*Model*\n{e(row['model_id'])} {e(row['model_version'] or '')}".rstrip(),
+        f"*Severity*\n{_SEVERITY_MARK.get(severity, '')} {e(severity)}".strip(),
+        f"*Category*\n{e(row['category'])} / {e(row['subcategory'])}",
+        f"*Rule*\n{e(row['rule_id'])} ({e(row['pack'])} {e(row['pack_version'])})",
+        f"*Detected*\n{e(_iso(row['detected_at']))}",
+        f"*Finding*\n`{e(row['finding_id'])}`",
     ]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(headline, 150)}},
@@ -93,12 +102,12 @@ def slack_body(row: Mapping[str, Any], *, delivery_id: str) -> dict[str, Any]:
         {"type": "section", "text": {"type": "mrkdwn", "text": _clip(f"*Regulation*\n{refs}")}},
     ]
     if row["remediation"]:
-        text = _clip(f"*Remediation*\n{row['remediation']}")
+        text = _clip(f"*Remediation*\n{e(row['remediation'])}")
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
     blocks.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"riskwatch delivery `{delivery_id}`"}],
+            "elements": [{"type": "mrkdwn", "text": f"riskwatch delivery `{e(delivery_id)}`"}],
         }
     )
     return {"text": _clip(headline), "blocks": blocks}

@@ -39,6 +39,8 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
         workdir=tmp_path,
         extra_env={
             "RISKWATCH_WEBHOOK_TIMEOUT_S": "1",
+            # the receiver is on 127.0.0.1: allowed on purpose (the default refuses loopback)
+            "RISKWATCH_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8",
             "RISKWATCH_WEBHOOK_LEASE_S": "3",
             "RISKWATCH_WEBHOOK_BACKOFF_BASE_S": "0.5",
             "RISKWATCH_WEBHOOK_BACKOFF_MAX_S": "10",

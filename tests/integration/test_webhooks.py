@@ -36,7 +36,8 @@ class AlertPipeline(Pipeline):
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        return {**super().env(), **self.extra_env}
+        # the receiver is pytest-httpserver on 127.0.0.1: allowed on purpose (default: refused)
+        return {**super().env(), "RISKWATCH_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8", **self.extra_env}
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """docker-compose.yml cannot run here (no Docker); check what can be checked: it parses, has the
-production-shaped services, and configures riskwatch only with variables the code reads."""
+production-shaped services, configures riskwatch only with variables the code reads, publishes
+nothing but the API (on 127.0.0.1), and takes its credentials from an uncommitted .env."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import yaml
@@ -13,6 +15,17 @@ from tests.unit.paths import REPO
 
 def _compose() -> dict[str, Any]:
     return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+
+
+def _env_example() -> dict[str, str]:
+    lines = (REPO / ".env.example").read_text().splitlines()
+    pairs = [line.split("=", 1) for line in lines if line.strip() and not line.startswith("#")]
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _env_files(service: dict[str, Any]) -> list[str]:
+    files = service.get("env_file", [])
+    return [files] if isinstance(files, str) else list(files)
 
 
 def test_services_and_health_checks() -> None:
@@ -29,9 +42,12 @@ def test_services_and_health_checks() -> None:
 
 def test_riskwatch_variables_are_settings_the_code_reads() -> None:
     compose = _compose()
+    dotenv = _env_example()
     fields = {f"RISKWATCH_{name.upper()}" for name in Settings.model_fields}
     for name in ("worker", "api"):
-        env = compose["services"][name]["environment"]
+        env = {**compose["services"][name]["environment"]}
+        assert ".env" in _env_files(compose["services"][name]), name
+        env.update({k: v for k, v in dotenv.items() if k.startswith("RISKWATCH_")})
         unknown = {k for k in env if k.startswith("RISKWATCH_")} - fields
         assert not unknown, f"{name}: {sorted(unknown)} are read by no setting"
         settings = Settings(**{k.removeprefix("RISKWATCH_").lower(): v for k, v in env.items()})
@@ -40,11 +56,34 @@ def test_riskwatch_variables_are_settings_the_code_reads() -> None:
         assert "@postgres:5432/" in settings.database_url
     kafka_listeners = compose["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
     assert kafka_listeners.endswith("kafka:9092")
-    pg = compose["services"]["postgres"]["environment"]
-    url = compose["services"]["worker"]["environment"]["RISKWATCH_DATABASE_URL"]
+    url = dotenv["RISKWATCH_DATABASE_URL"]
     assert (
-        f"{pg['POSTGRES_USER']}:{pg['POSTGRES_PASSWORD']}@postgres:5432/{pg['POSTGRES_DB']}" in url
+        f"{dotenv['POSTGRES_USER']}:{dotenv['POSTGRES_PASSWORD']}@postgres:5432/"
+        f"{dotenv['POSTGRES_DB']}" in url
     )
+
+
+def test_credentials_come_from_an_uncommitted_env_file() -> None:
+    text = (REPO / "docker-compose.yml").read_text()
+    assert "POSTGRES_PASSWORD:" not in text and "POSTGRES_PASSWORD=" not in text
+    assert "riskwatch:riskwatch@" not in text and "RISKWATCH_DATABASE_URL:" not in text
+    for name in ("postgres", "worker", "api"):
+        assert ".env" in _env_files(_compose()["services"][name]), name
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()
+    tracked = subprocess.run(
+        ["git", "ls-files", ".env"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert tracked.stdout.strip() == ""
+    assert {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB"} <= set(_env_example())
+
+
+def test_only_the_api_is_published_and_only_on_loopback() -> None:
+    services = _compose()["services"]
+    for name in ("kafka", "postgres", "worker"):
+        assert not services[name].get("ports"), f"{name} must not publish a host port"
+    for name, service in services.items():
+        for port in service.get("ports", []):
+            assert str(port).startswith("127.0.0.1:"), f"{name}: {port} is not on 127.0.0.1"
 
 
 def test_ports_match_the_settings() -> None:
@@ -55,5 +94,10 @@ def test_ports_match_the_settings() -> None:
         in services["worker"]["expose"]
     )
     api_port = services["api"]["command"][services["api"]["command"].index("--port") + 1]
-    assert f"{api_port}:{api_port}" in services["api"]["ports"]
+    assert f"127.0.0.1:{api_port}:{api_port}" in services["api"]["ports"]
     assert api_port in services["api"]["healthcheck"]["test"][-1]
+
+
+def test_worker_metrics_bind_to_loopback_unless_configured() -> None:
+    assert Settings().metrics_host == "127.0.0.1"
+    assert Settings(metrics_host="0.0.0.0").metrics_host == "0.0.0.0"

@@ -6,9 +6,9 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
-from pydantic import AwareDatetime
 
 from audit.api.deps import AuditorToken, EngineDep, OperatorToken
+from audit.api.schemas.fields import RequestDatetime
 from audit.api.schemas.findings import (
     ActionCreate,
     ActionResult,
@@ -43,8 +43,8 @@ def list_findings(
     min_severity: Annotated[Severity | None, Query(description="This severity or higher.")] = None,
     detector: str | None = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
-    since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive.")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive.")] = None,
+    since: Annotated[RequestDatetime | None, Query(description="RFC 3339, inclusive.")] = None,
+    until: Annotated[RequestDatetime | None, Query(description="RFC 3339, exclusive.")] = None,
     regulation: Annotated[
         str | None,
         Query(

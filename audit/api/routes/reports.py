@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime
 
 from audit.api.deps import AuditorToken, EngineDep
+from audit.api.schemas.fields import RequestDatetime
 from audit.report import ReportPeriod, build_report
 from core.model_registry import Registry, load_registry
 from core.settings import get_settings
@@ -31,9 +31,9 @@ def get_report(
     engine: EngineDep,
     _token: AuditorToken,
     model: Annotated[str, Query(min_length=1, max_length=256)],
-    since: Annotated[AwareDatetime, Query(description="RFC 3339, inclusive.")],
+    since: Annotated[RequestDatetime, Query(description="RFC 3339, inclusive.")],
     until: Annotated[
-        AwareDatetime | None, Query(description="RFC 3339, exclusive; default now.")
+        RequestDatetime | None, Query(description="RFC 3339, exclusive; default now.")
     ] = None,
 ) -> HTMLResponse:
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
 
 from audit.api.deps import AuditorToken, EngineDep
+from audit.api.schemas.fields import RequestDatetime
 from audit.api.schemas.summary import SummaryPublic
 from audit.trail import grouped_counts
 
@@ -22,7 +22,7 @@ def summary(
     bucket: Annotated[
         Literal["hour", "day"], Query(description="With group_by=bucket (UTC).")
     ] = "hour",
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: RequestDatetime | None = None,
+    until: RequestDatetime | None = None,
 ) -> dict[str, Any]:
     return grouped_counts(engine, group_by=group_by, bucket=bucket, since=since, until=until)

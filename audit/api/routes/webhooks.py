@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from audit.api.deps import MAX_ROW_ID, AdminToken, EngineDep, RowId
+from audit.api.deps import MAX_ROW_ID, AdminToken, EngineDep, RowId, SettingsDep
 from audit.api.schemas.webhooks import (
     DeliveriesPublic,
     DeliveryPublic,
@@ -16,7 +16,7 @@ from audit.api.schemas.webhooks import (
     WebhookPublic,
     WebhooksPublic,
 )
-from audit.webhooks import outbox
+from audit.webhooks import outbox, ssrf
 from audit.webhooks.outbox import DeliveryStatus
 from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
 from audit.webhooks.subscriptions import (
@@ -45,11 +45,20 @@ def read_webhooks(
     "",
     response_model=WebhookCreated,
     status_code=status.HTTP_201_CREATED,
-    responses={422: {"description": "Invalid URL or filters that can never match"}},
+    responses={
+        422: {
+            "description": "Invalid URL, a host that resolves to an internal address, "
+            "or filters that can never match"
+        }
+    },
 )
-def new_webhook(body: WebhookCreate, engine: EngineDep, token: AdminToken) -> dict[str, Any]:
+def new_webhook(
+    body: WebhookCreate, engine: EngineDep, token: AdminToken, settings: SettingsDep
+) -> dict[str, Any]:
     """Create a subscription; the response carries its signing secret, shown only this once.
-    Creation is chained (actor: the token's name)."""
+    Creation is chained (actor: the token's name). The URL's host is resolved: an internal
+    address (loopback, private, link-local, metadata ...) is refused unless
+    RISKWATCH_WEBHOOK_ALLOW_CIDRS allows it."""
     try:
         spec = NewSubscription(
             url=body.url,
@@ -62,6 +71,7 @@ def new_webhook(body: WebhookCreate, engine: EngineDep, token: AdminToken) -> di
                 min_severity=body.min_severity,
             ),
         )
+        ssrf.check_url(spec.url, ssrf.parse_allow_cidrs(settings.webhook_allow_cidrs))
         sub, secret = create_subscription(engine, spec, actor=token.name)
     except SubscriptionError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Field, SQLModel
 
-from audit.api.schemas.fields import NameText, UtcDatetime
+from audit.api.schemas.fields import NameText, RequestDatetime, UtcDatetime
 from audit.tokens import Role
 
 
@@ -14,7 +14,11 @@ class TokenBase(SQLModel):
 
 
 class TokenCreate(TokenBase):
-    pass
+    expires_at: RequestDatetime | None = Field(
+        None,
+        description="RFC 3339, in the future; the token is refused (401) from then on. "
+        "Default: no expiry (until revoked).",
+    )
 
 
 class TokenPublic(TokenBase):
@@ -22,6 +26,7 @@ class TokenPublic(TokenBase):
     name: str
     created_at: UtcDatetime
     revoked_at: UtcDatetime | None
+    expires_at: UtcDatetime | None = None
 
 
 class TokenCreated(TokenPublic):

@@ -56,3 +56,29 @@ def test_a_database_from_before_migrations_is_stamped(tmp_path: Path) -> None:
     upgrade(engine)
     assert current_revision(engine) == head_revision()
     assert _differences(engine) == []
+
+
+def test_0005_renames_duplicate_token_names_and_adds_the_expiry(tmp_path: Path) -> None:
+    engine = make_engine(db_url(tmp_path / "dups.db"))
+    upgrade(engine, "0004")
+    long = "x" * 128
+    with engine.begin() as conn:
+        for i, name in enumerate(["ci", "ci", "ci-3", "ci", long, long], start=1):
+            conn.execute(
+                text(
+                    "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES "
+                    "(:id, :name, 'auditor', :hash, '2026-11-28 12:00:00+00:00')"
+                ),
+                {"id": i, "name": name, "hash": f"{i:064d}"},
+            )
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    assert _differences(engine) == []
+    with engine.connect() as conn:
+        names = dict(conn.execute(text("SELECT id, name FROM api_tokens ORDER BY id")).all())
+        assert conn.execute(text("SELECT expires_at FROM api_tokens")).scalars().all() == [None] * 6
+    assert names[1] == "ci" and names[3] == "ci-3" and names[5] == long
+    assert names[2] == "ci-2" and names[4] == "ci-4"
+    assert len(set(names.values())) == 6 and len(names[6]) <= 128 and names[6].endswith("-6")
+    indexes = {i["name"]: i for i in inspect(engine).get_indexes("api_tokens")}
+    assert indexes["ix_api_tokens_name"]["unique"]

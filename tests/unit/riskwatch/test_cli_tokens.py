@@ -63,3 +63,26 @@ def test_create_list_revoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         )
     finally:
         get_settings.cache_clear()
+
+
+def test_expiry_and_unique_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(tmp_path / "a.db"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        made = runner.invoke(
+            main, ["tokens", "create", "--role", "auditor", "--name", "ci", "--expires-in", "90d"]
+        )
+        assert made.exit_code == 0, made.output
+        assert "expires" in made.stderr
+        (row,) = orjson.loads(runner.invoke(main, ["tokens", "list", "--format", "json"]).stdout)
+        assert row["expires_at"] is not None
+        again = runner.invoke(main, ["tokens", "create", "--role", "admin", "--name", "ci"])
+        assert again.exit_code == 2 and "already exists" in again.stderr
+        for bad in ("soon", "-1d", "0"):
+            wrong = runner.invoke(
+                main, ["tokens", "create", "--role", "auditor", "--expires-in", bad]
+            )
+            assert wrong.exit_code == 2 and "--expires-in" in wrong.stderr, bad
+    finally:
+        get_settings.cache_clear()

@@ -24,6 +24,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AuditStor
     monkeypatch.setenv("RISKWATCH_DATABASE_URL", str(store.engine.url.render_as_string(False)))
     monkeypatch.setenv("RISKWATCH_LOG_LEVEL", "warning")
     monkeypatch.setenv("RISKWATCH_WEBHOOK_MAX_ATTEMPTS", "2")
+    # the receiver below is pytest-httpserver on 127.0.0.1, allowed on purpose
+    monkeypatch.setenv("RISKWATCH_WEBHOOK_ALLOW_CIDRS", "127.0.0.0/8")
     monkeypatch.setenv("RISKWATCH_WEBHOOK_BACKOFF_BASE_S", "0.01")
     monkeypatch.setenv("RISKWATCH_WEBHOOK_BACKOFF_MAX_S", "0.01")
     get_settings.cache_clear()

@@ -22,6 +22,7 @@ from audit.webhooks.dispatcher import Dispatcher, DispatcherConfig
 from audit.webhooks.retry import RetryPolicy
 from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
 from audit.webhooks.spec import Filters, NewSubscription, WebhookFormat
+from audit.webhooks.ssrf import parse_allow_cidrs
 from audit.webhooks.subscriptions import create_subscription
 from tests.unit.audit.webhooks.webhook_helpers import (
     Severity,
@@ -31,7 +32,11 @@ from tests.unit.audit.webhooks.webhook_helpers import (
     write_findings,
 )
 
+# The receiver is pytest-httpserver on 127.0.0.1: allowed explicitly, as an operator would with
+# RISKWATCH_WEBHOOK_ALLOW_CIDRS (the default refuses loopback; test_ssrf.py proves it).
+LOCAL = parse_allow_cidrs("127.0.0.0/8")
 FAST = DispatcherConfig(
+    allow_cidrs=LOCAL,
     timeout_s=0.3,
     retry=RetryPolicy(max_attempts=20, base_s=0.02, cap_s=0.1),
     poll_s=0.05,
@@ -197,7 +202,9 @@ def test_after_max_attempts_deliveries_are_dead_and_can_be_retried(
     _subscribe(store, receiver)
     write_findings(store, [finding(i) for i in range(4)])
     receiver.plan = lambda n: 500
-    config = DispatcherConfig(timeout_s=0.3, retry=RetryPolicy(3, 0.01, 0.02), lease_s=5.0)
+    config = DispatcherConfig(
+        timeout_s=0.3, retry=RetryPolicy(3, 0.01, 0.02), lease_s=5.0, allow_cidrs=LOCAL
+    )
     dispatchers.append(dispatcher := Dispatcher(store.engine, config))
     _drain_until_settled(dispatcher, store)
 
@@ -225,7 +232,11 @@ def test_a_4xx_refusal_is_permanent_but_408_and_429_are_retried(
         dispatcher := Dispatcher(
             store.engine,
             DispatcherConfig(
-                timeout_s=0.3, retry=RetryPolicy(5, 0.01, 10.0), concurrency=1, lease_s=5.0
+                timeout_s=0.3,
+                retry=RetryPolicy(5, 0.01, 10.0),
+                concurrency=1,
+                lease_s=5.0,
+                allow_cidrs=LOCAL,
             ),
         )
     )
@@ -245,7 +256,9 @@ def test_two_dispatchers_share_the_outbox_without_sending_twice(
 ) -> None:
     _subscribe(store, receiver)
     write_findings(store, [finding(i) for i in range(60)])
-    config = DispatcherConfig(timeout_s=2.0, batch=5, concurrency=2, lease_s=30.0)
+    config = DispatcherConfig(
+        timeout_s=2.0, batch=5, concurrency=2, lease_s=30.0, allow_cidrs=LOCAL
+    )
     url = str(store.engine.url)
     dispatchers.extend(Dispatcher(make_engine(url), config) for _ in range(2))
     receiver.plan = lambda n: "slow"
