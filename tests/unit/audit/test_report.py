@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from audit.api.app import create_app
-from audit.models import EventRecord, FindingRecord
 from audit.lifecycle import record_action, status_expr
+from audit.models import EventRecord, FindingRecord
 from audit.report import ReportPeriod, build_report, collect, render
 from audit.report_summary import ChainState
 from audit.tokens import create_token

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -34,14 +35,14 @@ def test_the_period_chooses_the_bins(
     # the bins cover the period, each one width after the last
     assert bins.starts[0] <= T0 < bins.starts[0] + width
     assert bins.starts[-1] < T0 + span <= bins.starts[-1] + width
-    assert all(b - a == width for a, b in zip(bins.starts, bins.starts[1:], strict=False))
+    assert all(b - a == width for a, b in pairwise(bins.starts))
 
 
 def test_every_period_gets_24_to_61_bins() -> None:
     for seconds in (25, 61, 3600, 7201, 86400 * 7, 86400 * 30, 86400 * 400, 86400 * 3660):
         n = len(time_bins(T0, T0 + timedelta(seconds=seconds)).starts)
         assert 24 <= n <= MAX_BINS + 1, (seconds, n)
-    assert all(b / a <= 2.5 for a, b in zip(WIDTHS, WIDTHS[1:], strict=False))
+    assert all(b / a <= 2.5 for a, b in pairwise(WIDTHS))
 
 
 def test_index_finds_the_bin_and_nothing_outside() -> None:
