@@ -16,14 +16,17 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from audit.lifecycle import Status, status_expr
+from audit.lifecycle import status_expr
 from audit.models import EventRecord, FindingRecord, as_utc, table_of
+from audit.report_bins import TimeBins, time_bins
 from audit.report_charts import horizontal_bars, stacked_bars
+from audit.report_monitoring import PostMarketMonitoring, collect_monitoring
+from audit.report_summary import ChainState, FindingTally
+from audit.verify import verify
 from core.model_registry import Registry
 
 EVENTS = table_of(EventRecord)
 FINDINGS = table_of(FindingRecord)
-MAX_OPEN_LISTED = 500
 
 
 @dataclass(frozen=True)
@@ -48,17 +51,31 @@ class ReportPeriod:
 class ReportData:
     period: ReportPeriod
     generated_at: datetime
+    bins: TimeBins
     event_count: int = 0
     finding_count: int = 0
-    days: list[str] = field(default_factory=list)
-    findings_by_day: dict[str, list[int]] = field(default_factory=dict)
-    open_findings: list[dict[str, Any]] = field(default_factory=list)
-    open_count: int = 0
+    findings_by_bin: dict[str, list[float]] = field(default_factory=dict)
+    tally: FindingTally = field(default_factory=FindingTally)
+    chain: ChainState | None = None
+    monitoring: PostMarketMonitoring | None = None
     drift: dict[str, float] = field(default_factory=dict)
     pii_rate: dict[str, float] = field(default_factory=dict)
     fairness: list[dict[str, Any]] = field(default_factory=list)
+    cost_by_bin: list[float] = field(default_factory=list)
     cost_by_day: dict[str, float] = field(default_factory=dict)
     daily_budget: float | None = None
+
+    @property
+    def bin_budget(self) -> float | None:
+        """The daily budget pro rata of one bin (the cost chart's reference line)."""
+        if self.daily_budget is None:
+            return None
+        return self.daily_budget * (self.bins.width / timedelta(days=1))
+
+    @property
+    def over_budget(self) -> list[str]:
+        budget = self.daily_budget
+        return [d for d, v in self.cost_by_day.items() if budget is not None and v > budget]
 
 
 def _day(value: datetime) -> str:
@@ -69,14 +86,8 @@ def collect(
     engine: Engine, period: ReportPeriod, registry: Registry | None, now: datetime
 ) -> ReportData:
     since, until = as_utc(period.since), as_utc(period.until)
-    data = ReportData(period, now)
-    first = since.date()
-    data.days = [
-        (first + timedelta(days=i)).isoformat()
-        for i in range(
-            (until - timedelta(microseconds=1)).date().toordinal() - first.toordinal() + 1
-        )
-    ]
+    bins = time_bins(since, until)
+    data = ReportData(period, now, bins)
     in_events = (
         EVENTS.c.model_id == period.model,
         EVENTS.c.timestamp >= since,
@@ -88,7 +99,8 @@ def collect(
         FINDINGS.c.detected_at < until,
     )
     entity_counts: Counter[str] = Counter()
-    per_day: dict[str, Counter[str]] = defaultdict(Counter)
+    per_bin: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(bins.starts))
+    data.cost_by_bin = [0.0] * len(bins.starts)
     with engine.connect() as conn:
         data.event_count = conn.execute(select(func.count()).where(*in_events)).scalar_one()
         cost: dict[str, float] = defaultdict(float)
@@ -98,7 +110,9 @@ def collect(
             )
         ):
             cost[_day(ts)] += usd
-        data.cost_by_day = {d: round(cost.get(d, 0.0), 6) for d in data.days}
+            if (i := bins.index(ts)) is not None:
+                data.cost_by_bin[i] += usd
+        data.cost_by_day = {d: round(v, 6) for d, v in sorted(cost.items())}
         rows = conn.execute(
             select(
                 FINDINGS.c.finding_id,
@@ -116,14 +130,13 @@ def collect(
             .where(*in_findings)
             .order_by(FINDINGS.c.detected_at)
         ).mappings()
-        for row in rows:
+        for mapping in rows:
+            row = dict(mapping)
             data.finding_count += 1
-            per_day[row["category"]][_day(row["detected_at"])] += 1
+            data.tally.add(row)
+            if (i := bins.index(row["detected_at"])) is not None:
+                per_bin[row["category"]][i] += 1
             evidence = row["evidence"] or {}
-            if row["status"] == Status.OPEN.value:
-                data.open_count += 1
-                if len(data.open_findings) < MAX_OPEN_LISTED:
-                    data.open_findings.append(dict(row))
             if row["detector"] == "drift" and isinstance(evidence.get("column"), str):
                 kind = evidence.get("score_kind")
                 score = evidence.get(kind) if isinstance(kind, str) else None
@@ -135,8 +148,10 @@ def collect(
                     if isinstance(n, int):
                         entity_counts[str(entity)] += n
             if row["detector"] == "fairness":
-                data.fairness.append(dict(row))
-    data.findings_by_day = {cat: [c[d] for d in data.days] for cat, c in per_day.items()}
+                data.fairness.append(row)
+        data.monitoring = collect_monitoring(conn, period.model, since, until, registry, data.tally)
+    data.findings_by_bin = dict(per_bin)
+    data.chain = ChainState.of(verify(engine))
     if data.event_count:
         data.pii_rate = {
             k: round(v / data.event_count, 6) for k, v in sorted(entity_counts.items())
@@ -153,18 +168,24 @@ _ENV = Environment(
 
 
 def render(data: ReportData) -> str:
+    labels = list(data.bins.labels)
     charts = {
-        "findings": Markup(stacked_bars(data.days, data.findings_by_day)),
+        "findings": Markup(stacked_bars(labels, data.findings_by_bin)),
         "drift": Markup(horizontal_bars(data.drift)),
         "pii": Markup(horizontal_bars(data.pii_rate)),
-        "cost": Markup(horizontal_bars(data.cost_by_day, limit=data.daily_budget)),
+        "cost": Markup(
+            stacked_bars(
+                labels,
+                {"cost (USD)": data.cost_by_bin},
+                limit=data.bin_budget,
+                fmt="{:.4g}",
+                legend=False,
+            )
+        ),
     }
-    over = [
-        d
-        for d, v in data.cost_by_day.items()
-        if data.daily_budget is not None and v > data.daily_budget
-    ]
-    return _ENV.get_template("report.html.j2").render(d=data, charts=charts, over_budget=over)
+    return _ENV.get_template("report.html.j2").render(
+        d=data, charts=charts, subcategories=list(data.tally.subcategories.values())
+    )
 
 
 def build_report(

@@ -8,37 +8,63 @@ from html import escape
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f")
 
 
+def _ticks(n: int, most: int = 6) -> list[int]:
+    """The bins that get a label under the axis: the first, then every ceil(n / most)th."""
+    step = max(1, -(-n // most))
+    return list(range(0, n, step))
+
+
 def stacked_bars(
-    days: list[str], series: dict[str, list[int]], *, width: int = 720, height: int = 220
+    labels: list[str],
+    series: dict[str, list[float]],
+    *,
+    limit: float | None = None,
+    width: int = 720,
+    height: int = 220,
+    fmt: str = "{:g}",
+    legend: bool = True,
 ) -> str:
-    """One bar per day, stacked by series (e.g. finding category); a legend below."""
-    if not days:
+    """One bar per time bin, stacked by series (e.g. finding category), some bins labelled under
+    the axis and each bar titled with its bin; ``limit`` draws a red reference line (a budget);
+    a legend of the series below unless ``legend`` is false."""
+    if not labels:
         return '<p class="empty">no data</p>'
-    totals = [sum(s[i] for s in series.values()) for i in range(len(days))]
-    top = max(max(totals), 1)
-    plot_h, left, bar_w = height - 40, 40, max(2.0, (width - 50) / len(days) - 2)
-    svg_h = height + 20 * ((len(series) + 3) // 4)  # room for the legend, four names a row
+    totals = [sum(s[i] for s in series.values()) for i in range(len(labels))]
+    top = max(max(totals, default=0), limit or 0, 1e-12)
+    plot_h, left = height - 40, 48
+    step = (width - left - 4) / len(labels)
+    bar_w = max(1.0, step - (2 if step > 6 else 0.5))
+    legend = legend and bool(series)
+    svg_h = height + (20 * ((len(series) + 3) // 4) if legend else 0)  # four names a row
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{svg_h}" role="img">',
-        f'<text x="2" y="12" font-size="10">{top}</text>',
+        f'<text x="2" y="12" font-size="10">{escape(fmt.format(top))}</text>',
         f'<line x1="{left}" y1="{plot_h}" x2="{width}" y2="{plot_h}" stroke="#999"/>',
     ]
-    for i, day in enumerate(days):
-        x, y = left + i * (bar_w + 2), float(plot_h)
+    for i, label in enumerate(labels):
+        x, y = left + i * step, float(plot_h)
         for j, (name, values) in enumerate(sorted(series.items())):
             h = values[i] / top * (plot_h - 10)
-            if h:
+            if h > 0:
                 y -= h
                 parts.append(
                     f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
-                    f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(day)} '
-                    f"{escape(name)}: {values[i]}</title></rect>"
+                    f'fill="{PALETTE[j % len(PALETTE)]}"><title>{escape(label)} '
+                    f"{escape(name)}: {escape(fmt.format(values[i]))}</title></rect>"
                 )
-    parts.append(f'<text x="{left}" y="{plot_h + 14}" font-size="10">{escape(days[0])}</text>')
-    parts.append(
-        f'<text x="{width - 70}" y="{plot_h + 14}" font-size="10">{escape(days[-1])}</text>'
-    )
-    for j, name in enumerate(sorted(series)):
+    for i in _ticks(len(labels)):
+        x = left + i * step
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{plot_h}" x2="{x:.1f}" y2="{plot_h + 4}" stroke="#999"/>'
+            f'<text x="{x:.1f}" y="{plot_h + 16}" font-size="10">{escape(labels[i])}</text>'
+        )
+    if limit is not None:
+        y = plot_h - limit / top * (plot_h - 10)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}" stroke="#d62728" '
+            f'stroke-dasharray="4 2"><title>limit {escape(fmt.format(limit))}</title></line>'
+        )
+    for j, name in enumerate(sorted(series) if legend else []):
         x, y = left + (j % 4) * 170, height + 20 * (j // 4)
         parts.append(
             f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{PALETTE[j % len(PALETTE)]}"/>'

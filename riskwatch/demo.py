@@ -129,12 +129,18 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
     from audit.store import AuditStore
     from riskwatch.local_kafka import LocalKafka
     from riskwatch.output import summary_table, to_json
+    from streams.topics import ensure_topics
 
     broker = LocalKafka.from_bootstrap(settings.kafka_bootstrap, settings.home)
     started_broker = not broker.is_up()
     print(
         f"kafka: {broker.up()} ({'started' if started_broker else 'already running'})", flush=True
     )
+    # Create the topics and wait for their leaders before the worker subscribes and the producer
+    # sends: a producer racing the topic's creation logs "not found in cluster metadata" errors and
+    # NotLeaderForPartition retries.
+    ensure_topics(settings)
+    print(f"topics: {settings.events_topic}, {settings.findings_topic}, {settings.dlq_topic}")
     store = AuditStore.from_url(settings.database_url)
     print(f"audit store: {settings.database_url}", flush=True)
     before = summary(store.engine)["dead_letters"]

@@ -3,6 +3,7 @@ the API serve it, and (where Chromium is installed) what a browser renders."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,10 +16,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, insert, select
 
 from audit.api.app import create_app
+from audit.lifecycle import record_action, status_expr
 from audit.models import EventRecord, FindingRecord
-from audit.report import ReportPeriod, build_report, collect
+from audit.report import ReportPeriod, build_report, collect, render
+from audit.report_summary import ChainState
 from audit.tokens import create_token
+from audit.verify import verify
 from core.settings import Settings, get_settings
+from core.taxonomy import Subcategory
 from riskwatch.cli import main
 from tests.dburl import db_url
 from tests.unit.audit.audit_helpers import REGISTRY, filled
@@ -85,7 +90,7 @@ def test_collect_counts_match_the_store(store: tuple[Path, object]) -> None:
         ).scalar_one()
     assert data.event_count == events > 0
     assert data.finding_count == findings
-    assert sum(sum(v) for v in data.findings_by_day.values()) == findings
+    assert sum(sum(v) for v in data.findings_by_bin.values()) == findings
     assert [f["finding_id"] for f in data.fairness] == ["hostile-1"]
     assert data.daily_budget == REGISTRY.get(model).daily_cost_budget_usd  # type: ignore[union-attr]
     assert sum(data.cost_by_day.values()) > 0
@@ -202,3 +207,111 @@ def test_demo_report_covers_the_busiest_model(
     html = path.read_text()
     assert f'<span id="model">{busiest}</span>' in html
     assert f'<span id="event-count">{n}</span>' in html
+
+
+def _rows(html: str, marker: str) -> int:
+    return html.count(marker)
+
+
+def test_summary_opens_the_report(store: tuple[Path, object]) -> None:
+    _, engine = store
+    model = _model(engine)
+    data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    html = render(data)
+    # a row per risk subcategory, its open count as the store says it
+    assert _rows(html, '<tr id="sub-') == len(Subcategory) == 9
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        statuses = conn.execute(
+            select(FindingRecord.subcategory, status_expr()).where(FindingRecord.model_id == model)
+        ).all()
+    for sub in Subcategory:
+        want = sum(1 for s, st in statuses if s == sub.value and st in ("open", "acknowledged"))
+        assert data.tally.subcategories[sub.value].open == want
+        if not any(s == sub.value for s, _ in statuses):
+            assert re.search(rf'<tr id="sub-{sub.value}"[^>]*>.*?no findings</td></tr>', html, re.S)
+    assert data.tally.open + data.tally.closed == data.finding_count
+    assert ("EU AI Act Art. 10(2)(f)", 1, 1) in data.tally.regulation_rows()
+    # the chain's verification and head: the fixture inserted hostile-1 behind the chain's back
+    report = verify(engine)  # type: ignore[arg-type]
+    assert data.chain == ChainState.of(report) and data.chain.entries == report.entries > 0
+    assert not data.chain.ok
+    assert "BROKEN: finding hostile-1 is not in the chain" in html
+    assert f'<code id="chain-head">{report.head.entry_hash}</code>' in html
+    data.chain = ChainState(True, 3, 3, "ab" * 32, None)
+    assert "Verified: the hash chain is intact" in render(data)
+    # summary first, then the charts, then the raw findings
+    assert html.index('id="summary"') < html.index('id="findings-chart"')
+    assert html.index('id="findings-chart"') < html.index('id="rule-groups"')
+
+
+def test_findings_are_grouped_by_rule_behind_details(store: tuple[Path, object]) -> None:
+    _, engine = store
+    model = _model(engine)
+    data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    html = render(data)
+    groups = data.tally.rule_groups()
+    assert {g.rule_id for g in groups} == {
+        f["rule_id"] for g in groups for f in g.findings
+    }  # each finding under its own rule
+    assert sum(g.count for g in groups) == data.finding_count
+    assert _rows(html, '<details class="rule-findings">') == len(groups) > 1
+    assert _rows(html, '<tr class="rule">') == len(groups)
+    hostile = next(g for g in groups if g.rule_id == "fairness.test")
+    assert (hostile.count, hostile.worst) == (1, "high")
+    assert '<table id="open-findings">' not in html  # no flat table any more
+
+
+def test_a_two_hour_report_has_minute_bins(store: tuple[Path, object]) -> None:
+    _, engine = store
+    period = ReportPeriod(_model(engine), NOW - timedelta(hours=2), NOW)
+    data = collect(engine, period, REGISTRY, NOW)  # type: ignore[arg-type]
+    assert data.bins.width == timedelta(minutes=2)
+    assert "Bins of 2 minutes (UTC)." in render(data)
+
+
+def _by_tier(engine: object, high: bool) -> str:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        stored = set(conn.execute(select(FindingRecord.model_id).distinct()).scalars())
+    return next(
+        m
+        for m in sorted(stored)
+        if (REGISTRY.get(m).risk_tier == "high") == high  # type: ignore[union-attr]
+    )
+
+
+def test_post_market_monitoring_for_a_high_risk_model(store: tuple[Path, object]) -> None:
+    _, engine = store
+    model = _by_tier(engine, high=True)
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        first = (
+            conn.execute(
+                select(FindingRecord.finding_id).where(FindingRecord.model_id == model).limit(2)
+            )
+            .scalars()
+            .all()
+        )
+    record_action(engine, finding_id=first[0], action="acknowledge", actor="ana", reason="seen")  # type: ignore[arg-type]
+    record_action(engine, finding_id=first[0], action="resolve", actor="bo", reason="fixed")  # type: ignore[arg-type]
+    data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    m = data.monitoring
+    assert m is not None
+    fired = {r.rule_id: r.in_period for r in m.rules if r.in_period}
+    assert fired == {g.rule_id: g.count for g in data.tally.rule_groups()}
+    assert "fairness.test" in {r.rule_id for r in m.rules}  # filed for another model: could fire
+    assert {"drift", "pii", "fairness"} <= set(m.detectors)
+    assert ("daily_cost_budget_usd", str(REGISTRY.get(model).daily_cost_budget_usd)) in m.thresholds  # type: ignore[union-attr]
+    assert (m.actions["acknowledge"], m.actions["resolve"], m.actors) == (1, 1, 2)
+    html = render(data)
+    assert "Post-market monitoring (EU AI Act Art. 72)" in html
+    assert '<td id="action-resolve">1</td>' in html
+    assert data.tally.by_status["resolved"] == 1
+
+
+def test_no_post_market_section_below_the_high_tier(store: tuple[Path, object]) -> None:
+    _, engine = store
+    model = _by_tier(engine, high=False)
+    data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    assert data.monitoring is None
+    assert "Post-market monitoring" not in render(data)
+    high = _by_tier(engine, high=True)
+    assert collect(engine, ReportPeriod(high, SINCE, UNTIL), None, NOW).monitoring is None  # type: ignore[arg-type]
