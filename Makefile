@@ -61,7 +61,7 @@ postgres-bin:
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q postgresql >/dev/null; }
 
-# Debian's headless-capable Chromium, for the HTML report test (tests/unit/audit/test_report.py);
+# Debian's headless-capable Chromium, for the HTML report test (tests/unit/audit/report/test_build.py);
 # installed only when the binary is missing.
 chromium-bin:
 	@command -v chromium >/dev/null || \

@@ -9,7 +9,7 @@ import click
 
 from audit.db import make_engine
 from audit.queries import busiest_model, parse_since
-from audit.report import ReportPeriod, build_report
+from audit.report.build import ReportPeriod, build_report
 from core.model_registry import load_registry
 from core.settings import get_settings
 

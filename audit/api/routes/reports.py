@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from audit.api.deps import AuditorToken, EngineDep
 from audit.api.schemas.fields import RequestDatetime
-from audit.report import ReportPeriod, build_report
+from audit.report.build import ReportPeriod, build_report
 from core.model_registry import Registry, load_registry
 from core.settings import get_settings
 

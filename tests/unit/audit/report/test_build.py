@@ -18,8 +18,8 @@ from sqlalchemy import func, insert, select
 from audit.api.app import create_app
 from audit.lifecycle import record_action, status_expr
 from audit.models import EventRecord, FindingRecord
-from audit.report import ReportPeriod, build_report, collect, render
-from audit.report_summary import ChainState
+from audit.report.build import ReportPeriod, build_report, collect, render
+from audit.report.summary import ChainState
 from audit.tokens import create_token
 from audit.verify import verify
 from core.settings import Settings, get_settings

@@ -2,7 +2,7 @@
 
 Self-contained: inline CSS and server-drawn SVG, no scripts or external resources. Event and
 finding content is hostile input, so the page is rendered by Jinja2 with autoescape on; only the
-charts (escaped in audit/report_charts.py) are inserted as markup."""
+charts (escaped in audit/report/charts.py) are inserted as markup."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from sqlalchemy.engine import Engine
 
 from audit.lifecycle import status_expr
 from audit.models import EventRecord, FindingRecord, as_utc, table_of
-from audit.report_bins import TimeBins, time_bins
-from audit.report_charts import horizontal_bars, stacked_bars
-from audit.report_monitoring import PostMarketMonitoring, collect_monitoring
-from audit.report_summary import ChainState, FindingTally
+from audit.report.bins import TimeBins, time_bins
+from audit.report.charts import horizontal_bars, stacked_bars
+from audit.report.monitoring import PostMarketMonitoring, collect_monitoring
+from audit.report.summary import ChainState, FindingTally
 from audit.verify import verify
 from core.model_registry import Registry
 
@@ -162,7 +162,7 @@ def collect(
 
 
 _ENV = Environment(
-    loader=PackageLoader("audit", "templates"),
+    loader=PackageLoader("audit.report", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 
 from audit.lifecycle import Action
 from audit.models import FindingAction, FindingRecord, table_of
-from audit.report_summary import FindingTally
+from audit.report.summary import FindingTally
 from core.model_registry import ModelEntry, Registry
 
 FINDINGS = table_of(FindingRecord)

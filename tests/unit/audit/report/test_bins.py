@@ -7,7 +7,7 @@ from itertools import pairwise
 
 import pytest
 
-from audit.report_bins import MAX_BINS, WIDTHS, time_bins
+from audit.report.bins import MAX_BINS, WIDTHS, time_bins
 
 T0 = datetime(2026, 3, 2, 10, 17, 33, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from audit.report_summary import MAX_LISTED_PER_RULE, FindingTally, worse
+from audit.report.summary import MAX_LISTED_PER_RULE, FindingTally, worse
 from core.taxonomy import Subcategory
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
