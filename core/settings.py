@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     home: Path = Field(
         Path(".riskwatch"), description="RISKWATCH_HOME: local state (broker data, worker data)."
     )
+    key_file: Path | None = Field(
+        None,
+        description="RISKWATCH_KEY_FILE: the key file (HMAC keys for subject references, "
+        "Ed25519 keys that sign chain checkpoints and exports), created by `riskwatch keys "
+        "init`; default: keys.json under RISKWATCH_HOME. Keep it outside the database.",
+    )
     log_level: str = Field("info", description="RISKWATCH_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(
         "text", description="RISKWATCH_LOG_FORMAT: text, or json (one JSON object per line)."
@@ -172,6 +178,11 @@ class Settings(BaseSettings):
                 "RISKWATCH_WEBHOOK_TIMEOUT_S (a claim must outlive its attempt)"
             )
         return self
+
+    @property
+    def key_path(self) -> Path:
+        """RISKWATCH_KEY_FILE, or keys.json under RISKWATCH_HOME."""
+        return self.key_file if self.key_file is not None else self.home / "keys.json"
 
     @property
     def bootstrap_servers(self) -> list[str]:

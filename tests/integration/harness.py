@@ -78,6 +78,8 @@ class Pipeline:
             "RISKWATCH_DLQ_TOPIC": self.dlq_topic,
             "RISKWATCH_APP_ID": f"rw-it-{self.tag}",
             "RISKWATCH_HOME": str(self.workdir / "home"),
+            # the suite's key file (tests/conftest.py): the test erases by the worker's keys
+            "RISKWATCH_KEY_FILE": os.environ["RISKWATCH_KEY_FILE"],
             "RISKWATCH_CONFIG": str(self.config),
             "RISKWATCH_PARTITIONS": "3",
             "RISKWATCH_METRICS_PORT": str(self.metrics_port),

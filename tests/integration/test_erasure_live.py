@@ -11,8 +11,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from audit.keys import keys_from_settings
 from audit.models import EventRecord, FindingRecord
-from audit.removal.erasure import user_ref_hash
 from core.model_registry import load_registry
 from riskwatch.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for
@@ -59,7 +59,9 @@ def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
     )
     assert done.returncode == 0, done.stderr
     result = orjson.loads(done.stdout)
-    assert result["events"] == len(mine) and result["user_ref_hash"] == user_ref_hash(ref)
+    assert result["events"] == len(mine) and result[
+        "user_ref_hash"
+    ] == keys_from_settings().ref_hash(ref)
 
     # the subject's events come again (a producer retry): stored once already, so not re-stored
     again = [(m.key, m.value) for m, d in zip(valid, docs, strict=True) if d["event_id"] in mine]
