@@ -27,6 +27,17 @@ class Settings(BaseSettings):
     events_topic: str = Field("inference-events", description="RISKWATCH_EVENTS_TOPIC")
     findings_topic: str = Field("risk-findings", description="RISKWATCH_FINDINGS_TOPIC")
     dlq_topic: str = Field("inference-events-dlq", description="RISKWATCH_DLQ_TOPIC")
+    checkpoints_topic: str = Field(
+        "riskwatch-checkpoints",
+        description="RISKWATCH_CHECKPOINTS_TOPIC: signed chain checkpoints, published by the "
+        "worker: the append-only witness `riskwatch audit verify --witness` checks against.",
+    )
+    checkpoint_every_s: float = Field(
+        60.0,
+        gt=0,
+        description="RISKWATCH_CHECKPOINT_EVERY_S: how often the worker signs the chain head "
+        "(when it moved), stores the checkpoint and publishes it.",
+    )
     config: Path = Field(
         Path("riskwatch.yaml"), description="RISKWATCH_CONFIG: the model registry file."
     )

@@ -155,6 +155,9 @@ def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
     dispatcher = start_webhook_dispatcher(settings, app._riskwatch_metrics)  # type: ignore[attr-defined]
     purger = start_retention_purger(settings)
+    from streams.checkpoints import start_checkpointer
+
+    checkpointer = start_checkpointer(settings, load_keys(settings.key_path))
     # Our own log setup (core/logs.py, text or JSON) stays; Faust's would replace it.
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     try:
@@ -164,4 +167,5 @@ def run_worker(settings: Settings) -> None:
             dispatcher.stop()
         if purger is not None:
             purger.stop()
+        checkpointer.stop()
         app._riskwatch_runner.close()  # type: ignore[attr-defined]
