@@ -320,13 +320,46 @@ def audit_witness(out: Path) -> None:
 @click.option("--until", required=True, help="End (exclusive): RFC 3339 time or a duration ago.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def audit_export(since: str, until: str, out: Path) -> None:
-    """Write findings, evidence, actions, removals and chain (.jsonl) and manifest.json."""
+    """Write findings, evidence, actions, removals and chain (.jsonl), manifest.json and its
+    signature manifest.sig (the key file's signing key)."""
     from audit.export import export
+    from audit.keys import KeyFileError, keys_from_settings
     from riskwatch.output import to_json
 
     start, end = _time("--since", since), _time("--until", until)
     assert start is not None and end is not None
-    click.echo(to_json(export(store_engine(), since=start, until=end, out=out)))
+    try:
+        keys = keys_from_settings()  # the manifest is signed (manifest.sig)
+    except KeyFileError as exc:
+        fail(str(exc))
+    click.echo(to_json(export(store_engine(), since=start, until=end, out=out, keys=keys)))
+
+
+@audit.command("verify-export")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The signer's public key (`riskwatch keys show-public [--all]`).",
+)
+def audit_verify_export(path: Path, public_key: Path) -> None:
+    """Check an export (its folder or manifest.json) offline with the public key alone: the
+    manifest's signature and every file's SHA-256; exit 1 naming what differs."""
+    from audit.export import verify_export
+    from audit.keys import KeyFileError, load_public_key
+
+    try:
+        keys = load_public_key(public_key)
+    except KeyFileError as exc:
+        fail(str(exc))
+    problems = verify_export(path, keys)
+    if problems:
+        for problem in problems:
+            click.echo(f"export BROKEN: {problem}", err=True)
+        sys.exit(1)
+    click.echo(f"export ok: manifest signature and every file verify ({path})")
 
 
 # --- tokens ------------------------------------------------------------------------------------
