@@ -14,16 +14,19 @@ from core.settings import Settings
 
 class KafkaCheckpointPublisher:
     """``CheckpointPublisher`` on a Kafka topic: one JSON message per checkpoint, keyed by its
-    seq, sent with acks=all and waited for."""
+    seq, sent with acks=all and waited for. ``producer`` is a producer or a function that makes
+    one, called at the first publish (a broker that is away does not stop the worker starting;
+    the checkpoint thread retries)."""
 
-    def __init__(self, producer: Any, topic: str) -> None:
-        self.producer, self.topic = producer, topic
+    def __init__(self, producer: Any, topic: str, *, timeout_s: float = 10.0) -> None:
+        self._producer, self.topic, self.timeout_s = producer, topic, timeout_s
 
     def publish(self, checkpoint: Checkpoint) -> None:
+        if callable(self._producer) and not hasattr(self._producer, "send"):
+            self._producer = self._producer()
         value = json.dumps(checkpoint.to_dict(), sort_keys=True).encode()
-        self.producer.send(self.topic, key=str(checkpoint.seq).encode(), value=value).get(
-            timeout=30
-        )
+        future = self._producer.send(self.topic, key=str(checkpoint.seq).encode(), value=value)
+        future.get(timeout=self.timeout_s)
 
 
 def start_checkpointer(settings: Settings, keys: KeyRing) -> Checkpointer:
@@ -31,7 +34,7 @@ def start_checkpointer(settings: Settings, keys: KeyRing) -> Checkpointer:
     from streams.producer import make_producer
 
     publisher = KafkaCheckpointPublisher(
-        make_producer(settings.bootstrap_servers, linger_ms=0), settings.checkpoints_topic
+        lambda: make_producer(settings.bootstrap_servers, linger_ms=0), settings.checkpoints_topic
     )
     return Checkpointer(
         make_engine(settings.database_url), keys, publisher, every_s=settings.checkpoint_every_s

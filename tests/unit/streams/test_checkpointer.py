@@ -66,6 +66,12 @@ def test_kafka_publisher_sends_json_keyed_by_seq_and_waits() -> None:
 
     cp = Checkpoint(7, "ab" * 32, "2026-12-01T06:00:00.000000Z", "sig-1", "c2ln")
     KafkaCheckpointPublisher(Producer(), "rw-checkpoints").publish(cp)
-    [(topic, key, value)] = sent
+    made: list[Producer] = []
+    lazy = KafkaCheckpointPublisher(lambda: made.append(Producer()) or made[-1], "rw-checkpoints")
+    assert made == []  # no broker needed to start
+    lazy.publish(cp)
+    lazy.publish(cp)
+    assert len(made) == 1 and len(sent) == 3
+    (topic, key, value) = sent[0]
     assert (topic, key) == ("rw-checkpoints", b"7")
     assert Checkpoint.from_dict(json.loads(value)) == cp
