@@ -181,3 +181,17 @@ def test_checkpoints_signed_before_a_rotation_still_verify(tmp_path: Path) -> No
     new = rotate_key_file(path)
     assert verify_checkpoints(engine, new.public_keys(), [cp]).ok
     assert not verify_checkpoints(engine, new.public_keys()[1:], [cp]).ok
+
+
+def test_verify_without_the_key_file_needs_the_public_key(
+    tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _checkpointed(tmp_path)
+    public = tmp_path / "public.json"
+    every = [k.to_dict() for k in keys_from_settings().public_keys()]
+    public.write_text(json.dumps({"keys": every}))
+    monkeypatch.setenv("RISKWATCH_KEY_FILE", str(tmp_path / "elsewhere.json"))
+    result = run_cli(tmp_path / "a.db", "audit", "verify")
+    assert result.exit_code == 1 and "--public-key" in result.output
+    result = run_cli(tmp_path / "a.db", "audit", "verify", "--public-key", str(public))
+    assert result.exit_code == 0, result.output
