@@ -8,13 +8,16 @@ finding's line carries ``evidence_sha256``, and ``evidence.jsonl`` holds ``{"fin
 that ``evidence_sha256`` (an erased finding's evidence is the erasure stub that kept the hash);
 ``chain.jsonl`` holds the links. ``manifest.json`` gives each file's SHA-256 and row count, the
 period, the segment's first ``prev_hash`` and last ``entry_hash``, and the store's chain head at
-export time.
+export time; ``manifest.sig`` signs manifest.json's bytes with the key file's Ed25519 key
+(audit/keys.py), so ``verify_export`` checks the whole export with the public key alone.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,9 +27,11 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from audit import chain
+from audit.keys import KeyRing, PublicKey
 from audit.models import as_utc
 
 FORMAT = "riskwatch.audit-export/v2"
+SIGNATURE_FILE = "manifest.sig"
 CHAIN_FIELDS = ("seq", "kind", "subject", "content_hash", "prev_hash", "entry_hash", "at")
 
 
@@ -41,8 +46,17 @@ def _write_lines(path: Path, lines: Iterable[bytes]) -> dict[str, Any]:
     return {"sha256": digest.hexdigest(), "rows": rows}
 
 
-def export(engine: Engine, *, since: datetime, until: datetime, out: Path) -> dict[str, Any]:
-    """Write the files under ``out`` (created if needed); returns the manifest."""
+def export(
+    engine: Engine,
+    *,
+    since: datetime,
+    until: datetime,
+    out: Path,
+    keys: KeyRing | None = None,
+) -> dict[str, Any]:
+    """Write the files under ``out`` (created if needed); returns the manifest. With ``keys``,
+    ``manifest.sig`` holds the Ed25519 signature of manifest.json's exact bytes by the key file's
+    signing key (``riskwatch audit verify-export`` checks it with the public key alone)."""
     since, until = as_utc(since), as_utc(until)
     out.mkdir(parents=True, exist_ok=True)
     c = chain.CHAIN
@@ -113,9 +127,49 @@ def export(engine: Engine, *, since: datetime, until: datetime, out: Path) -> di
             "last_entry_hash": links[-1]["entry_hash"],
         },
         "chain_head": {"seq": head.seq, "entry_hash": head.entry_hash},
+        "signed_by": keys.signing_kid if keys is not None else None,
         "hashes": "content_hash = sha256(findings/actions/removals line without its newline); "
         "evidence_sha256 = sha256(evidence as compact JSON, keys sorted, UTF-8); "
         "entry_hash = sha256(prev_hash|content_hash|kind|subject|seq)",
     }
-    (out / "manifest.json").write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    body = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
+    (out / "manifest.json").write_bytes(body)
+    if keys is not None:
+        kid, signature = keys.sign(body)
+        sig = {"alg": "Ed25519", "kid": kid, "signature": base64.b64encode(signature).decode()}
+        (out / SIGNATURE_FILE).write_bytes(orjson.dumps(sig, option=orjson.OPT_INDENT_2))
     return manifest
+
+
+def verify_export(path: Path, public_keys: Sequence[PublicKey]) -> list[str]:
+    """Check an export offline: manifest.sig verifies manifest.json's bytes with one of
+    ``public_keys``, and every file listed has the manifest's SHA-256 and row count. ``path`` is
+    the export folder or its manifest.json. Returns the problems (empty: the export is intact)."""
+    folder = path if path.is_dir() else path.parent
+    try:
+        body = (folder / "manifest.json").read_bytes()
+        sig = orjson.loads((folder / SIGNATURE_FILE).read_bytes())
+        signature = base64.b64decode(str(sig["signature"]), validate=True)
+        kid = str(sig["kid"])
+    except FileNotFoundError as exc:
+        return [f"missing {Path(exc.filename).name}: the export is not signed or incomplete"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        return [f"{SIGNATURE_FILE} is malformed: {exc}"]
+    keys = [pk for pk in public_keys if pk.kid == kid]
+    if not keys:
+        return [f"signed by key {kid!r}, which is not among the public keys given"]
+    if not any(pk.verify(signature, body) for pk in keys):
+        return ["manifest.json does not match its signature (the manifest was changed)"]
+    problems = []
+    manifest = orjson.loads(body)
+    for name, expected in manifest["files"].items():
+        file = folder / Path(name).name
+        if not file.is_file():
+            problems.append(f"{name}: missing")
+            continue
+        data = file.read_bytes()
+        if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+            problems.append(f"{name}: SHA-256 differs from the signed manifest (file changed)")
+        elif data.count(b"\n") != expected["rows"]:
+            problems.append(f"{name}: row count differs from the signed manifest")
+    return problems

@@ -179,6 +179,20 @@ class ChainHead(SQLModel, table=True):
     entry_hash: str = Field(max_length=64)
 
 
+class ChainCheckpoint(SQLModel, table=True):
+    """A signed checkpoint of the chain head (audit/checkpoints.py): Ed25519 over seq, entry_hash
+    and time by the key file's signing key ``kid``; also published to the checkpoints topic."""
+
+    __tablename__ = "audit_checkpoints"
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    entry_hash: str = Field(max_length=64)
+    at: datetime = _utc_column()
+    kid: str = Field(max_length=64)
+    signature: str = Field(max_length=128)  # base64 of the 64-byte signature
+
+
 class FindingAction(SQLModel, table=True):
     """A lifecycle action on a finding; a finding's status is its last action (open if none)."""
 

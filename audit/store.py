@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
 from audit.db import create_schema, make_engine
+from audit.keys import KeyRing, keys_from_settings
 from audit.models import (
     DeadLetterRecord,
     DetectorStateEntryRecord,
@@ -24,7 +25,6 @@ from audit.models import (
     FindingRecord,
     table_of,
 )
-from audit.removal.erasure import user_ref_hash
 from audit.webhooks import outbox
 from core.findings import Finding
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries
@@ -87,11 +87,15 @@ def text_digest(text: str | None) -> dict[str, Any] | None:
 
 
 def _redacted_payload(
-    observed: ObservedEvent, redacted: dict[str, str] | None, ref_hash: str | None = None
+    observed: ObservedEvent,
+    redacted: dict[str, str] | None,
+    ref_hash: str | None = None,
+    kid: str | None = None,
 ) -> dict[str, Any]:
     """The event as received, each input/output text replaced by its redacted form (PII replaced
     by ``<ENTITY_TYPE>``) and length, or, where no redaction was made, by its length and hash;
-    ``context.user_ref`` by its hash (what an erasure request is matched by)."""
+    ``context.user_ref`` by its keyed hash (HMAC-SHA256 under the key file's current key, what an
+    erasure request is matched by) and that key's id."""
     if observed.document is not None:
         payload = dict(observed.document)
     else:
@@ -107,18 +111,23 @@ def _redacted_payload(
             payload[part] = {**section, "text": stored}
     context = payload.get("context")
     if ref_hash is not None and isinstance(context, dict) and "user_ref" in context:
-        payload["context"] = {**context, "user_ref": {"sha256": ref_hash}}
+        payload["context"] = {**context, "user_ref": {"hmac_sha256": ref_hash, "kid": kid}}
     return payload
 
 
 def _event_row(
-    observed: ObservedEvent, stored_at: datetime, redacted: dict[str, str] | None = None
+    observed: ObservedEvent,
+    stored_at: datetime,
+    redacted: dict[str, str] | None = None,
+    keys: KeyRing | None = None,
 ) -> dict[str, Any]:
     event, source = observed.event, observed.source
     usage, output = event.usage, event.output
-    ref_hash = (
-        user_ref_hash(event.context.user_ref) if event.context and event.context.user_ref else None
-    )
+    ref_hash = kid = None
+    if event.context and event.context.user_ref:
+        if keys is None:
+            raise ValueError("an event with context.user_ref needs the key file (KeyRing)")
+        ref_hash, kid = keys.ref_hash(event.context.user_ref), keys.hmac_kid
     return {
         "event_id": event.event_id,
         "schema_name": event.schema_,
@@ -135,7 +144,7 @@ def _event_row(
         "error": usage.error if usage else None,
         "prediction": output.prediction if output else None,
         "score": output.score if output else None,
-        "payload": _redacted_payload(observed, redacted, ref_hash),
+        "payload": _redacted_payload(observed, redacted, ref_hash, kid),
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
@@ -186,12 +195,21 @@ def _finding_row(f: Finding) -> dict[str, Any]:
 class AuditStore:
     """Idempotent batch writes: replaying a batch inserts nothing twice."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, keys: KeyRing | None = None) -> None:
         self.engine = engine
+        self._keys = keys
+
+    @property
+    def keys(self) -> KeyRing:
+        """The key file that keys subject references: the one given, else RISKWATCH_KEY_FILE's
+        (read when first needed; the worker loads it at start to fail fast)."""
+        if self._keys is None:
+            self._keys = keys_from_settings()
+        return self._keys
 
     @classmethod
-    def from_url(cls, url: str, *, create: bool = True) -> AuditStore:
-        store = cls(make_engine(url))
+    def from_url(cls, url: str, *, create: bool = True, keys: KeyRing | None = None) -> AuditStore:
+        store = cls(make_engine(url), keys)
         if create:
             create_schema(store.engine)
         return store
@@ -223,9 +241,13 @@ class AuditStore:
 
     def _write(self, conn: Connection, batch: AuditBatch, now: datetime) -> None:
         if batch.events:
+            keys = self._ref_keys(batch)
             conn.execute(
                 self._insert_ignore(table_of(EventRecord), ["event_id"]),
-                [_event_row(e, now, batch.redactions.get(e.event.event_id)) for e in batch.events],
+                [
+                    _event_row(e, now, batch.redactions.get(e.event.event_id), keys)
+                    for e in batch.events
+                ],
             )
         if batch.feedback:
             conn.execute(
@@ -260,6 +282,10 @@ class AuditStore:
             self._upsert_state(conn, st, now)
             if st.entries:
                 self._write_entries(conn, st)
+
+    def _ref_keys(self, batch: AuditBatch) -> KeyRing | None:
+        needed = any(e.event.context and e.event.context.user_ref for e in batch.events)
+        return self.keys if needed else None
 
     def _upsert_state(self, conn: Connection, st: DetectorState, now: datetime) -> None:
         table = table_of(DetectorStateRecord)

@@ -27,6 +27,17 @@ class Settings(BaseSettings):
     events_topic: str = Field("inference-events", description="RISKWATCH_EVENTS_TOPIC")
     findings_topic: str = Field("risk-findings", description="RISKWATCH_FINDINGS_TOPIC")
     dlq_topic: str = Field("inference-events-dlq", description="RISKWATCH_DLQ_TOPIC")
+    checkpoints_topic: str = Field(
+        "riskwatch-checkpoints",
+        description="RISKWATCH_CHECKPOINTS_TOPIC: signed chain checkpoints, published by the "
+        "worker: the append-only witness `riskwatch audit verify --witness` checks against.",
+    )
+    checkpoint_every_s: float = Field(
+        60.0,
+        gt=0,
+        description="RISKWATCH_CHECKPOINT_EVERY_S: how often the worker signs the chain head "
+        "(when it moved), stores the checkpoint and publishes it.",
+    )
     config: Path = Field(
         Path("riskwatch.yaml"), description="RISKWATCH_CONFIG: the model registry file."
     )
@@ -71,6 +82,12 @@ class Settings(BaseSettings):
     )
     home: Path = Field(
         Path(".riskwatch"), description="RISKWATCH_HOME: local state (broker data, worker data)."
+    )
+    key_file: Path | None = Field(
+        None,
+        description="RISKWATCH_KEY_FILE: the key file (HMAC keys for subject references, "
+        "Ed25519 keys that sign chain checkpoints and exports), created by `riskwatch keys "
+        "init`; default: keys.json under RISKWATCH_HOME. Keep it outside the database.",
     )
     log_level: str = Field("info", description="RISKWATCH_LOG_LEVEL")
     log_format: Literal["text", "json"] = Field(
@@ -172,6 +189,11 @@ class Settings(BaseSettings):
                 "RISKWATCH_WEBHOOK_TIMEOUT_S (a claim must outlive its attempt)"
             )
         return self
+
+    @property
+    def key_path(self) -> Path:
+        """RISKWATCH_KEY_FILE, or keys.json under RISKWATCH_HOME."""
+        return self.key_file if self.key_file is not None else self.home / "keys.json"
 
     @property
     def bootstrap_servers(self) -> list[str]:

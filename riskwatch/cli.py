@@ -12,6 +12,7 @@ from core.logs import configure_logging
 from core.settings import get_settings
 from riskwatch.cli_audit import audit, tokens
 from riskwatch.cli_common import fail as _fail
+from riskwatch.cli_keys import keys
 from riskwatch.cli_policies import policies
 from riskwatch.cli_report import report
 from riskwatch.cli_retention import erase, purge, removals
@@ -79,13 +80,14 @@ def kafka_status() -> None:
 @main.command()
 def worker() -> None:
     """Run a Faust worker: events topic → detectors → policies → audit store + findings topic."""
+    from audit.keys import KeyFileError
     from core.model_registry import ConfigError
     from policies.pack import PackError
     from streams.worker import run_worker
 
     try:
         run_worker(get_settings())
-    except (ConfigError, PackError) as exc:
+    except (ConfigError, PackError, KeyFileError) as exc:
         _fail(str(exc))
 
 
@@ -179,6 +181,7 @@ main.add_command(policies)
 main.add_command(webhooks)
 main.add_command(alerts)
 main.add_command(report)
+main.add_command(keys)
 
 
 @main.command()

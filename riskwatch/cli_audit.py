@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from core.settings import get_settings
 from riskwatch.cli_common import fail, store_engine
 
 if TYPE_CHECKING:
@@ -218,15 +219,56 @@ _lifecycle_command(
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-def audit_verify(fmt: str) -> None:
-    """Walk the hash chain; exit 1 and name the first broken link if anything was altered."""
+@click.option(
+    "--witness",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Checkpoints exported from the checkpoints topic (JSON lines): the latest must match.",
+)
+@click.option(
+    "--witness-topic",
+    is_flag=True,
+    help="Read the witness from RISKWATCH_CHECKPOINTS_TOPIC (the broker must be up).",
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Verify checkpoint signatures with this public key (`riskwatch keys show-public "
+    "--all`) instead of the key file's.",
+)
+def audit_verify(
+    fmt: str, witness: Path | None, witness_topic: bool, public_key: Path | None
+) -> None:
+    """Walk the hash chain and check every signed checkpoint (and the witness); exit 1 and say
+    what is wrong if anything was altered."""
+    from audit.checkpoints import CheckpointReport, read_witness, verify_checkpoints
+    from audit.keys import KeyFileError, keys_from_settings, load_public_key
     from audit.verify import verify
     from riskwatch.output import to_json
 
-    report = verify(store_engine())
+    try:
+        seen = read_witness(witness) if witness else None
+        keys = load_public_key(public_key) if public_key else None
+    except (KeyFileError, ValueError) as exc:
+        fail(str(exc))
+    if keys is None:
+        try:
+            keys = keys_from_settings().public_keys()
+        except KeyFileError as exc:  # a stored checkpoint then fails: its signer is not given
+            click.echo(f"note: {exc}; checkpoints need --public-key FILE", err=True)
+            keys = []
+    if witness_topic:
+        from streams.checkpoints import read_witness_topic
+
+        seen = [*(seen or []), *read_witness_topic(get_settings())]
+    engine = store_engine()
+    report = verify(engine)
+    checked: CheckpointReport = verify_checkpoints(engine, keys, seen)
+    ok = report.ok and checked.ok
     if fmt == "json":
-        click.echo(to_json(report.to_dict()))
-    elif report.ok:
+        click.echo(to_json({**report.to_dict(), "ok": ok, "checkpoints": checked.to_dict()}))
+        sys.exit(0 if ok else 1)
+    if report.ok:
         click.echo(
             f"chain ok: {report.entries} entries, head seq {report.head.seq} "
             f"{report.head.entry_hash}"
@@ -236,7 +278,47 @@ def audit_verify(fmt: str) -> None:
         assert b is not None
         where = f"seq {b.seq}" if b.seq is not None else "outside the chain"
         click.echo(f"chain BROKEN at {where} ({b.kind} {b.subject}): {b.problem}", err=True)
-    sys.exit(0 if report.ok else 1)
+    if checked.ok:
+        latest = (
+            f", latest seq {checked.latest.seq} at {checked.latest.at}" if checked.latest else ""
+        )
+        witnessed = f", witness: {checked.witnessed} checkpoints" if seen is not None else ""
+        click.echo(f"checkpoints ok: {checked.checkpoints} signed{latest}{witnessed}")
+    else:
+        click.echo(f"checkpoints BROKEN: {checked.problem}", err=True)
+    sys.exit(0 if ok else 1)
+
+
+@audit.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign the chain head now with the key file's signing key and store the checkpoint (the
+    worker does this every RISKWATCH_CHECKPOINT_EVERY_S and publishes it)."""
+    from datetime import UTC
+
+    from audit.checkpoints import latest_checkpoint, write_checkpoint
+    from audit.keys import KeyFileError, keys_from_settings
+    from riskwatch.output import to_json
+
+    try:
+        keys = keys_from_settings()
+    except KeyFileError as exc:
+        fail(str(exc))
+    engine = store_engine()
+    cp = write_checkpoint(engine, keys, datetime.now(UTC)) or latest_checkpoint(engine)
+    click.echo(to_json(cp.to_dict() if cp else {"checkpoint": None, "why": "the chain is empty"}))
+
+
+@audit.command("witness")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def audit_witness(out: Path) -> None:
+    """Export the checkpoints topic (the witness) to a JSON-lines file for `verify --witness`."""
+    import json
+
+    from streams.checkpoints import read_witness_topic
+
+    seen = read_witness_topic(get_settings())
+    out.write_text("".join(json.dumps(cp.to_dict()) + "\n" for cp in seen))
+    click.echo(f"{len(seen)} checkpoints written to {out}")
 
 
 @audit.command("export")
@@ -244,13 +326,46 @@ def audit_verify(fmt: str) -> None:
 @click.option("--until", required=True, help="End (exclusive): RFC 3339 time or a duration ago.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def audit_export(since: str, until: str, out: Path) -> None:
-    """Write findings, evidence, actions, removals and chain (.jsonl) and manifest.json."""
+    """Write findings, evidence, actions, removals and chain (.jsonl), manifest.json and its
+    signature manifest.sig (the key file's signing key)."""
     from audit.export import export
+    from audit.keys import KeyFileError, keys_from_settings
     from riskwatch.output import to_json
 
     start, end = _time("--since", since), _time("--until", until)
     assert start is not None and end is not None
-    click.echo(to_json(export(store_engine(), since=start, until=end, out=out)))
+    try:
+        keys = keys_from_settings()  # the manifest is signed (manifest.sig)
+    except KeyFileError as exc:
+        fail(str(exc))
+    click.echo(to_json(export(store_engine(), since=start, until=end, out=out, keys=keys)))
+
+
+@audit.command("verify-export")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--public-key",
+    "public_key",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The signer's public key (`riskwatch keys show-public [--all]`).",
+)
+def audit_verify_export(path: Path, public_key: Path) -> None:
+    """Check an export (its folder or manifest.json) offline with the public key alone: the
+    manifest's signature and every file's SHA-256; exit 1 naming what differs."""
+    from audit.export import verify_export
+    from audit.keys import KeyFileError, load_public_key
+
+    try:
+        keys = load_public_key(public_key)
+    except KeyFileError as exc:
+        fail(str(exc))
+    problems = verify_export(path, keys)
+    if problems:
+        for problem in problems:
+            click.echo(f"export BROKEN: {problem}", err=True)
+        sys.exit(1)
+    click.echo(f"export ok: manifest signature and every file verify ({path})")
 
 
 # --- tokens ------------------------------------------------------------------------------------

@@ -45,12 +45,19 @@ def purge(by: str, days: int | None) -> None:
 @click.option("--by", required=True, help="Who runs the erasure (recorded in the audit chain).")
 def erase(user_ref: str, reason: str, by: str) -> None:
     """Erase one data subject's event content (GDPR Art. 17); the erasure is chained."""
+    from audit.keys import KeyFileError, keys_from_settings
     from audit.removal.erasure import erase_subject
     from riskwatch.output import to_json
 
+    try:
+        ring = keys_from_settings()  # matches every key of the file and the legacy hash
+    except KeyFileError as exc:
+        fail(str(exc))
     engine = store_engine()
     try:
-        result = erase_subject(engine, user_ref, reason=reason, by=by, now=datetime.now(UTC))
+        result = erase_subject(
+            engine, user_ref, reason=reason, by=by, now=datetime.now(UTC), keys=ring
+        )
     except ValueError as exc:
         fail(str(exc))
     click.echo(to_json(result.to_dict()))

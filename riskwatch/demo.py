@@ -141,6 +141,13 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
     # NotLeaderForPartition retries.
     ensure_topics(settings)
     print(f"topics: {settings.events_topic}, {settings.findings_topic}, {settings.dlq_topic}")
+    if not settings.key_path.exists():
+        # the demo is a local trial: it creates the key file the worker refuses to start without
+        # (a real deployment runs `riskwatch keys init` once and backs the file up)
+        from audit.keys import init_key_file
+
+        init_key_file(settings.key_path)
+        print(f"keys: created {settings.key_path} (riskwatch keys init)", flush=True)
     store = AuditStore.from_url(settings.database_url)
     print(f"audit store: {settings.database_url}", flush=True)
     before = summary(store.engine)["dead_letters"]

@@ -115,7 +115,12 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-    names = [settings.events_topic, settings.findings_topic, settings.dlq_topic]
+    names = [
+        settings.events_topic,
+        settings.findings_topic,
+        settings.dlq_topic,
+        settings.checkpoints_topic,
+    ]
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers, client_id=f"{settings.app_id}-admin"

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import faust
 from faust.types import RecordMetadata
 
+from audit.keys import KeyRing, load_keys
 from audit.store import AuditStore
 from core.model_registry import RegistryWatcher, load_registry
 from core.settings import Settings
@@ -31,17 +32,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def open_store(settings: Settings, *, wait_s: float = 3600.0) -> AuditStore:
-    """Connect and create the schema, waiting for a database that is not up yet."""
+def open_store(
+    settings: Settings, *, wait_s: float = 3600.0, keys: KeyRing | None = None
+) -> AuditStore:
+    """Connect and create the schema, waiting for a database that is not up yet; subject
+    references are keyed with ``keys`` (default: the key file of RISKWATCH_KEY_FILE, which must
+    exist: ``KeyFileError`` otherwise)."""
+    ring = keys if keys is not None else load_keys(settings.key_path)
     return retry_sync(
         "opening the audit store",
-        lambda: AuditStore.from_url(settings.database_url),
+        lambda: AuditStore.from_url(settings.database_url, keys=ring),
         first_delay=0.5,
         give_up_after=wait_s,
     )
 
 
-def build_handler(settings: Settings) -> BatchHandler:
+def build_handler(settings: Settings, keys: KeyRing | None = None) -> BatchHandler:
     # Imported here: detector modules load torch, spaCy and Evidently, which only the process
     # that runs the batches needs.
     from detectors.catalog import build_detectors
@@ -50,7 +56,7 @@ def build_handler(settings: Settings) -> BatchHandler:
     # each batch; a broken file is logged and the last good registry kept
     watcher = RegistryWatcher(settings.config, every_s=settings.config_reload_s)
     pack_dir = settings.policy_packs or BUILTIN_PACKS
-    store = open_store(settings)
+    store = open_store(settings, keys=keys)
 
     def unit() -> BatchProcessor:  # detectors and policies of one partition
         registry = watcher.registry
@@ -74,6 +80,9 @@ def build_handler(settings: Settings) -> BatchHandler:
 
 
 def build_worker_app(settings: Settings) -> faust.App:
+    # fail fast, in the parent, without a key file: never store subject references under a key
+    # nobody kept (see README: the key file is created by `riskwatch keys init`, not here)
+    keys = load_keys(settings.key_path)
     load_registry(settings.config)  # fail fast, in the parent, on a bad registry
     PolicyEngine(
         load_packs(settings.policy_packs or BUILTIN_PACKS),  # fail fast on bad packs
@@ -81,10 +90,11 @@ def build_worker_app(settings: Settings) -> faust.App:
     )
     runner: Runner
     if settings.processor == "process":
-        open_store(settings)  # create the schema (or wait for the database) before starting
+        # create the schema (or wait for the database) before starting
+        open_store(settings, keys=keys)
         runner = ProcessRunner(settings.model_dump_json(), build_handler)
     else:
-        runner = ThreadRunner(build_handler(settings))
+        runner = ThreadRunner(build_handler(settings, keys))
     ensure_topics(settings)
     app = create_app(settings)
     topics = declare_topics(app, settings)
@@ -145,6 +155,9 @@ def run_worker(settings: Settings) -> None:
     app = build_worker_app(settings)
     dispatcher = start_webhook_dispatcher(settings, app._riskwatch_metrics)  # type: ignore[attr-defined]
     purger = start_retention_purger(settings)
+    from streams.checkpoints import start_checkpointer
+
+    checkpointer = start_checkpointer(settings, load_keys(settings.key_path))
     # Our own log setup (core/logs.py, text or JSON) stays; Faust's would replace it.
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, override_logging=False)
     try:
@@ -154,4 +167,5 @@ def run_worker(settings: Settings) -> None:
             dispatcher.stop()
         if purger is not None:
             purger.stop()
+        checkpointer.stop()
         app._riskwatch_runner.close()  # type: ignore[attr-defined]

@@ -14,6 +14,7 @@ _STARTED = pytest.StashKey["object"]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    _key_file()
     backend = os.environ.get("RISKWATCH_TEST_DB", "sqlite")
     if backend == "sqlite":
         return
@@ -27,6 +28,20 @@ def pytest_configure(config: pytest.Config) -> None:
         server.up()
         config.stash[_STARTED] = server
     os.environ[PORT_ENV] = str(port)
+
+
+def _key_file() -> None:
+    """A key file for the whole run (the worker refuses to start without one, and the store keys
+    subject references with it): RISKWATCH_KEY_FILE, inherited by the workers tests start."""
+    if os.environ.get("RISKWATCH_KEY_FILE"):
+        return
+    import tempfile
+
+    from audit.keys import init_key_file
+
+    path = Path(tempfile.mkdtemp(prefix="riskwatch-keys-")) / "keys.json"
+    init_key_file(path)
+    os.environ["RISKWATCH_KEY_FILE"] = str(path)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

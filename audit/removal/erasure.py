@@ -1,6 +1,8 @@
 """GDPR Art. 17 erasure by ``context.user_ref``: remove one data subject's event content.
 
-In one transaction, for every stored event whose ``user_ref_hash`` is the SHA-256 of the ref:
+In one transaction, for every stored event whose ``user_ref_hash`` is the ref's HMAC-SHA256 under
+any key of the key file (audit/keys.py; rotated keys are kept for this) or its legacy plain SHA-256
+(stores written before keyed references):
 
 * the event keeps only what is not about the subject (id, time, model, service, tenant, usage
   figures, Kafka coordinates); its payload becomes a skeleton marked ``erased`` and its
@@ -8,8 +10,9 @@ In one transaction, for every stored event whose ``user_ref_hash`` is the SHA-25
 * each finding about such an event has its evidence replaced by an erased stub that keeps the
   evidence's SHA-256 (audit/chain.py), so the finding's chain link still verifies;
 * the events' feedback labels are deleted;
-* a ``data_removals`` row (kind ``erasure``: the ref's hash, reason, who, when, counts and the
-  findings erased) is written and chained: the erasure is itself an audit entry.
+* a ``data_removals`` row (kind ``erasure``: the ref's HMAC under the current key, reason,
+  who, when, counts and the findings erased) is written and chained: the erasure is itself an
+  audit entry.
 
 Findings chained before evidence was hashed separately keep their evidence (erasing it would
 break their link); the result counts them as ``findings_kept``.
@@ -17,7 +20,6 @@ break their link); the result counts them as ``findings_kept``.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -27,6 +29,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
+from audit.keys import KeyRing, keys_from_settings
 from audit.models import EventRecord, FeedbackRecord, as_utc, table_of
 from audit.removal.records import next_removal_id, record_removal
 from core.events import NAME
@@ -35,11 +38,6 @@ EVENTS = table_of(EventRecord)
 FEEDBACK = table_of(FeedbackRecord)
 _CHUNK = 500
 _NAME = re.compile(NAME)
-
-
-def user_ref_hash(user_ref: str) -> str:
-    """How a ref is stored (events.user_ref_hash) and looked up."""
-    return hashlib.sha256(user_ref.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -74,9 +72,9 @@ def _skeleton(row: Any, removal_id: int, at: str) -> dict[str, Any]:
     return {**keep, "erased": {"removal_id": removal_id, "at": at, "basis": "GDPR Art. 17"}}
 
 
-def _erase_events(conn: Connection, ref_hash: str, removal_id: int, at: str) -> list[str]:
+def _erase_events(conn: Connection, candidates: list[str], removal_id: int, at: str) -> list[str]:
     rows = conn.execute(
-        select(EVENTS.c.event_id, EVENTS.c.payload).where(EVENTS.c.user_ref_hash == ref_hash)
+        select(EVENTS.c.event_id, EVENTS.c.payload).where(EVENTS.c.user_ref_hash.in_(candidates))
     ).all()
     if rows:
         conn.execute(
@@ -149,17 +147,26 @@ def _delete_feedback(conn: Connection, event_ids: list[str]) -> int:
 
 
 def erase_subject(
-    engine: Engine, user_ref: str, *, reason: str, by: str, now: datetime
+    engine: Engine,
+    user_ref: str,
+    *,
+    reason: str,
+    by: str,
+    now: datetime,
+    keys: KeyRing | None = None,
 ) -> ErasureResult:
-    """Erase the content of every stored event of ``user_ref``; a repeated request records an
-    erasure that found nothing left."""
+    """Erase the content of every stored event of ``user_ref``, matched under every key of
+    ``keys`` (default: RISKWATCH_KEY_FILE's) and the legacy plain hash; a repeated request records
+    an erasure that found nothing left."""
     _check(user_ref, reason, by)
-    ref_hash, now = user_ref_hash(user_ref), as_utc(now)
+    keys = keys if keys is not None else keys_from_settings()
+    candidates = keys.ref_candidates(user_ref)
+    ref_hash, now = keys.ref_hash(user_ref), as_utc(now)
     at = chain.canonical_time(now)
     with engine.begin() as conn:
         head = chain.lock_head(conn)  # serialises removals; the reserved id stays free
         removal_id = next_removal_id(conn)
-        event_ids = _erase_events(conn, ref_hash, removal_id, at)
+        event_ids = _erase_events(conn, candidates, removal_id, at)
         finding_ids, kept = _erase_findings(conn, event_ids, removal_id)
         feedback = _delete_feedback(conn, event_ids)
         _, seq = record_removal(

@@ -62,6 +62,10 @@ class Pipeline:
     def dlq_topic(self) -> str:
         return f"it-{self.tag}-dlq"
 
+    @property
+    def checkpoints_topic(self) -> str:
+        return f"it-{self.tag}-checkpoints"
+
     database_url: str | None = None  # default: the suite's store for workdir/audit.db
 
     @property
@@ -76,8 +80,12 @@ class Pipeline:
             "RISKWATCH_EVENTS_TOPIC": self.events_topic,
             "RISKWATCH_FINDINGS_TOPIC": self.findings_topic,
             "RISKWATCH_DLQ_TOPIC": self.dlq_topic,
+            "RISKWATCH_CHECKPOINTS_TOPIC": self.checkpoints_topic,
+            "RISKWATCH_CHECKPOINT_EVERY_S": "1",
             "RISKWATCH_APP_ID": f"rw-it-{self.tag}",
             "RISKWATCH_HOME": str(self.workdir / "home"),
+            # the suite's key file (tests/conftest.py): the test erases by the worker's keys
+            "RISKWATCH_KEY_FILE": os.environ["RISKWATCH_KEY_FILE"],
             "RISKWATCH_CONFIG": str(self.config),
             "RISKWATCH_PARTITIONS": "3",
             "RISKWATCH_METRICS_PORT": str(self.metrics_port),

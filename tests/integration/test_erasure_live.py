@@ -11,8 +11,8 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from audit.keys import keys_from_settings
 from audit.models import EventRecord, FindingRecord
-from audit.removal.erasure import user_ref_hash
 from core.model_registry import load_registry
 from riskwatch.simulator import demo_traffic
 from tests.integration.harness import REPO, Pipeline, wait_for
@@ -59,7 +59,8 @@ def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
     )
     assert done.returncode == 0, done.stderr
     result = orjson.loads(done.stdout)
-    assert result["events"] == len(mine) and result["user_ref_hash"] == user_ref_hash(ref)
+    assert result["events"] == len(mine)
+    assert result["user_ref_hash"] == keys_from_settings().ref_hash(ref)
 
     # the subject's events come again (a producer retry): stored once already, so not re-stored
     again = [(m.key, m.value) for m, d in zip(valid, docs, strict=True) if d["event_id"] in mine]
@@ -80,6 +81,19 @@ def test_erasure_while_the_worker_runs(pipeline: Pipeline) -> None:
 
     verify = _cli(pipeline, "audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+    # the worker signs the head (erasure included) and publishes it: the witness matches
+    witness = pipeline.workdir / "witness.jsonl"
+
+    def witnessed_erasure() -> bool:
+        _cli(pipeline, "audit", "witness", "--out", str(witness))
+        lines = witness.read_text().splitlines() if witness.exists() else []
+        return any(orjson.loads(line)["seq"] >= result["chain_seq"] for line in lines)
+
+    wait_for(witnessed_erasure, 60, "a checkpoint of the erasure on the checkpoints topic")
+    checked = _cli(pipeline, "audit", "verify", "--witness", str(witness))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "checkpoints ok" in checked.stdout and "witness:" in checked.stdout
+    assert _cli(pipeline, "audit", "verify", "--witness-topic").returncode == 0
     listed = _cli(pipeline, "audit", "removals", "--format", "json")
     assert [(r["kind"], r["reason"], r["events"]) for r in orjson.loads(listed.stdout)] == [
         ("erasure", "DSR-live", len(mine))

@@ -101,3 +101,16 @@ def test_ports_match_the_settings() -> None:
 def test_worker_metrics_bind_to_loopback_unless_configured() -> None:
     assert Settings().metrics_host == "127.0.0.1"
     assert Settings(metrics_host="0.0.0.0").metrics_host == "0.0.0.0"
+
+
+def test_worker_and_api_read_the_key_file_from_a_secret_never_committed() -> None:
+    compose = _compose()
+    for name in ("worker", "api"):
+        service = compose["services"][name]
+        assert service["environment"]["RISKWATCH_KEY_FILE"] == "/run/secrets/riskwatch_keys"
+        assert "riskwatch_keys" in service["secrets"], name
+    source = compose["secrets"]["riskwatch_keys"]["file"]
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", source], cwd=REPO, check=False
+    ).returncode
+    assert ignored == 0, f"{source} must be git-ignored"

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from audit.api.deps import AdminToken, AuditorToken, EngineDep, RowId
 from audit.api.schemas.removals import ErasureCreate, ErasurePublic, RemovalDetail, RemovalsPublic
+from audit.keys import KeyFileError
 from audit.removal.erasure import erase_subject
 from audit.removal.records import get_removal, list_removals
 
@@ -26,6 +27,8 @@ def erase(body: ErasureCreate, engine: EngineDep, token: AdminToken) -> dict[str
         )
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except KeyFileError as exc:  # the server's key file: an operator's problem, not the caller's
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
     return result.to_dict()
 
 

@@ -19,8 +19,9 @@ from sqlalchemy import select, text, update
 from audit import chain
 from audit.api.app import create_app
 from audit.export import export
+from audit.keys import keys_from_settings
 from audit.models import EventRecord, FeedbackRecord, FindingRecord
-from audit.removal.erasure import erase_subject, user_ref_hash
+from audit.removal.erasure import erase_subject
 from audit.removal.records import get_removal, list_removals
 from audit.tokens import create_token
 from audit.verify import verify
@@ -37,6 +38,11 @@ EVENTS, FINDINGS, FEEDBACK = (
     FindingRecord.__table__,
     FeedbackRecord.__table__,
 )
+
+
+def user_ref_hash(ref: str) -> str:
+    """How the store keeps a ref: HMAC-SHA256 under the suite's key file (tests/conftest.py)."""
+    return keys_from_settings().ref_hash(ref)
 
 
 def _store(db: Path) -> tuple[Any, dict[str, str]]:
@@ -87,7 +93,12 @@ def test_the_raw_ref_is_never_stored_only_its_hash(store: Any) -> None:
         row = conn.execute(
             select(EVENTS).where(EVENTS.c.user_ref_hash == user_ref_hash(ref))
         ).first()
-    assert as_json(row.payload)["context"]["user_ref"] == {"sha256": user_ref_hash(ref)}
+    assert as_json(row.payload)["context"]["user_ref"] == {
+        "hmac_sha256": user_ref_hash(ref),
+        "kid": keys_from_settings().hmac_kid,
+    }
+    # never the plain SHA-256 of older versions (reversible by enumerating account ids)
+    assert hashlib.sha256(ref.encode()).hexdigest() not in dump
 
 
 def test_erasure_removes_the_subjects_content_and_keeps_the_chain(tmp_path: Path) -> None:
