@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 from sqlalchemy import func, select
 
+from audit.keys import init_key_file, load_keys
 from audit.models import EventRecord
 from audit.store import AuditStore
 from core.model_registry import Registry, load_registry
@@ -181,6 +182,9 @@ def _worker(
     with ``measured``. ``feed`` gets a function that counts the stored events."""
     tag = uuid.uuid4().hex[:8]
     db = workdir / f"{tag}.db"
+    key_file = workdir / "keys.json"  # the worker refuses to start without one
+    if not key_file.exists():
+        init_key_file(key_file)
     env = {
         **os.environ,
         "RISKWATCH_KAFKA_BOOTSTRAP": bootstrap,
@@ -190,10 +194,11 @@ def _worker(
         "RISKWATCH_DLQ_TOPIC": f"{topic}-dlq",
         "RISKWATCH_APP_ID": f"bench-{tag}",
         "RISKWATCH_HOME": str(workdir / tag),
+        "RISKWATCH_KEY_FILE": str(key_file),
         "RISKWATCH_CONFIG": str(REPO / "riskwatch.yaml"),
         "RISKWATCH_LOG_LEVEL": "warning",
     }
-    store = AuditStore.from_url(f"sqlite:///{db}")
+    store = AuditStore.from_url(f"sqlite:///{db}", keys=load_keys(key_file))
     log_path = workdir / f"{tag}.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
