@@ -114,6 +114,16 @@ def abuse_types(text: str) -> list[str]:
     return found or ["insult"]
 
 
+_AIMED_PROFANITY = re.compile(
+    r"(?i)\b(?:fuck\s+(?:you|u|off)|stfu|shut\s+the\s+fuck\s+up|piss\s+off|screw\s+you"
+    r"|go\s+to\s+hell|suck\s+my\s+\w+)\b"
+)
+
+
 def precise_abuse(text: str) -> list[str]:
-    """The types precise enough to flag a text on their own (threats, self-harm incitement)."""
-    return [t for t in ("self_harm", "violent_threat") if _TYPE_PATTERNS[t].search(text)]
+    """Layers precise enough to flag a text on their own: threats, self-harm incitement, slurs
+    (the hate lexicon) and profanity aimed at someone."""
+    found = [t for t in ("self_harm", "violent_threat", "hate") if _TYPE_PATTERNS[t].search(text)]
+    if _AIMED_PROFANITY.search(text):
+        found.append("aimed_profanity")
+    return found
