@@ -85,6 +85,11 @@ HAZARDS: dict[str, str] = {
     "self_harm": "S11",  # suicide & self-harm: urging someone to hurt or kill themselves
     "sexual": "S12",  # sexual content, sexual harassment
 }
+#: groups protected by the hate category (religion, ethnicity, nationality, sex, orientation)
+_GROUPS = (
+    r"(?:women|men|girls|muslims|jews|christians|blacks|whites|asians|arabs|gays|lesbians|"
+    r"trans(?:\s+people)?|immigrants|migrants|refugees|mexicans|africans|foreigners|feminists)"
+)
 _TYPE_PATTERNS: dict[str, re.Pattern[str]] = {
     "self_harm": re.compile(
         r"(?i)\b(?:kill|hang|hurt|shoot)\s+(?:your\s*self|urself|yourselves)\b|\bkys\b"
@@ -100,9 +105,11 @@ _TYPE_PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     "hate": re.compile(
         r"(?i)\b(?:fag(?:got)?s?|dykes?|tranny|trannies|nigg(?:er|a)s?|kikes?|spics?|chinks?|"
-        r"retard(?:ed|s)?|whores?|sluts?|bitch(?:es)?|cunts?|towelheads?|wetbacks?)\b"
-        r"|\b(?:all|those|these)\s+(?:women|muslims|jews|blacks|gays|immigrants|mexicans)\s+"
-        r"(?:are|should)\b"
+        r"retard(?:ed|s)?|whores?|sluts?|hoes|bitch(?:es)?|cunts?|towelheads?|wetbacks?)\b"
+        rf"|\b(?:all|those|these|fucking|damn|filthy|stupid)\s+{_GROUPS}\s+(?:are|should|must)\b"
+        rf"|\b(?:hate|kill|deport|ban|exterminate)\s+(?:all\s+|the\s+)?{_GROUPS}\b"
+        rf"|\b{_GROUPS}\s+(?:should|must|need\s+to)\s+(?:die|leave|go\s+back|be\s+"
+        r"(?:killed|deported|banned|shot|gassed))\b"
     ),
 }
 _TYPE_ORDER = ("self_harm", "violent_threat", "hate", "sexual")
