@@ -7,7 +7,7 @@ RW     := $(BIN)/riskwatch
 KAFKA_LIB := deploy/kafka/lib
 DEMO_EVENTS ?= 8000
 
-.PHONY: install kafka-jars postgres-bin chromium-bin demo lint test test-sqlite test-postgres unit integration bench \
+.PHONY: models install kafka-jars postgres-bin chromium-bin demo lint test test-sqlite test-postgres unit integration bench \
         clean kafka-up kafka-down
 
 install: $(VENV)/.installed
@@ -77,6 +77,11 @@ integration: install kafka-jars
 
 bench: install kafka-jars
 	$(BIN)/python bench/pipeline.py
+
+# The text-risk scorers (detectors/text_risk/models/*.npz, committed): retrained from the shared
+# data, deterministically; the worker only loads them.
+models: install
+	$(BIN)/python -m detectors.text_risk.train
 
 kafka-up: install kafka-jars
 	$(RW) kafka up

@@ -13,6 +13,7 @@ from detectors.base import Detector
 from detectors.drift import DriftDetector
 from detectors.fairness import FairnessDetector
 from detectors.pii.detector import PIIDetector
+from detectors.text_risk.detector import TextRiskDetector
 from detectors.usage_slo import UsageSLODetector
 
 #: every shipped detector (imported statically, so mypy and the import-rule test see each edge)
@@ -21,6 +22,7 @@ CATALOGUE: tuple[type[Detector], ...] = (
     DriftDetector,
     FairnessDetector,
     PIIDetector,
+    TextRiskDetector,
     UsageSLODetector,
 )
 

@@ -18,6 +18,8 @@ STALE_VERSIONS = {
 
 DELIBERATE: dict[str, Callable[[dict[str, Any]], bool]] = {
     "RW-TS-001": lambda d: "instructions" in d["input"]["text"].lower(),
+    # the text_risk detector files the same injected attempts with its evidence
+    "RW-TS-005": lambda d: "instructions" in d["input"]["text"].lower(),
     "RW-TS-002": lambda d: "deploy key is AKIA" in d["output"]["text"],
     "RW-CP-001": lambda d: "Northwind Assist" in d["output"]["text"],
     "RW-LP-010": lambda d: d["model"]["id"] == "fraud-detection",  # a subject from elsewhere
