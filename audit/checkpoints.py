@@ -21,7 +21,6 @@ import base64
 import binascii
 import json
 import logging
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from sqlalchemy.engine import Engine
 from audit.chain import CHAIN, canonical_time, read_head
 from audit.keys import KeyRing, PublicKey
 from audit.models import ChainCheckpoint, as_utc, table_of
+from audit.periodic import PeriodicJob
 
 log = logging.getLogger(__name__)
 CHECKPOINTS = table_of(ChainCheckpoint)
@@ -219,11 +219,13 @@ def verify_checkpoints(
     return report(None)
 
 
-class Checkpointer:
+class Checkpointer(PeriodicJob):
     """The worker's periodic checkpoint: a daemon thread, off the event path, that every
     ``every_s`` seconds (and once at start) signs the chain head if it moved, stores it and hands
     it to ``publisher`` (the witness). A checkpoint that could not be published is published
     again at the next round; failures are logged and retried, never raised into the worker."""
+
+    thread_name = "riskwatch-checkpoints"
 
     def __init__(
         self,
@@ -233,9 +235,8 @@ class Checkpointer:
         *,
         every_s: float = 60.0,
     ) -> None:
+        super().__init__()
         self.engine, self.keys, self.publisher, self.every_s = engine, keys, publisher, every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._published: Checkpoint | None = None
 
     def run_once(self, now: datetime | None = None) -> Checkpoint | None:
@@ -250,18 +251,6 @@ class Checkpointer:
             log.warning("chain checkpoint failed: %s", str(exc)[:300])
             return None
 
-    def start(self) -> Checkpointer:
-        def loop() -> None:
-            while not self._stop.is_set():
-                self.run_once()
-                self._stop.wait(self.every_s)
-
-        self._thread = threading.Thread(target=loop, name="riskwatch-checkpoints", daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        super().stop(timeout)
         self.run_once()  # the last head this worker wrote, signed before it exits

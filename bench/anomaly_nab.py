@@ -38,6 +38,7 @@ import torch
 from sklearn.ensemble import IsolationForest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from core.datasets import shared_data
 from detectors.anomaly_models import pick_device, tail_quantile
 from detectors.series import SeriesScorer, alarm_mask
 
@@ -189,7 +190,7 @@ def sweep(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/nab"))
+    ap.add_argument("--data", default=str(shared_data() / "nab"))
     ap.add_argument("--far", type=float, default=0.005, help="false-alarm rate for calibration")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", help="write the results here")

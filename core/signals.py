@@ -57,6 +57,35 @@ class Signal:
     key: str = ""  # disambiguates several signals of one kind for one event or window
     context: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def of_event(
+        cls,
+        observed: ObservedEvent,
+        *,
+        detector: str,
+        kind: str,
+        title: str,
+        severity: Severity,
+        evidence: dict[str, Any],
+        key: str = "",
+        context: dict[str, Any] | None = None,
+    ) -> Signal:
+        """A per-event signal, traced to its event, model version and Kafka position."""
+        event = observed.event
+        return cls(
+            detector=detector,
+            kind=kind,
+            model_id=event.model.id,
+            model_version=event.model.version,
+            title=title,
+            severity=severity,
+            evidence=evidence,
+            source=observed.source,
+            event_id=event.event_id,
+            key=key,
+            context=dict(context or {}),
+        )
+
 
 @dataclass(slots=True)
 class StateEntries:

@@ -98,17 +98,13 @@ class UsageSLODetector(Detector):
         severity: Severity,
         evidence: dict[str, Any],
     ) -> Signal:
-        event = observed.event
-        return Signal(
+        return Signal.of_event(
+            observed,
             detector=self.name,
             kind=kind,
-            model_id=event.model.id,
-            model_version=event.model.version,
             title=title,
             severity=severity,
             evidence=evidence,
-            source=observed.source,
-            event_id=event.event_id,
         )
 
     def _count(

@@ -7,7 +7,6 @@ leaves every other link verifiable."""
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from audit.chain import canonical_time
 from audit.models import EventRecord, as_utc, table_of
+from audit.periodic import PeriodicJob
 from audit.removal.records import record_removal
 
 EVENTS = table_of(EventRecord)
@@ -65,10 +65,12 @@ def purge_events(
     return PurgeResult(cutoff, deleted, by, at, removal_id, seq)
 
 
-class RetentionPurger:
+class RetentionPurger(PeriodicJob):
     """The worker's periodic purge: a daemon thread, off the event path, that applies the
     retention period every ``every_s`` seconds (and once at start). With several workers each
     purges; only a purge that deleted something is recorded."""
+
+    thread_name = "riskwatch-retention"
 
     def __init__(
         self,
@@ -84,8 +86,7 @@ class RetentionPurger:
             every_s,
             by,
         )
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self.last: PurgeResult | None = None
 
     def run_once(self) -> PurgeResult | None:
@@ -108,18 +109,3 @@ class RetentionPurger:
                 self.last.removal_id,
             )
         return self.last
-
-    def start(self) -> RetentionPurger:
-        def loop() -> None:
-            while not self._stop.is_set():
-                self.run_once()
-                self._stop.wait(self.every_s)
-
-        self._thread = threading.Thread(target=loop, name="riskwatch-retention", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)

@@ -128,18 +128,14 @@ class PIIDetector(Detector):
             else:
                 title, severity = f"Personal data in {where} text: {what}", _severity(counts)
             out.append(
-                Signal(
+                Signal.of_event(
+                    observed,
                     detector=self.name,
                     kind=kind,
-                    model_id=ev.model.id,
-                    model_version=ev.model.version,
                     title=title,
                     severity=severity,
                     evidence=evidence,
-                    source=observed.source,
-                    event_id=ev.event_id,
-                    key="",
-                    context=dict(context),
+                    context=context,
                 )
             )
         return out

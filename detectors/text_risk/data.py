@@ -17,11 +17,12 @@ from __future__ import annotations
 import base64
 import codecs
 import csv
-import os
 import random
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+from core.datasets import shared_data
 
 REPO = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "valid", "heldout")
@@ -34,16 +35,6 @@ ABUSE_TYPES = (
     "sex_harassment",
     "transphobic",
 )
-
-
-def shared_data() -> Path:
-    """Where the shared, read-only datasets are (the same search as tests/shared_data.py)."""
-    candidates = [Path(p) for p in [os.environ.get("RISKWATCH_SHARED_DATA")] if p]
-    candidates += [REPO.parent / "shared" / "data", Path("/work/shared/data")]
-    for path in candidates:
-        if path.is_dir():
-            return path
-    return candidates[0]
 
 
 @dataclass

@@ -22,6 +22,7 @@ from fairlearn.metrics import (
     true_positive_rate,
 )
 
+from core.datasets import shared_data
 from core.model_registry import ConfigError, Registry, load_registry
 from core.signals import Signal
 from core.taxonomy import Category, Subcategory
@@ -32,7 +33,6 @@ from riskwatch.simulator import demo_traffic
 from streams.batch import RawMessage
 from streams.codec import EventPolicy
 from streams.pipeline import decode_batch
-from tests.shared_data import shared_data
 from tests.unit.paths import REPO
 
 COMPAS = shared_data() / "fairness" / "compas-scores-two-years.csv"

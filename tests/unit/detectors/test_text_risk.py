@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from core.datasets import shared_data
 from core.events import InferenceEvent
 from core.model_registry import ConfigError, Registry, load_registry
 from core.signals import ObservedEvent
@@ -18,7 +19,6 @@ from detectors.text_risk import heuristics
 from detectors.text_risk.detector import TextRiskDetector
 from detectors.text_risk.features import hashed
 from detectors.text_risk.model import MODELS, LinearTextModel
-from tests.shared_data import shared_data
 from tests.unit.paths import REPO
 
 REGISTRY = load_registry(REPO / "riskwatch.yaml")

@@ -1,5 +1,7 @@
-"""Where the shared, read-only datasets are: $RISKWATCH_SHARED_DATA, else ``../shared/data``
-beside the checkout, else /work/shared/data (the workspace's copy, for clones made elsewhere)."""
+"""Where the shared, read-only development datasets are (NAB, WNUT17, GPTFuzz, ConvAbuse, COMPAS):
+$RISKWATCH_SHARED_DATA, else ``../shared/data`` beside the checkout, else /work/shared/data (the
+workspace's copy, for clones made elsewhere). Read by training commands, benchmarks and tests;
+never by the worker."""
 
 from __future__ import annotations
 
