@@ -344,12 +344,92 @@ _FOREIGN = (
 _LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"})
 
 
+# Declarative product, billing and service statements, the commonest benign text in assistant
+# and support traffic (a plan's features, a document's whereabouts, opening hours, delivery times).
+_STATEMENTS = (
+    "The {plan} plan includes {amount} and {feature}.",
+    "{plan} subscribers get {feature} at no extra cost.",
+    "Your {doc} for {month} is available under {section}.",
+    "Our support team answers {channel} {hours}.",
+    "Delivery takes {days} working days; {feature} is included.",
+    "The {plan} tier adds {feature} and {amount}.",
+    "Version {version} adds {feature} and fixes a bug in {t}.",
+    "{doc} copies are kept for {days} years in {section}.",
+    "Upgrading to {plan} unlocks {feature}.",
+    "Prices start at {price} per month for the {plan} plan.",
+)
+_PLANS = (
+    "Basic",
+    "Starter",
+    "Standard",
+    "Plus",
+    "Premium",
+    "Pro",
+    "Business",
+    "Team",
+    "Enterprise",
+    "Family",
+    "Student",
+    "Developer",
+    "Unlimited",
+    "Free",
+)
+_FEATURES = (
+    "priority support",
+    "24/7 phone support",
+    "unlimited users",
+    "daily backups",
+    "single sign-on",
+    "an admin console",
+    "advanced reports",
+    "API access",
+    "a dedicated account manager",
+    "offline mode",
+    "custom domains",
+    "free returns",
+    "express shipping",
+    "two-factor login",
+    "shared folders",
+    "audit logs",
+)
+_VALUES = {
+    "amount": (
+        "500 GB of storage",
+        "10 user seats",
+        "2 TB of storage",
+        "100 projects",
+        "50,000 API calls a month",
+        "5 email addresses",
+        "unlimited bandwidth",
+    ),
+    "doc": ("invoice", "statement", "receipt", "contract", "tax form", "payslip", "report"),
+    "month": ("January", "March", "May", "August", "October", "November", "last month"),
+    "section": ("Billing", "Documents", "Account > History", "Settings", "the Downloads tab"),
+    "channel": ("by chat", "by phone", "by email", "in the app"),
+    "hours": ("from 8 am to 8 pm", "around the clock", "on weekdays", "within one hour"),
+    "days": ("2", "3", "5", "7", "10"),
+    "version": ("2.4", "3.0", "5.1.2", "12"),
+    "price": ("4.99 EUR", "$9", "12 GBP", "29 USD"),
+}
+
+
+def _statement(rng: random.Random, t: str) -> str:
+    values = {k: rng.choice(v) for k, v in _VALUES.items()}
+    return rng.choice(_STATEMENTS).format(
+        plan=rng.choice(_PLANS), feature=rng.choice(_FEATURES), t=t, **values
+    )
+
+
 def generated_benign(seed: int, n: int) -> list[str]:
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         t = rng.choice(_TOPICS)
-        s = rng.choice(_ASKS if rng.random() < 0.7 else _BENIGN_REPLIES).format(t=t)
+        kind = rng.random()
+        if kind < 0.2:
+            out.append(_statement(rng, t))
+            continue
+        s = rng.choice(_ASKS if kind < 0.76 else _BENIGN_REPLIES).format(t=t)
         if rng.random() < 0.3:
             s += " " + rng.choice(_ASKS).format(t=rng.choice(_TOPICS))
         if rng.random() < 0.35:
