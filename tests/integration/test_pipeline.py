@@ -67,9 +67,14 @@ def played(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> It
 
     def scraped() -> bool:  # while the worker runs; consumer lag is sampled every second
         played.metrics = urllib.request.urlopen(url, timeout=10).read().decode()
-        return "riskwatch_consumer_lag{" in played.metrics
+        # the worker counts a batch once it has published what the batch committed, so the
+        # marker's row can be in the store a moment before it is in the counters
+        return (
+            "riskwatch_consumer_lag{" in played.metrics
+            and _metric(played.metrics, "riskwatch_dead_letters_total") >= want_dead + 1
+        )
 
-    wait_for(scraped, 15, "the consumer-lag metric")
+    wait_for(scraped, 30, "the consumer-lag metric and the marker's dead letter counted")
     yield played
     pipe.stop_workers()
 
