@@ -1,7 +1,8 @@
 """Export a period of the audit store as files an auditor can check offline.
 
 The period selects the chain links appended in ``[since, until)`` (a contiguous run of seq);
-``findings.jsonl``, ``actions.jsonl`` and ``removals.jsonl`` hold the rows those links cover, one
+``findings.jsonl``, ``actions.jsonl``, ``incidents.jsonl`` (incident state changes) and
+``removals.jsonl`` hold the rows those links cover, one
 canonical JSON document per line, so ``sha256(line)`` equals the link's ``content_hash``; a
 finding's line carries ``evidence_sha256``, and ``evidence.jsonl`` holds ``{"finding_id",
 "evidence"}`` per finding, where the SHA-256 of the evidence as compact JSON with sorted keys is
@@ -27,6 +28,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from audit import chain
+from audit.incidents.records import CHAIN_KIND as INCIDENT_KIND
+from audit.incidents.records import EVENT_FIELDS, EVENTS
 from audit.keys import KeyRing, PublicKey
 from audit.models import as_utc
 
@@ -68,6 +71,7 @@ def export(
         )
         finding_ids = [r["subject"] for r in links if r["kind"] == "finding"]
         action_ids = [int(r["subject"]) for r in links if r["kind"] == "lifecycle"]
+        incident_ids = [int(r["subject"]) for r in links if r["kind"] == INCIDENT_KIND]
         removal_ids = [
             int(r["subject"])
             for r in links
@@ -75,6 +79,7 @@ def export(
         ]
         findings = chain.rows_by_id(conn, chain.FINDINGS, "finding_id", finding_ids)
         actions = chain.rows_by_id(conn, chain.ACTIONS, "id", action_ids)
+        incident_events = chain.rows_by_id(conn, EVENTS, "id", incident_ids)
         removals = chain.rows_by_id(conn, chain.REMOVALS, "id", removal_ids)
         head = chain.read_head(conn)
     files = {
@@ -99,6 +104,14 @@ def export(
                 chain.canonical_json(actions[str(i)], chain.ACTION_FIELDS)
                 for i in action_ids
                 if str(i) in actions
+            ),
+        ),
+        "incidents.jsonl": _write_lines(
+            out / "incidents.jsonl",
+            (
+                chain.canonical_json(incident_events[str(i)], EVENT_FIELDS)
+                for i in incident_ids
+                if str(i) in incident_events
             ),
         ),
         "removals.jsonl": _write_lines(
@@ -128,7 +141,8 @@ def export(
         },
         "chain_head": {"seq": head.seq, "entry_hash": head.entry_hash},
         "signed_by": keys.signing_kid if keys is not None else None,
-        "hashes": "content_hash = sha256(findings/actions/removals line without its newline); "
+        "hashes": "content_hash = sha256(findings/actions/incidents/removals line without its "
+        "newline); "
         "evidence_sha256 = sha256(evidence as compact JSON, keys sorted, UTF-8); "
         "entry_hash = sha256(prev_hash|content_hash|kind|subject|seq)",
     }

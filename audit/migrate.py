@@ -22,7 +22,9 @@ _LOCK_ID = 0x7269736B  # "risk"
 # A database made before migrations existed has the schema of this revision at most: the tables
 # it lacks are created, it is stamped here, and the later revisions run as for any other.
 _PRE_MIGRATION = "0002"
-_ADDED_AFTER_PRE_MIGRATION = frozenset({"data_removals", "detector_state_entries"})
+_ADDED_AFTER_PRE_MIGRATION = frozenset(
+    {"data_removals", "detector_state_entries", "incidents", "incident_findings", "incident_events"}
+)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -257,6 +257,8 @@ class WebhookSubscription(SQLModel, table=True):
     categories: list[str] = Field(sa_column=Column(JSON, nullable=False))
     subcategories: list[str] = Field(sa_column=Column(JSON, nullable=False))
     min_severity: str = Field(max_length=16)
+    # incidents: opened, escalated and resolved incidents; findings: every finding
+    alert_on: str = Field(default="incidents", max_length=16)
     secret: str = Field(max_length=128)
     created_by: str = Field(max_length=128)
     created_at: datetime = _utc_column()
@@ -275,7 +277,9 @@ class WebhookDelivery(SQLModel, table=True):
 
     delivery_id: str = Field(primary_key=True, max_length=36)  # uuid5(finding_id, subscription_id)
     subscription_id: int = Field(index=False)
+    # the finding alerted on; for an incident alert, the finding that caused the state change
     finding_id: str = Field(max_length=36, index=True)
+    incident_event_id: int | None = Field(default=None)  # set for an incident alert
     status: str = Field(max_length=16)  # pending | delivered | dead | cancelled
     attempts: int = 0
     next_attempt_at: datetime = _utc_column()
@@ -285,3 +289,75 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = None
     created_at: datetime = _utc_column()
     delivered_at: datetime | None = _utc_column(nullable=True)
+
+
+class IncidentRecord(SQLModel, table=True):
+    """Findings of one rule × model (× the rule's key) while the condition lasts
+    (audit/incidents/): its summary, kept current with each batch. Its history is
+    ``incident_events``, each chained; its findings are ``incident_findings``. Times are event
+    time, except ``report_deadline`` (from when riskwatch became aware)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_group_status", "group_key", "status"),
+        Index("ix_incidents_live_quiet", "live", "quiet_until"),
+        Index("ix_incidents_model_seen", "model_id", "last_seen"),
+    )
+
+    incident_id: str = Field(primary_key=True, max_length=36)
+    group_key: str = Field(max_length=512)  # rule|model|key values
+    rule_id: str = Field(max_length=64)
+    model_id: str = Field(max_length=256)
+    key: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # the rule's key values
+    category: str = Field(max_length=16, index=True)
+    subcategory: str = Field(max_length=32)
+    title: str
+    # pending (below its threshold) | open | acknowledged | resolved | false_positive | lapsed
+    status: str = Field(max_length=16, index=True)
+    live: bool = True  # pending, open or acknowledged: findings still join it
+    resolution: str | None = Field(default=None, max_length=16)  # recovered | resolved | …
+    severity: str = Field(max_length=16)  # the worst of its findings
+    escalated: bool = False
+    count: int = 0
+    first_seen: datetime = _utc_column()
+    last_seen: datetime = _utc_column()
+    opened_at: datetime | None = _utc_column(nullable=True)
+    closed_at: datetime | None = _utc_column(nullable=True)
+    quiet_until: datetime = _utc_column()
+    threshold: int = 1
+    window_s: int = 600
+    quiet_s: int = 1800
+    escalate_at: str | None = Field(default=None, max_length=16)
+    serious: str | None = Field(default=None, max_length=16)  # Art. 73 kind (high-risk only)
+    report_deadline: datetime | None = _utc_column(nullable=True)
+    last_finding_id: str = Field(max_length=36)
+    updated_at: datetime = _utc_column()
+
+
+class IncidentFinding(SQLModel, table=True):
+    """Which incident a finding belongs to (each finding joins one)."""
+
+    __tablename__ = "incident_findings"
+    __table_args__ = (Index("ix_incident_findings_incident", "incident_id", "at"),)
+
+    finding_id: str = Field(primary_key=True, max_length=36)
+    incident_id: str = Field(max_length=36)
+    at: datetime = _utc_column()  # event time of the finding
+
+
+class IncidentEvent(SQLModel, table=True):
+    """A state change of an incident, chained (kind ``incident``, subject ``id``): opened,
+    escalated, acknowledged, resolved, recovered, false_positive, lapsed; with who and why."""
+
+    __tablename__ = "incident_events"
+    __table_args__ = (Index("ix_incident_events_incident", "incident_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: str = Field(max_length=36)
+    event: str = Field(max_length=16)
+    actor: str = Field(max_length=128)
+    reason: str
+    severity: str = Field(max_length=16)
+    count: int
+    finding_id: str | None = Field(default=None, max_length=36)  # the finding that caused it
+    at: datetime = _utc_column(index=True)

@@ -15,6 +15,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
 from audit.db import create_schema, make_engine
+from audit.incidents.grouping import Filed, file_findings
+from audit.incidents.records import INCIDENTS
 from audit.keys import KeyRing, keys_from_settings
 from audit.models import (
     DeadLetterRecord,
@@ -23,6 +25,7 @@ from audit.models import (
     EventRecord,
     FeedbackRecord,
     FindingRecord,
+    as_utc,
     table_of,
 )
 from audit.webhooks import outbox
@@ -270,6 +273,7 @@ class AuditStore:
             # get them, so a replayed batch alerts nobody twice.
             fresh = set(inserted)
             outbox.enqueue(conn, [r for r in rows if r["finding_id"] in fresh], now)
+        self._file_incidents(conn, batch, fresh if batch.findings else set(), now)
         if batch.dead_letters:
             conn.execute(
                 self._insert_ignore(
@@ -282,6 +286,31 @@ class AuditStore:
             self._upsert_state(conn, st, now)
             if st.entries:
                 self._write_entries(conn, st)
+
+    @staticmethod
+    def _file_incidents(
+        conn: Connection, batch: AuditBatch, fresh: set[str], now: datetime
+    ) -> None:
+        """Group the new findings into incidents (a finding's time is its event's; one with no
+        event in the batch, a window's or a late label's, takes the batch's latest event time)
+        and enqueue the alerts of the incidents' state changes."""
+        times = {e.event.event_id: as_utc(e.event.timestamp) for e in batch.events}
+        watermark = max(times.values(), default=None)
+        new = {f.finding_id: f for f in batch.findings if f.finding_id in fresh}  # each once
+        filed = [
+            Filed(f, times.get(f.event_id or "") or watermark or as_utc(f.detected_at))
+            for f in new.values()
+        ]
+        events = file_findings(conn, filed, watermark, now)
+        if events:
+            ids = sorted({e["incident_id"] for e in events})
+            incidents = {
+                r["incident_id"]: dict(r)
+                for r in conn.execute(
+                    select(INCIDENTS).where(INCIDENTS.c.incident_id.in_(ids))
+                ).mappings()
+            }
+            outbox.enqueue_incident_events(conn, events, incidents, now)
 
     def _ref_keys(self, batch: AuditBatch) -> KeyRing | None:
         needed = any(e.event.context and e.event.context.user_ref for e in batch.events)

@@ -1,9 +1,9 @@
 """Verifying the hash chain (audit/chain.py) against the rows it covers.
 
 ``verify`` recomputes every link and every content hash from the current rows and reports the
-first break: an edited or deleted finding, lifecycle action, removal record or webhook
-subscription, an edited, deleted or inserted chain row, a truncated chain (head ahead of the last
-link), or a record that is not chained at all.
+first break: an edited or deleted finding, lifecycle action, incident state change, removal
+record or webhook subscription, an edited, deleted or inserted chain row, a truncated chain (head
+ahead of the last link), or a record that is not chained at all.
 
 It knows every chained record kind, so it sits above them: the modules that append links import
 audit/chain.py, and this module imports them (for webhooks: audit/webhooks/subscriptions.py).
@@ -35,6 +35,9 @@ from audit.chain import (
     removal_hash,
     rows_by_id,
 )
+from audit.incidents.records import CHAIN_KIND as INCIDENT_KIND
+from audit.incidents.records import EVENTS as INCIDENT_EVENTS
+from audit.incidents.records import event_hash
 from audit.webhooks.subscriptions import chained_content_problems, unchained_subscription
 
 
@@ -78,12 +81,22 @@ def _chunks(conn: Connection, size: int) -> Iterator[Sequence[Any]]:
 
 
 def _content_problem(
-    entry: Any, findings: dict[str, Any], actions: dict[str, Any], removals: dict[str, Any]
+    entry: Any,
+    findings: dict[str, Any],
+    actions: dict[str, Any],
+    removals: dict[str, Any],
+    incident_events: dict[str, Any],
 ) -> str | None:
     if entry.kind == "finding":
         row, what, digest = findings.get(entry.subject), "finding", finding_hash
     elif entry.kind == "lifecycle":
         row, what, digest = actions.get(entry.subject), "lifecycle action", action_hash
+    elif entry.kind == INCIDENT_KIND:
+        row, what, digest = (
+            incident_events.get(entry.subject),
+            "incident state change",
+            event_hash,
+        )
     elif entry.kind in REMOVAL_KINDS and entry.subject.isdigit():
         row, what, digest = removals.get(entry.subject), f"{entry.kind} record", removal_hash
     else:
@@ -133,6 +146,12 @@ def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Hea
         "id",
         [int(r.subject) for r in rows if r.kind == "lifecycle" and r.subject.isdigit()],
     )
+    incident_events = rows_by_id(
+        conn,
+        INCIDENT_EVENTS,
+        "id",
+        [int(r.subject) for r in rows if r.kind == INCIDENT_KIND and r.subject.isdigit()],
+    )
     hooks = _webhook_problems(conn, rows)
     removal_ids = {int(r.subject) for r in rows if r.kind in REMOVAL_KINDS and r.subject.isdigit()}
     removal_ids |= {
@@ -157,7 +176,7 @@ def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Hea
             )
         if entry_hash(r.prev_hash, r.content_hash, r.kind, r.subject, r.seq) != r.entry_hash:
             return broken("entry_hash does not match the entry's fields (the chain row was edited)")
-        if problem := _content_problem(r, findings, actions, removals):
+        if problem := _content_problem(r, findings, actions, removals, incident_events):
             return broken(problem)
         if r.kind == "webhook" and (problem := hooks.get(r.subject)):
             return broken(problem)
@@ -180,6 +199,14 @@ def _unchained(conn: Connection) -> Break | None:
     aid = conn.execute(select(ACTIONS.c.id).where(~exists(linked)).limit(1)).scalar()
     if aid is not None:
         return Break(None, f"lifecycle action {aid} is not in the chain", "lifecycle", str(aid))
+    linked = select(CHAIN.c.seq).where(
+        CHAIN.c.kind == INCIDENT_KIND, CHAIN.c.subject == cast(INCIDENT_EVENTS.c.id, String)
+    )
+    eid = conn.execute(select(INCIDENT_EVENTS.c.id).where(~exists(linked)).limit(1)).scalar()
+    if eid is not None:
+        return Break(
+            None, f"incident state change {eid} is not in the chain", INCIDENT_KIND, str(eid)
+        )
     rid = conn.execute(
         select(REMOVALS.c.id, REMOVALS.c.kind)
         .where(

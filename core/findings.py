@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core.incidents import DEFAULT_POLICY, IncidentPolicy
 from core.taxonomy import Category, Severity, Subcategory
 
 _NAMESPACE = uuid.UUID("6f1c1d2e-6b6e-4b8e-9a57-2f0b8c1e4a10")
@@ -38,6 +39,8 @@ class Finding:
     source_partition: int | None
     source_offset: int | None
     detected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    #: how the store groups this rule's findings into incidents (core/incidents.py)
+    incident: IncidentPolicy = DEFAULT_POLICY
 
     def to_dict(self) -> dict[str, Any]:
         return {

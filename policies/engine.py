@@ -514,8 +514,8 @@ class PolicyEngine:
             )
         return out
 
-    @staticmethod
     def _finding(
+        self,
         compiled: CompiledRule,
         finding_id: str,
         *,
@@ -551,4 +551,8 @@ class PolicyEngine:
             source_partition=source.partition if source else None,
             source_offset=source.offset if source else None,
             detected_at=now,
+            # a window rule's findings are told apart by their window key (a tenant, a model)
+            incident=rule.incident.policy(
+                self._tier(model_id), ("key",) if rule.window is not None else ()
+            ),
         )

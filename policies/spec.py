@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.incidents import IncidentPolicy, SeriousKind
 from core.model_registry import RiskTier
 from core.taxonomy import SUBCATEGORIES, Category, Severity, Subcategory
 
@@ -101,6 +102,38 @@ class WindowSpec(BaseModel):
         return self.size // self.bucket_s
 
 
+class IncidentSpec(BaseModel):
+    """How the rule's findings are grouped into incidents (core/incidents.py): by rule, model and
+    the evidence values named in ``key``; opened once ``threshold`` findings fall within
+    ``window``; closed as recovered after ``quiet`` without one; escalated when a finding reaches
+    ``escalate_at``. ``serious`` marks a possible serious incident (EU AI Act Art. 73) for models
+    of the high-risk tier: it carries the reporting deadline of its kind."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: list[str] = Field(default_factory=list, max_length=4)
+    threshold: int = Field(1, ge=1, le=10_000)
+    window: int = 600
+    quiet: int = 1800
+    escalate_at: Severity | None = None
+    serious: SeriousKind | None = None
+
+    @field_validator("window", "quiet", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value)
+
+    def policy(self, tier: str | None, default_key: tuple[str, ...] = ()) -> IncidentPolicy:
+        return IncidentPolicy(
+            key=tuple(self.key) or default_key,
+            threshold=self.threshold,
+            window_s=self.window,
+            quiet_s=self.quiet,
+            escalate_at=self.escalate_at,
+            serious=self.serious if tier == "high" else None,
+        )
+
+
 class Rule(BaseModel):
     """One of three kinds: a *signal* rule (``signal``: files a detector signal, optionally only
     when ``condition`` holds), an *event* rule (``condition`` over each event) or a *window* rule
@@ -123,6 +156,7 @@ class Rule(BaseModel):
     escalate_when: list[Escalation] = Field(default_factory=list)
     regulation: list[RegulationRef] = Field(default_factory=list)
     remediation: str = ""
+    incident: IncidentSpec = Field(default_factory=IncidentSpec)
 
     @model_validator(mode="after")
     def _subcategory_in_category(self) -> Rule:

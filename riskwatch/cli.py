@@ -12,6 +12,7 @@ from core.logs import configure_logging
 from core.settings import get_settings
 from riskwatch.cli_audit import audit, tokens
 from riskwatch.cli_common import fail as _fail
+from riskwatch.cli_incidents import incident, incidents
 from riskwatch.cli_keys import keys
 from riskwatch.cli_policies import policies
 from riskwatch.cli_report import report
@@ -175,6 +176,8 @@ def demo(n: int, timeout: float) -> None:
 audit.add_command(purge)
 audit.add_command(erase)
 audit.add_command(removals)
+audit.add_command(incidents)
+audit.add_command(incident)
 main.add_command(audit)
 main.add_command(tokens)
 main.add_command(policies)

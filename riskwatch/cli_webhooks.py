@@ -76,6 +76,13 @@ def webhooks() -> None:
     help="Repeatable, e.g. data_privacy; none: any subcategory.",
 )
 @click.option("--min-severity", type=click.Choice(SEVERITIES), default="info", show_default=True)
+@click.option(
+    "--alert-on",
+    type=click.Choice(["incidents", "findings"]),
+    default="incidents",
+    show_default=True,
+    help="incidents: an incident opened, escalated or resolved; findings: every finding.",
+)
 @click.option("--actor", default=None, help="Who adds it (chained). Default: cli:<login name>.")
 def webhooks_add(
     url: str,
@@ -85,9 +92,10 @@ def webhooks_add(
     categories: tuple[str, ...],
     subcategories: tuple[str, ...],
     min_severity: str,
+    alert_on: str,
     actor: str | None,
 ) -> None:
-    """Subscribe a URL to findings; prints the signing secret once."""
+    """Subscribe a URL to incidents (or every finding); prints the signing secret once."""
     from audit.webhooks import ssrf
     from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError
     from audit.webhooks.subscriptions import create_subscription
@@ -98,6 +106,7 @@ def webhooks_add(
             url=url,
             name=name,
             format=fmt,  # type: ignore[arg-type]
+            alert_on=alert_on,  # type: ignore[arg-type]
             filters=Filters.of(
                 models=models,
                 categories=categories,

@@ -10,7 +10,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from audit.api.limits import RequestLimits
-from audit.api.routes import chain, findings, removals, reports, summary, tokens, webhooks
+from audit.api.routes import (
+    chain,
+    findings,
+    incidents,
+    removals,
+    reports,
+    summary,
+    tokens,
+    webhooks,
+)
 from audit.db import create_schema, make_engine
 from core.settings import Settings, get_settings
 
@@ -22,7 +31,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app = FastAPI(
         title="riskwatch audit API",
         version="1",
-        description="Findings with their audit trail, lifecycle actions and summaries. "
+        description="Findings with their audit trail, incidents, lifecycle actions and summaries. "
         "Authenticate with `Authorization: Bearer <token>`; roles: auditor (read), "
         "operator (+ lifecycle actions), admin (+ tokens, alert webhooks and erasures).",
     )
@@ -30,7 +39,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(RequestLimits, max_body_bytes=settings.api_max_body_bytes)
     app.state.engine = engine
     app.state.settings = settings
-    for module in (findings, summary, chain, tokens, webhooks, reports, removals):
+    for module in (findings, incidents, summary, chain, tokens, webhooks, reports, removals):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

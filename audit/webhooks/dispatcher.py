@@ -225,6 +225,7 @@ class Dispatcher:
             item.finding,
             delivery_id=item.delivery_id,
             subscription_id=item.subscription_id,
+            incident=item.incident,
         )
         attempt = self._post(item, body)
         verdict = classify(attempt.status_code)  # no response at all: retry

@@ -24,6 +24,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from audit.incidents.records import ALERTING, EVENTS, INCIDENTS
 from audit.models import (
     FindingRecord,
     RowData,
@@ -32,7 +33,7 @@ from audit.models import (
     as_utc,
     table_of,
 )
-from audit.webhooks.spec import WebhookFormat
+from audit.webhooks.spec import AlertOn, WebhookFormat
 from audit.webhooks.subscriptions import active_subscriptions
 
 DELIVERIES = table_of(WebhookDelivery)
@@ -58,32 +59,66 @@ def _insert_ignore(conn: Connection) -> Any:
     return dialect.insert(DELIVERIES).on_conflict_do_nothing(index_elements=["delivery_id"])
 
 
+def _pending(
+    did: str, subscription_id: int, finding_id: str, event_id: int | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        "delivery_id": did,
+        "subscription_id": subscription_id,
+        "finding_id": finding_id,
+        "incident_event_id": event_id,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "lease_until": None,
+        "lease_owner": None,
+        "last_status_code": None,
+        "last_error": None,
+        "created_at": now,
+        "delivered_at": None,
+    }
+
+
 def enqueue(conn: Connection, findings: Iterable[Mapping[str, Any]], now: datetime) -> int:
-    """Add one pending delivery per (finding, matching live subscription), in ``conn``'s
-    transaction; returns how many rows were new."""
+    """Add one pending delivery per (finding, matching live subscription that alerts on every
+    finding), in ``conn``'s transaction; returns how many rows were new."""
     findings = list(findings)
     if not findings:
         return 0
-    subscriptions = active_subscriptions(conn)
+    subscriptions = [s for s in active_subscriptions(conn) if s.alert_on is AlertOn.FINDINGS]
     rows: dict[str, dict[str, Any]] = {}
     for finding in findings:
         for sub in subscriptions:
             if sub.filters.matches(finding):
                 did = delivery_id_for(finding["finding_id"], sub.id)
-                rows[did] = {
-                    "delivery_id": did,
-                    "subscription_id": sub.id,
-                    "finding_id": finding["finding_id"],
-                    "status": DeliveryStatus.PENDING.value,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "lease_until": None,
-                    "lease_owner": None,
-                    "last_status_code": None,
-                    "last_error": None,
-                    "created_at": now,
-                    "delivered_at": None,
-                }
+                rows[did] = _pending(did, sub.id, finding["finding_id"], None, now)
+    return _insert(conn, rows)
+
+
+def enqueue_incident_events(
+    conn: Connection,
+    events: Iterable[Mapping[str, Any]],
+    incidents: Mapping[str, Mapping[str, Any]],
+    now: datetime,
+) -> int:
+    """One pending delivery per (alerting incident event: opened, escalated, resolved or
+    recovered; matching live subscription that alerts on incidents). A subscription's filters
+    match the incident's model, taxonomy and worst severity."""
+    events = [e for e in events if e["event"] in ALERTING]
+    if not events:
+        return 0
+    subscriptions = [s for s in active_subscriptions(conn) if s.alert_on is AlertOn.INCIDENTS]
+    rows: dict[str, dict[str, Any]] = {}
+    for event in events:
+        incident = {**incidents[event["incident_id"]], "severity": event["severity"]}
+        for sub in subscriptions:
+            if sub.filters.matches(incident) and event["finding_id"]:
+                did = delivery_id_for(f"incident-event:{event['id']}", sub.id)
+                rows[did] = _pending(did, sub.id, event["finding_id"], event["id"], now)
+    return _insert(conn, rows)
+
+
+def _insert(conn: Connection, rows: Mapping[str, dict[str, Any]]) -> int:
     if not rows:
         return 0
     result = conn.execute(
@@ -103,6 +138,8 @@ class Claimed:
     format: WebhookFormat
     secret: str
     finding: dict[str, Any]
+    #: an incident alert: the incident (its summary now) with ``event``, the state change
+    incident: dict[str, Any] | None = None
 
     def __repr__(self) -> str:  # the secret stays out of logs and tracebacks
         return (
@@ -163,6 +200,7 @@ def claim(
                     SUBSCRIPTIONS.c.url,
                     SUBSCRIPTIONS.c.format,
                     SUBSCRIPTIONS.c.secret,
+                    DELIVERIES.c.incident_event_id,
                     *FINDINGS.columns,
                 )
                 .join(SUBSCRIPTIONS, SUBSCRIPTIONS.c.id == DELIVERIES.c.subscription_id)
@@ -177,6 +215,7 @@ def claim(
             .mappings()
             .all()
         )
+        incidents = _incident_alerts(conn, [r["incident_event_id"] for r in rows])
     finding_cols = [c.name for c in FINDINGS.columns]
     return [
         Claimed(
@@ -187,9 +226,27 @@ def claim(
             WebhookFormat(r["format"]),
             r["secret"],
             {c: r[c] for c in finding_cols},
+            incidents.get(r["incident_event_id"]),
         )
         for r in rows
     ]
+
+
+def _incident_alerts(
+    conn: Connection, event_ids: Sequence[int | None]
+) -> dict[int, dict[str, Any]]:
+    """event id → the incident with that ``event`` (for the deliveries that alert on one)."""
+    ids = sorted({i for i in event_ids if i is not None})
+    if not ids:
+        return {}
+    events = conn.execute(select(EVENTS).where(EVENTS.c.id.in_(ids))).mappings().all()
+    incidents = {
+        r["incident_id"]: dict(r)
+        for r in conn.execute(
+            select(INCIDENTS).where(INCIDENTS.c.incident_id.in_({e["incident_id"] for e in events}))
+        ).mappings()
+    }
+    return {e["id"]: {**incidents[e["incident_id"]], "event": dict(e)} for e in events}
 
 
 def _finish(engine: Engine, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:

@@ -1,7 +1,9 @@
 """The JSON body of a delivery, rendered from the stored finding row.
 
-The body depends only on the finding, the subscription and the delivery id, so every attempt of
-a delivery sends the same bytes (the signature's timestamp is what changes).
+A finding alert's body depends only on the finding, the subscription and the delivery id, so
+every attempt of a delivery sends the same bytes (the signature's timestamp is what changes). An
+incident alert carries the state change it is about (fixed) and the incident's summary as it is
+when the attempt is made.
 """
 
 from __future__ import annotations
@@ -70,6 +72,104 @@ def generic_body(
     }
 
 
+def incident_document(incident: Mapping[str, Any]) -> dict[str, Any]:
+    """The incident as the API shows it, with the state change that is being alerted on."""
+    event = incident.get("event") or {}
+    return {
+        "incident_id": incident["incident_id"],
+        "status": incident["status"],
+        "resolution": incident["resolution"],
+        "model_id": incident["model_id"],
+        "rule_id": incident["rule_id"],
+        "key": incident["key"],
+        "title": incident["title"],
+        "taxonomy": {"category": incident["category"], "subcategory": incident["subcategory"]},
+        "severity": incident["severity"],
+        "escalated": bool(incident["escalated"]),
+        "count": incident["count"],
+        "first_seen": _iso(incident["first_seen"]),
+        "last_seen": _iso(incident["last_seen"]),
+        "opened_at": _iso(incident["opened_at"]),
+        "closed_at": _iso(incident["closed_at"]),
+        "serious_incident": incident["serious"],
+        "report_deadline": _iso(incident["report_deadline"]),
+        "event": {
+            "id": event.get("id"),
+            "type": event.get("event"),
+            "actor": event.get("actor"),
+            "reason": event.get("reason"),
+            "severity": event.get("severity"),
+            "count": event.get("count"),
+            "at": _iso(event.get("at")),
+        },
+    }
+
+
+def incident_body(
+    incident: Mapping[str, Any],
+    row: Mapping[str, Any],
+    *,
+    delivery_id: str,
+    subscription_id: int,
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "type": "incident",
+        "delivery_id": delivery_id,
+        "subscription_id": subscription_id,
+        "incident": incident_document(incident),
+        "finding": finding_document(row),  # the finding that caused the state change
+    }
+
+
+_INCIDENT_VERB = {
+    "opened": "opened",
+    "escalated": "escalated",
+    "resolved": "resolved",
+    "recovered": "recovered",
+}
+
+
+def slack_incident_body(
+    incident: Mapping[str, Any], row: Mapping[str, Any], *, delivery_id: str
+) -> dict[str, Any]:
+    """An incident's state change for Slack; every value from the store is escaped."""
+    e = slack_escape
+    event = incident.get("event") or {}
+    verb = _INCIDENT_VERB.get(str(event.get("event")), str(event.get("event")))
+    severity = str(event.get("severity") or incident["severity"])
+    headline = (
+        f"[{e(severity.upper())}] Incident {e(verb)}: {e(incident['model_id'])}: "
+        f"{e(incident['title'])}"
+    )
+    fields = [
+        f"*Model*\n{e(incident['model_id'])}",
+        f"*Severity*\n{_SEVERITY_MARK.get(severity, '')} {e(severity)}".strip(),
+        f"*Category*\n{e(incident['category'])} / {e(incident['subcategory'])}",
+        f"*Rule*\n{e(incident['rule_id'])}",
+        f"*Findings*\n{e(event.get('count', incident['count']))}",
+        f"*Incident*\n`{e(incident['incident_id'])}`",
+    ]
+    if incident["report_deadline"] is not None:
+        fields.append(f"*Art. 73 report due*\n{e(_iso(incident['report_deadline']))}")
+    reason = f"*Why*\n{e(event.get('reason') or '')} ({e(event.get('actor') or '')})"
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(headline, 150)}},
+        {"type": "section", "fields": [{"type": "mrkdwn", "text": _clip(f, 2000)} for f in fields]},
+        {"type": "section", "text": {"type": "mrkdwn", "text": _clip(reason)}},
+    ]
+    if row["remediation"] and verb in ("opened", "escalated"):
+        text = _clip(f"*Remediation*\n{e(row['remediation'])}")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text}})
+    blocks.append(
+        {
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": f"riskwatch delivery `{e(delivery_id)}`"}],
+        }
+    )
+    return {"text": _clip(headline), "blocks": blocks}
+
+
 def _clip(text: str, limit: int = _SLACK_TEXT_LIMIT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -114,10 +214,25 @@ def slack_body(row: Mapping[str, Any], *, delivery_id: str) -> dict[str, Any]:
 
 
 def render(
-    fmt: WebhookFormat | str, row: Mapping[str, Any], *, delivery_id: str, subscription_id: int
+    fmt: WebhookFormat | str,
+    row: Mapping[str, Any],
+    *,
+    delivery_id: str,
+    subscription_id: int,
+    incident: Mapping[str, Any] | None = None,
 ) -> bytes:
+    """The body of a finding alert, or of an incident alert when ``incident`` is given (``row``
+    is then the finding that caused its state change)."""
     fmt = WebhookFormat(fmt)
-    if fmt is WebhookFormat.SLACK:
+    if incident is not None:
+        doc = (
+            slack_incident_body(incident, row, delivery_id=delivery_id)
+            if fmt is WebhookFormat.SLACK
+            else incident_body(
+                incident, row, delivery_id=delivery_id, subscription_id=subscription_id
+            )
+        )
+    elif fmt is WebhookFormat.SLACK:
         doc = slack_body(row, delivery_id=delivery_id)
     else:
         doc = generic_body(row, delivery_id=delivery_id, subscription_id=subscription_id)

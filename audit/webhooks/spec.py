@@ -20,6 +20,14 @@ class WebhookFormat(StrEnum):
     SLACK = "slack"
 
 
+class AlertOn(StrEnum):
+    """What a subscription is sent: incident state changes (opened, escalated, resolved), or
+    every finding."""
+
+    INCIDENTS = "incidents"
+    FINDINGS = "findings"
+
+
 class SubscriptionError(ValueError):
     """A subscription that cannot be created: the message says which field and why."""
 
@@ -118,9 +126,16 @@ class NewSubscription:
     name: str | None = None
     format: WebhookFormat = WebhookFormat.GENERIC
     filters: Filters = field(default_factory=Filters)
+    alert_on: AlertOn = AlertOn.INCIDENTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "url", validate_url(self.url))
+        try:
+            object.__setattr__(self, "alert_on", AlertOn(self.alert_on))
+        except ValueError:
+            raise SubscriptionError(
+                f"unknown alert_on {self.alert_on!r}; one of: incidents, findings"
+            ) from None
         try:
             object.__setattr__(self, "format", WebhookFormat(self.format))
         except ValueError:

@@ -22,7 +22,13 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
 from audit.models import RowData, WebhookDelivery, WebhookSubscription, as_utc, table_of
-from audit.webhooks.spec import Filters, NewSubscription, SubscriptionError, WebhookFormat
+from audit.webhooks.spec import (
+    AlertOn,
+    Filters,
+    NewSubscription,
+    SubscriptionError,
+    WebhookFormat,
+)
 from core.taxonomy import Category, Severity, Subcategory
 
 SUBSCRIPTIONS = table_of(WebhookSubscription)
@@ -46,6 +52,7 @@ class Subscription:
     created_at: datetime
     removed_by: str | None
     removed_at: datetime | None
+    alert_on: AlertOn = AlertOn.INCIDENTS
 
     @property
     def active(self) -> bool:
@@ -59,6 +66,7 @@ class Subscription:
             "url": self.url,
             "format": self.format.value,
             **self.filters.to_dict(),
+            "alert_on": self.alert_on.value,
             "active": self.active,
             "created_by": self.created_by,
             "created_at": as_utc(self.created_at),
@@ -84,6 +92,7 @@ def from_row(row: RowData) -> Subscription:
         row["created_at"],
         row["removed_by"],
         row["removed_at"],
+        AlertOn(row["alert_on"]),
     )
 
 
@@ -108,6 +117,10 @@ REMOVE_FIELDS = ("id", "removed_by", "removed_at")
 def _chain_link(row: RowData, action: str) -> chain.Link:
     doc = {**row, "secret_sha256": hashlib.sha256(row["secret"].encode()).hexdigest()}
     fields = CREATE_FIELDS if action == "create" else REMOVE_FIELDS
+    if action == "create" and row["alert_on"] != AlertOn.FINDINGS:
+        # a subscription alerting on every finding hashes as it did before incidents existed,
+        # so links chained then still verify
+        fields = (*fields, "alert_on")
     return chain.Link(CHAIN_KIND, f"{row['id']}/{action}", chain.content_hash(doc, fields))
 
 
@@ -132,6 +145,7 @@ def create_subscription(
         "url": spec.url,
         "format": spec.format.value,
         **spec.filters.to_dict(),
+        "alert_on": spec.alert_on.value,
         "secret": secret,
         "created_by": actor[:128],
         "created_at": at,

@@ -51,7 +51,9 @@ def test_receiver_down_for_minutes(kafka_bootstrap: str, tmp_path: Path) -> None
     pipe.metrics_port = free_port()
     engine = pipe.store.engine
     sub, secret = create_subscription(
-        engine, NewSubscription(url=f"http://127.0.0.1:{port}/generic"), actor="faults"
+        engine,
+        NewSubscription(alert_on="findings", url=f"http://127.0.0.1:{port}/generic"),
+        actor="faults",
     )
     recv.secrets["/generic"] = secret
     traffic = _traffic(pipe, 6000, seed=36)

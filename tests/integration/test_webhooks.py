@@ -103,12 +103,13 @@ def test_findings_from_real_traffic_reach_the_webhook_through_a_worker_restart(
     )
     engine = pipe.store.engine
     generic, secret = create_subscription(
-        engine, NewSubscription(url=server.url_for("/generic")), actor="it"
+        engine, NewSubscription(alert_on="findings", url=server.url_for("/generic")), actor="it"
     )
     recv.secrets["/generic"] = secret
     slack, secret = create_subscription(
         engine,
         NewSubscription(
+            alert_on="findings",
             url=server.url_for("/slack"),
             format=WebhookFormat.SLACK,
             filters=Filters.of(models=["credit-scoring"], min_severity="medium"),

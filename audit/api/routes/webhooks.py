@@ -64,6 +64,7 @@ def new_webhook(
             url=body.url,
             name=body.name,
             format=body.format,
+            alert_on=body.alert_on,
             filters=Filters.of(
                 models=body.models,
                 categories=body.categories,

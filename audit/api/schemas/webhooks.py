@@ -9,7 +9,7 @@ from sqlmodel import Field, SQLModel
 
 from audit.api.schemas.fields import NameText, UtcDatetime
 from audit.webhooks.outbox import DeliveryStatus
-from audit.webhooks.spec import WebhookFormat, validate_url
+from audit.webhooks.spec import AlertOn, WebhookFormat, validate_url
 from core.taxonomy import Category, Severity, Subcategory
 
 WebhookUrl = Annotated[NameText, Field(min_length=1, max_length=2048), AfterValidator(validate_url)]
@@ -28,6 +28,11 @@ class WebhookBase(SQLModel):
         default_factory=list, description="Empty: any subcategory."
     )
     min_severity: Severity = Field(Severity.INFO, description="This severity or higher.")
+    alert_on: AlertOn = Field(
+        AlertOn.INCIDENTS,
+        description="incidents: an incident opened, escalated or resolved; findings: every "
+        "finding.",
+    )
 
 
 class WebhookCreate(WebhookBase):
@@ -59,6 +64,7 @@ class DeliveryPublic(SQLModel):
     delivery_id: str
     subscription_id: int
     finding_id: str
+    incident_event_id: int | None = None
     status: DeliveryStatus
     attempts: int
     next_attempt_at: UtcDatetime

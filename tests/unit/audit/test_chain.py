@@ -50,13 +50,18 @@ def test_every_finding_is_chained_once_and_replay_does_not_extend(tmp_path: Path
     findings = _scalar(engine, "select count(*) from findings")
     assert findings > 0
     assert _scalar(engine, "select count(*) from audit_chain where kind='finding'") == findings
-    assert _scalar(engine, "select count(distinct subject) from audit_chain") == findings
+    assert (
+        _scalar(engine, "select count(distinct subject) from audit_chain where kind='finding'")
+        == findings
+    )
+    incident_events = _scalar(engine, "select count(*) from incident_events")
+    assert _scalar(engine, "select count(*) from audit_chain") == findings + incident_events
     head = verify(engine).head
     msgs, _ = messages()
     handler.handle(msgs)  # the same traffic, delivered again
     handler.handle(msgs[:200])
     report = verify(engine)
-    assert report.ok and report.head == head and report.entries == findings
+    assert report.ok and report.head == head and report.entries == findings + incident_events
 
 
 def test_chain_links_are_recomputable(tmp_path: Path) -> None:
@@ -155,8 +160,11 @@ def test_export_manifest_hashes_match_the_files(tmp_path: Path, run_cli: Any) ->
     assert result.exit_code == 0, result.output
     manifest = orjson.loads((out / "manifest.json").read_bytes())
     findings = _scalar(engine, "select count(*) from findings")
+    incident_events = _scalar(engine, "select count(*) from incident_events")
+    assert incident_events > 0
     assert manifest["files"]["findings.jsonl"]["rows"] == findings
-    assert manifest["files"]["chain.jsonl"]["rows"] == findings
+    assert manifest["files"]["incidents.jsonl"]["rows"] == incident_events
+    assert manifest["files"]["chain.jsonl"]["rows"] == findings + incident_events
     assert manifest["period"]["since"].startswith("2000-01-01T00:00:00")
     # offline: file hashes, then every link and content hash from the files alone
     for name, meta in manifest["files"].items():
@@ -165,7 +173,8 @@ def test_export_manifest_hashes_match_the_files(tmp_path: Path, run_cli: Any) ->
         assert data.count(b"\n") == meta["rows"]
     contents = {
         hashlib.sha256(line).hexdigest()
-        for line in (out / "findings.jsonl").read_bytes().splitlines()
+        for file in ("findings.jsonl", "incidents.jsonl")
+        for line in (out / file).read_bytes().splitlines()
     }
     prev = manifest["segment"]["prev_hash"]
     for line in (out / "chain.jsonl").read_bytes().splitlines():
@@ -269,4 +278,7 @@ def test_concurrent_writers_and_actions_keep_one_unbroken_chain(tmp_path: Path) 
                 action.result()
         report = verify(store.engine)
         assert report.ok, (url, report.broken)
-        assert report.entries == report.head.seq == 6 * 20 + 12, url
+        with store.engine.connect() as conn:
+            incident_events = conn.execute(text("select count(*) from incident_events")).scalar()
+        assert incident_events  # each writer's findings opened an incident, chained too
+        assert report.entries == report.head.seq == 6 * 20 + 12 + incident_events, url

@@ -110,6 +110,11 @@ def test_cutting_the_tail_fails(tmp_path: Path, run_cli: Any) -> None:
     )
     _exec(
         engine,
+        "delete from incident_events where cast(id as text) not in "
+        "(select subject from audit_chain where kind = 'incident')",
+    )
+    _exec(
+        engine,
         "update audit_chain_head set seq = :s, entry_hash = "
         "(select entry_hash from audit_chain where seq = :s)",
         s=cp.seq - 3,

@@ -342,9 +342,11 @@ def test_export_after_an_erasure_checks_offline(tmp_path: Path) -> None:
     }
     removals = [
         hashlib.sha256(line).hexdigest()
-        for line in (out / "removals.jsonl").read_bytes().splitlines()
+        for file in ("removals.jsonl", "incidents.jsonl")
+        for line in (out / file).read_bytes().splitlines()
     ]
     links = [orjson.loads(line) for line in (out / "chain.jsonl").read_bytes().splitlines()]
+    assert any(link["kind"] == "incident" for link in links)
     for link in links:
         assert link["content_hash"] in (lines if link["kind"] == "finding" else removals)
     by_id = {doc["finding_id"]: doc for doc in lines.values()}

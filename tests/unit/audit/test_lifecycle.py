@@ -63,7 +63,10 @@ def test_invalid_transitions_and_unknown_findings(tmp_path: Path) -> None:
         record_action(engine, finding_id="nope", action="resolve", actor="a", reason="r")
     with pytest.raises(ValueError):
         record_action(engine, finding_id=fid, action="delete", actor="a", reason="r")
-    assert verify(engine).head.seq == count_findings(engine, FindingFilter()) + 1
+    with engine.connect() as conn:
+        incident_events = conn.execute(text("select count(*) from incident_events")).scalar()
+    assert incident_events  # the findings opened incidents, each opening chained
+    assert verify(engine).head.seq == count_findings(engine, FindingFilter()) + 1 + incident_events
 
 
 def test_status_filter_and_tampered_action(tmp_path: Path) -> None:

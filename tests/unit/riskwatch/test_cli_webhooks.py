@@ -96,7 +96,9 @@ def test_alerts_run_once_delivers_marks_dead_and_retry_revives(store: AuditStore
     server.start()
     try:
         server.expect_request("/hook").respond_with_data("down", status=503)
-        secret = run("webhooks", "add", "--url", server.url_for("/hook")).stdout.strip()
+        secret = run(
+            "webhooks", "add", "--alert-on", "findings", "--url", server.url_for("/hook")
+        ).stdout.strip()
         write_findings(store, [finding(1), finding(2)])
         tally = orjson.loads(run("alerts", "run", "--once").stdout)
         assert tally["retried"] + tally["dead"] >= 2 and tally["delivered"] == 0

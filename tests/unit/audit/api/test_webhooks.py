@@ -114,7 +114,7 @@ def test_bad_subscriptions_get_422_with_a_reason(
 
 
 def test_deliveries_dead_and_retry(api: Api) -> None:
-    sub = api.call("POST", "/webhooks", json={"url": URL}).json()
+    sub = api.call("POST", "/webhooks", json={"url": URL, "alert_on": "findings"}).json()
     write_findings(api.store, [finding(1), finding(2)])
     body = api.call("GET", "/webhooks/deliveries").json()
     assert body["counts"]["pending"] == 2 and len(body["items"]) == 2

@@ -129,7 +129,9 @@ def _subscribe(
 ) -> int:
     sub, secret = create_subscription(
         store.engine,
-        NewSubscription(url=receiver.url(path), format=fmt, filters=filters or Filters()),
+        NewSubscription(
+            alert_on="findings", url=receiver.url(path), format=fmt, filters=filters or Filters()
+        ),
         actor="test",
     )
     receiver.secrets[path] = secret
@@ -318,7 +320,11 @@ def test_the_background_thread_delivers_what_batches_leave_behind(
 def test_an_unreachable_receiver_is_retried_not_fatal(
     store: AuditStore, dispatchers: list[Dispatcher]
 ) -> None:
-    create_subscription(store.engine, NewSubscription(url="http://127.0.0.1:9/closed"), actor="t")
+    create_subscription(
+        store.engine,
+        NewSubscription(alert_on="findings", url="http://127.0.0.1:9/closed"),
+        actor="t",
+    )
     write_findings(store, [finding(1)])
     dispatchers.append(dispatcher := Dispatcher(store.engine, FAST))
     assert dispatcher.run_once().retried == 1

@@ -96,12 +96,12 @@ def test_bad_filters_are_refused_with_a_reason(filters: dict[str, Any], message:
 )
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(SubscriptionError):
-        NewSubscription(url=url)
+        NewSubscription(alert_on="findings", url=url)
 
 
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(SubscriptionError, match="format"):
-        NewSubscription(url=URL, format="teams")  # type: ignore[arg-type]
+        NewSubscription(alert_on="findings", url=URL, format="teams")  # type: ignore[arg-type]
 
 
 # --- subscriptions and the chain ---------------------------------------------------------------
@@ -113,7 +113,9 @@ def store(tmp_path: Path) -> AuditStore:
 
 
 def test_create_returns_the_secret_once_and_chains_the_action(store: AuditStore) -> None:
-    sub, secret = create_subscription(store.engine, NewSubscription(url=URL), actor="admin-1")
+    sub, secret = create_subscription(
+        store.engine, NewSubscription(alert_on="findings", url=URL), actor="admin-1"
+    )
     assert secret.startswith("whsec_") and len(secret) > 40
     assert sub.name == "127.0.0.1" and sub.active
     assert "secret" not in sub.to_dict() and secret not in repr(sub.to_dict())
@@ -124,7 +126,9 @@ def test_create_returns_the_secret_once_and_chains_the_action(store: AuditStore)
 
 
 def test_remove_is_soft_chained_and_idempotent(store: AuditStore) -> None:
-    sub, _ = create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    sub, _ = create_subscription(
+        store.engine, NewSubscription(alert_on="findings", url=URL), actor="a"
+    )
     removed = remove_subscription(store.engine, sub.id, actor="b")
     assert not removed.active and removed.removed_by == "b"
     again = remove_subscription(store.engine, sub.id, actor="c")
@@ -170,8 +174,10 @@ def test_remove_is_soft_chained_and_idempotent(store: AuditStore) -> None:
 def test_verify_catches_subscriptions_altered_with_plain_sql(
     store: AuditStore, tamper: str, problem: str
 ) -> None:
-    create_subscription(store.engine, NewSubscription(url=URL), actor="a")
-    second, _ = create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=URL), actor="a")
+    second, _ = create_subscription(
+        store.engine, NewSubscription(alert_on="findings", url=URL), actor="a"
+    )
     remove_subscription(store.engine, second.id, actor="b")
     assert verify(store.engine).ok
     with store.engine.begin() as conn:
@@ -191,10 +197,16 @@ def _deliveries(store: AuditStore) -> list[dict[str, Any]]:
 
 
 def test_one_delivery_per_finding_and_matching_subscription(store: AuditStore) -> None:
-    everything, _ = create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    everything, _ = create_subscription(
+        store.engine, NewSubscription(alert_on="findings", url=URL), actor="a"
+    )
     privacy, _ = create_subscription(
         store.engine,
-        NewSubscription(url=URL, filters=Filters.of(categories=["legal"], min_severity="medium")),
+        NewSubscription(
+            alert_on="findings",
+            url=URL,
+            filters=Filters.of(categories=["legal"], min_severity="medium"),
+        ),
         actor="a",
     )
     findings = [
@@ -213,14 +225,14 @@ def test_one_delivery_per_finding_and_matching_subscription(store: AuditStore) -
 
 
 def test_a_redelivered_batch_adds_no_delivery(store: AuditStore) -> None:
-    create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=URL), actor="a")
     batch = [finding(1), finding(2), finding(2)]  # a duplicate inside the batch too
     write_findings(store, batch)
     first = _deliveries(store)
     assert len(first) == 2
     write_findings(store, batch)
     # A subscription added later does not alert on replayed (already stored) findings either.
-    create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=URL), actor="a")
     write_findings(store, batch)
     assert _deliveries(store) == first
 
@@ -231,7 +243,7 @@ def test_deliveries_commit_with_their_findings(
     from audit.models import FindingRecord
     from audit.store import AuditBatch, DetectorState
 
-    create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=URL), actor="a")
 
     def broken(*_args: object) -> None:
         raise RuntimeError("database went away mid-batch")
@@ -254,7 +266,9 @@ def test_no_subscription_no_delivery(store: AuditStore) -> None:
 
 
 def test_removal_cancels_pending_deliveries(store: AuditStore) -> None:
-    sub, _ = create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    sub, _ = create_subscription(
+        store.engine, NewSubscription(alert_on="findings", url=URL), actor="a"
+    )
     write_findings(store, [finding(1)])
     remove_subscription(store.engine, sub.id, actor="a")
     assert [d["status"] for d in _deliveries(store)] == ["cancelled"]
@@ -268,7 +282,7 @@ def test_removal_cancels_pending_deliveries(store: AuditStore) -> None:
 
 @pytest.fixture
 def queued(store: AuditStore) -> AuditStore:
-    create_subscription(store.engine, NewSubscription(url=URL), actor="a")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=URL), actor="a")
     write_findings(store, [finding(i) for i in range(5)])
     return store
 

@@ -43,7 +43,7 @@ def server() -> Iterator[HTTPServer]:
 
 def _one_attempt(tmp_path: Path, url: str) -> tuple[dict, float]:
     store = new_store(tmp_path)
-    create_subscription(store.engine, NewSubscription(url=url), actor="t")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=url), actor="t")
     write_findings(store, [finding(1)])
     dispatcher = Dispatcher(store.engine, CONFIG)
     started = time.monotonic()

@@ -180,7 +180,9 @@ def test_the_default_dispatcher_refuses_loopback_as_a_failed_attempt(
 ) -> None:
     store = new_store(tmp_path)
     server.expect_request("/hook").respond_with_data("ok")
-    create_subscription(store.engine, NewSubscription(url=server.url_for("/hook")), actor="t")
+    create_subscription(
+        store.engine, NewSubscription(alert_on="findings", url=server.url_for("/hook")), actor="t"
+    )
     write_findings(store, [finding(1)])
     dispatcher = Dispatcher(store.engine, FAST)
     try:
@@ -208,7 +210,7 @@ def test_dns_rebinding_after_subscribing_is_refused_at_delivery(
 
     monkeypatch.setattr(ssrf, "getaddrinfo", rebinding)
     ssrf.check_url(url)  # at subscription time the name looked public
-    create_subscription(store.engine, NewSubscription(url=url), actor="t")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=url), actor="t")
     write_findings(store, [finding(1)])
     dispatcher = Dispatcher(store.engine, FAST)
     try:
@@ -242,7 +244,7 @@ def test_the_dispatcher_connects_to_the_address_it_checked(
     monkeypatch.setattr(ssrf, "getaddrinfo", once)
     monkeypatch.setattr(socket, "getaddrinfo", _no_second_lookup)
     url = f"http://receiver.test:{server.port}/hook"
-    create_subscription(store.engine, NewSubscription(url=url), actor="t")
+    create_subscription(store.engine, NewSubscription(alert_on="findings", url=url), actor="t")
     write_findings(store, [finding(1)])
     config = DispatcherConfig(
         timeout_s=2.0, lease_s=10.0, allow_cidrs=ssrf.parse_allow_cidrs("127.0.0.0/8")
