@@ -305,3 +305,52 @@ def test_load_packs_skips_test_packs(tmp_path: Path) -> None:
     _pack(tmp_path, {"id": "R-1"}, name="real.yaml")
     (tmp_path / "broken_test.yaml").write_text("not: [a pack", encoding="utf-8")
     assert [p.pack for p in load_packs(tmp_path)] == ["p"]
+
+
+def test_a_rules_incident_policy_travels_with_its_findings(engine: PolicyEngine) -> None:
+    slow, error_high, error_limited = engine.evaluate(
+        [
+            _signal(),
+            _signal("error_rate_slo_breach", event_id=None, key="c@0", severity=Severity.HIGH),
+            _signal(
+                "error_rate_slo_breach",
+                model="support-assistant",
+                event_id=None,
+                key="s@0",
+                severity=Severity.HIGH,
+            ),
+        ]
+    )
+    assert (slow.incident.threshold, slow.incident.window_s) == (5, 600)
+    assert slow.incident.escalate_at == Severity.HIGH
+    # the Art. 73 clock only for the high-risk model
+    assert error_high.incident.serious == "standard" and error_high.incident.quiet_s == 3600
+    assert error_limited.incident.serious is None
+
+
+def test_window_rules_tell_incidents_apart_by_their_window_key(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "pack: w\nversion: '1'\nrules:\n"
+        "  - id: W-1\n    title: busy tenant\n    category: commercial\n"
+        "    subcategory: cost_control\n    severity: low\n    condition: 'window.value > 1'\n"
+        "    window: {aggregate: count, key: event.tenant, size: 60s}\n"
+    )
+    (rule,) = load_pack(path).rules
+    assert rule.incident.policy(None, ("key",)).key == ("key",)
+    assert rule.incident.policy("high").serious is None
+
+
+@pytest.mark.parametrize(
+    "incident",
+    ["{threshold: 0}", "{quiet: soon}", "{serious: maybe}", "{escalate_at: urgent}", "{by: x}"],
+)
+def test_a_bad_incident_block_names_the_rule(tmp_path: Path, incident: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "pack: b\nversion: '1'\nrules:\n"
+        "  - id: B-1\n    signal: usage_slo.latency_slo_breach\n    title: t\n"
+        f"    category: technical\n    subcategory: model_reliability\n    incident: {incident}\n"
+    )
+    with pytest.raises(PackError, match="B-1"):
+        load_pack(path)

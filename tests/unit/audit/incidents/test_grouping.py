@@ -36,7 +36,9 @@ def _events(store: AuditStore, incident_id: str) -> list[str]:
 def test_a_flood_of_findings_is_one_incident_per_rule_and_model(store: AuditStore) -> None:
     write(store, *[finding(n, n * 0.5) for n in range(40)])
     write(store, *[finding(n, n * 0.5, model="fraud") for n in range(3)])
-    write(store, *[finding(n, 30 + (n - 40) * 0.5) for n in range(40, 60)])  # a later batch joins it
+    write(
+        store, *[finding(n, 30 + (n - 40) * 0.5) for n in range(40, 60)]
+    )  # a later batch joins it
     incidents = {i["model_id"]: i for i in _incidents(store)}
     assert set(incidents) == {"credit-scoring", "fraud"}
     main = incidents["credit-scoring"]
