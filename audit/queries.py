@@ -13,6 +13,8 @@ import orjson
 from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.engine import Engine
 
+from audit.incidents.queries import VISIBLE
+from audit.incidents.records import INCIDENTS
 from audit.lifecycle import Status, status_expr
 from audit.models import (
     DeadLetterRecord,
@@ -187,14 +189,16 @@ def count_findings(engine: Engine, flt: FindingFilter) -> int:
         return int(conn.execute(query).scalar_one())
 
 
-def _grouped(engine: Engine, column: Any) -> dict[str, int]:
+def _grouped(engine: Engine, column: Any, *where: Any) -> dict[str, int]:
     with engine.connect() as conn:
-        rows = conn.execute(select(column, func.count()).group_by(column).order_by(column))
+        rows = conn.execute(
+            select(column, func.count()).where(*where).group_by(column).order_by(column)
+        )
         return {str(key): int(n) for key, n in rows}
 
 
 def summary(engine: Engine) -> dict[str, Any]:
-    f, d = table_of(FindingRecord), table_of(DeadLetterRecord)
+    f, d, i = table_of(FindingRecord), table_of(DeadLetterRecord), INCIDENTS
     with engine.connect() as conn:
         events = conn.execute(select(func.count()).select_from(table_of(EventRecord))).scalar_one()
         dead = conn.execute(select(func.count()).select_from(d)).scalar_one()
@@ -207,6 +211,10 @@ def summary(engine: Engine) -> dict[str, Any]:
         "findings": _grouped(engine, f.c.category),
         "findings_by_subcategory": _grouped(engine, f.c.subcategory),
         "findings_by_severity": _grouped(engine, f.c.severity),
+        "incidents_by_status": _grouped(engine, i.c.status, i.c.status.in_(VISIBLE)),
+        "open_incidents_by_subcategory": _grouped(
+            engine, i.c.subcategory, i.c.status.in_(("open", "acknowledged"))
+        ),
         "dead_letters": int(dead),
         "dead_letters_by_reason": _grouped(engine, d.c.reason),
     }

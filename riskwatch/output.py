@@ -71,6 +71,8 @@ def summary_table(summary: dict[str, Any]) -> str:
         ("findings by category", "findings"),
         ("findings by subcategory", "findings_by_subcategory"),
         ("findings by severity", "findings_by_severity"),
+        ("incidents by status", "incidents_by_status"),
+        ("open incidents by subcategory", "open_incidents_by_subcategory"),
         ("dead letters by reason", "dead_letters_by_reason"),
     ):
         lines.append(f"{title}:")

@@ -260,6 +260,8 @@ def test_summary_shape_and_counts(store: AuditStore) -> None:
         "findings": {},
         "findings_by_subcategory": {},
         "findings_by_severity": {},
+        "incidents_by_status": {},
+        "open_incidents_by_subcategory": {},
         "dead_letters": 0,
         "dead_letters_by_reason": {},
     }
@@ -280,6 +282,9 @@ def test_summary_shape_and_counts(store: AuditStore) -> None:
         "findings": {"legal": 1, "technical": 2},
         "findings_by_subcategory": {"data_privacy": 1, "model_reliability": 2},
         "findings_by_severity": {"high": 2, "low": 1},
+        # the three findings are of one rule and one model: one incident
+        "incidents_by_status": {"open": 1},
+        "open_incidents_by_subcategory": {"model_reliability": 1},
         "dead_letters": 3,
         "dead_letters_by_reason": {"invalid_json": 2, "too_large": 1},
     }
