@@ -315,3 +315,25 @@ def test_no_post_market_section_below_the_high_tier(store: tuple[Path, object]) 
     assert "Post-market monitoring" not in render(data)
     high = _by_tier(engine, high=True)
     assert collect(engine, ReportPeriod(high, SINCE, UNTIL), None, NOW).monitoring is None  # type: ignore[arg-type]
+
+
+def test_incidents_come_before_the_raw_findings_with_their_findings_behind_details(
+    store: tuple[Path, object],
+) -> None:
+    _, engine = store
+    model = _model(engine)
+    data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    html = render(data)
+    incidents = data.incidents.items
+    assert incidents and data.incidents.open + data.incidents.closed == len(incidents)
+    # every finding of the model filed by the pipeline is in one of its incidents
+    assert sum(i["count"] for i in incidents) == data.finding_count - 1  # not hostile-1
+    assert _rows(html, '<tr class="incident ') == len(incidents)
+    assert _rows(html, '<details class="incident-findings">') == len(incidents)
+    assert f'<span id="open-incidents">{data.incidents.open}</span>' in html
+    assert all(i["events"][0]["event"] == "opened" for i in incidents)
+    opened = sum(data.incidents.open_by_subcategory.values())
+    assert opened == data.incidents.open
+    assert (
+        html.index('id="summary"') < html.index('id="incidents"') < html.index('id="rule-groups"')
+    )
