@@ -26,14 +26,19 @@ OUT = Path(__file__).resolve().parent / "models"
 #: that scores higher than the validation posts (recall stays at 1.00 on the held-back split)
 TARGET_FPR = {"injection": 0.005, "abuse": 0.05}
 C = {"injection": 4.0, "abuse": 2.0}
+#: shortest character n-gram: the injection scorer leaves out 3-grams, which at word boundaries are
+#: prefixes that unrelated words share (" pr" of prompt, previous, pretend and of pro, price,
+#: priority; "nd " of "and"), so that a product statement scored like an override; abuse keeps
+#: them (short insults and misspellings)
+CHAR_MIN = {"injection": 4, "abuse": 3}
 
 
-def matrix(texts: list[str], bits: int = BITS) -> object:
+def matrix(texts: list[str], bits: int = BITS, char_min: int = 3) -> object:
     from scipy.sparse import csr_matrix
 
     rows, cols, vals = [], [], []
     for i, text in enumerate(texts):
-        idx, v = hashed(text, bits)
+        idx, v = hashed(text, bits, char_min)
         rows.append(np.full(len(idx), i, dtype=np.int64))
         cols.append(idx)
         vals.append(v)
@@ -61,10 +66,10 @@ def train(name: str, splits: dict[str, Split], out: Path) -> dict[str, float]:
     clf = LogisticRegression(
         C=C[name], solver="liblinear", class_weight="balanced", max_iter=200, tol=1e-5
     )
-    clf.fit(matrix(tr.texts), np.array(tr.labels))
+    clf.fit(matrix(tr.texts, BITS, CHAR_MIN[name]), np.array(tr.labels))
     weights = clf.coef_[0].astype(np.float16)
     bias = float(clf.intercept_[0])
-    probe = LinearTextModel(name, weights.astype(np.float32), bias, 0.5, BITS)
+    probe = LinearTextModel(name, weights.astype(np.float32), bias, 0.5, BITS, CHAR_MIN[name])
     va = splits["valid"]
     va_scores = probe.scores(va.texts)
     va_y = np.array(va.labels)
@@ -80,6 +85,7 @@ def train(name: str, splits: dict[str, Split], out: Path) -> dict[str, float]:
             bias=np.array(bias, dtype=np.float64),
             threshold=np.array(thr, dtype=np.float64),
             bits=np.array(BITS),
+            char_min=np.array(CHAR_MIN[name]),
             target_fpr=np.array(TARGET_FPR[name]),
         )
     recall = float((va_scores[va_y == 1] >= thr).mean())
