@@ -432,6 +432,15 @@ _SUBJECTS = (
     "the chatbot",
     "the mobile app",
     "the Wi-Fi network",
+    # the nouns of the attacks' payloads, in statements of fact
+    "every user",
+    "the user list",
+    "the new rules",
+    "the API key",
+    "the guest password",
+    "the system",
+    "the admin team",
+    "the safety filter",
     # money, shopping
     "the bank",
     "the tax office",
@@ -498,6 +507,11 @@ _PREDICATES = (
     "is stored in {place}",
     "needs {requirement} before {day}",
     "worked fine until {when}",
+    # modal statements: obligations and permissions are facts about the world, not orders
+    "{modal} be {done} {when}",
+    "{modal} be {done} by {role}",
+    "{modal} only be {done} with {requirement}",
+    "no longer {applies} after {day}",
 )
 _HEDGES = (
     "",
@@ -572,6 +586,24 @@ _SLOTS = {
     "n": ("2", "3", "5", "7", "10", "12"),
     "period": ("the month", "the year", "the season", "the quarter", "the trial"),
     "things": ("members", "rooms", "options", "users", "books", "rules", "chapters", "stops"),
+    "modal": ("must", "should", "can", "will", "may", "has to", "needs to", "is going to"),
+    "done": (
+        "renewed",
+        "checked",
+        "signed",
+        "cleaned",
+        "replaced",
+        "paid",
+        "updated",
+        "approved",
+        "booked",
+        "changed",
+        "repaired",
+        "moved",
+        "reviewed",
+        "printed",
+    ),
+    "applies": ("applies", "counts", "is valid", "is needed", "works"),
 }
 _CODAS = (
     "",
