@@ -6,9 +6,11 @@
 * abuse, held back: ConvAbuse test user turns (majority of annotators: abusive) and WNUT17 test
   posts. The validation split (which chose the thresholds) is printed as "dev".
 Rows: ``regex`` (policies/patterns.py), ``learned`` (the scorer alone at its shipped threshold),
-``detector`` (learned + heuristics, as the worker runs it). Speed: texts/s and ms per text on one
-core (one process, BLAS threads pinned to 1), the whole split in one batch, after a warm-up; the
-regexes uncached (policies/patterns.py caches per text, which would time a dict lookup).
+``detector`` (learned + heuristics, as the worker runs it). ``FPR`` is over all negatives of the
+split, ``FPR user`` over the WNUT17 posts alone (ordinary user text, the 1% target). Speed:
+texts/s and ms per text on one core (one process, BLAS threads pinned to 1), the whole split in
+one batch, after a warm-up; the regexes uncached (policies/patterns.py caches per text, which
+would time a dict lookup).
 Needs the shared data (detectors/text_risk/data.py finds it).
 
     .venv/bin/python bench/security.py [--repeat 3]
@@ -24,6 +26,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import sys  # noqa: E402
 import time  # noqa: E402
+from collections import Counter  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -36,9 +39,12 @@ from detectors.text_risk.model import MODELS, LinearTextModel  # noqa: E402
 from policies.patterns import ABUSE_PATTERNS, INJECTION_PATTERNS, _scan  # noqa: E402
 
 Flagger = Callable[[str], bool]
+USER = (
+    "wnut17"  # ordinary user posts (Twitter, Reddit, StackExchange, YouTube): the "FPR user" column
+)
 
 
-def _measure(flag: Flagger, split: Split, repeat: int) -> tuple[float, float, float]:
+def _measure(flag: Flagger, split: Split, repeat: int) -> tuple[float, float, float, float]:
     flags = [flag(t) for t in split.texts]  # warm-up, and the predictions
     best = float("inf")
     for _ in range(repeat):
@@ -48,9 +54,11 @@ def _measure(flag: Flagger, split: Split, repeat: int) -> tuple[float, float, fl
         best = min(best, time.perf_counter() - t0)
     pos = [f for f, y in zip(flags, split.labels, strict=True) if y]
     neg = [f for f, y in zip(flags, split.labels, strict=True) if not y]
+    user = [f for f, y, s in zip(flags, split.labels, split.sources, strict=True) if s == USER]
     recall = sum(pos) / len(pos) if pos else float("nan")
     fpr = sum(neg) / len(neg) if neg else float("nan")
-    return recall, fpr, best
+    fpr_user = sum(user) / len(user) if user else float("nan")
+    return recall, fpr, fpr_user, best
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         load_ms = (time.perf_counter() - t0) * 1000
         print(
             f"  {name:9s} {path.stat().st_size / 1024:6.0f} KiB  load {load_ms:5.1f} ms  "
-            f"threshold {model.threshold:.4f}  2^{model.bits} float16 weights"
+            f"threshold {model.threshold:.4f}  2^{model.bits} float16 weights, "
+            f"char {model.char_min}-5-grams + word 1-2-grams"
         )
     det = TextRiskDetector(load_registry(REPO / "riskwatch.yaml"))
     inj, ab = shipped_model("injection"), shipped_model("abuse")
@@ -83,17 +92,27 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     data = {"injection": injection_splits(), "abuse": abuse_splits()}
+    print("\nheld-back splits (texts by source, positives | negatives):")
+    for name, splits in data.items():
+        held = splits["heldout"]
+        counts = {
+            y: dict(
+                Counter(s for s, lab in zip(held.sources, held.labels, strict=True) if lab == y)
+            )
+            for y in (1, 0)
+        }
+        print(f"  {name:9s} {counts[1]} | {counts[0]}")
     header = f"{'scorer':9s} {'split':9s} {'method':9s} {'texts':>6s} {'recall':>7s} {'FPR':>7s}"
-    print("\n" + header + f" {'texts/s':>9s} {'ms/text':>8s}")
+    print("\n" + header + f" {'FPR user':>8s} {'texts/s':>9s} {'ms/text':>8s}")
     for name, methods in rows.items():
         for split_name, label in (("valid", "dev"), ("heldout", "held-back")):
             split = data[name][split_name]
             for method, flag in methods.items():
-                recall, fpr, secs = _measure(flag, split, args.repeat)
+                recall, fpr, fpr_user, secs = _measure(flag, split, args.repeat)
                 n = len(split.texts)
                 print(
                     f"{name:9s} {label:9s} {method:9s} {n:6d} {recall:7.3f} {fpr:7.3f} "
-                    f"{n / secs:9.0f} {secs / n * 1000:8.3f}"
+                    f"{fpr_user:8.3f} {n / secs:9.0f} {secs / n * 1000:8.3f}"
                 )
     return 0
 

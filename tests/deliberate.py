@@ -9,17 +9,30 @@ from datetime import datetime
 from typing import Any
 
 from core.model_registry import load_registry
+from riskwatch.simulator import ABUSIVE_ASKS, ABUSIVE_REPLIES, EXTRACTIONS, HIJACKS
 from tests.unit.paths import REPO
 
-STALE_VERSIONS = {
-    mid: set(m.deprecated_versions)
-    for mid, m in load_registry(REPO / "riskwatch.yaml").models.items()
-}
+REGISTRY = load_registry(REPO / "riskwatch.yaml")
+STALE_VERSIONS = {mid: set(m.deprecated_versions) for mid, m in REGISTRY.models.items()}
+CANARIES = [str(c) for c in REGISTRY.detector_config("text_risk").get("canaries") or ()]
+
+
+def _injection(d: dict[str, Any]) -> bool:
+    """An injected attempt: the override phrasings, the hijacks no regex lists, the extractions."""
+    text = d["input"]["text"]
+    return "instructions" in text.lower() or text in EXTRACTIONS or any(h in text for h in HIJACKS)
+
 
 DELIBERATE: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "RW-TS-001": lambda d: "instructions" in d["input"]["text"].lower(),
-    # the text_risk detector files the same injected attempts with its evidence
-    "RW-TS-005": lambda d: "instructions" in d["input"]["text"].lower(),
+    "RW-TS-001": _injection,
+    # the text_risk detector files the same injected attempts with its evidence, and the hijacks
+    "RW-TS-005": _injection,
+    # a reply leaking the system prompt with its planted canary
+    "RW-TS-006": lambda d: any(c in d["output"]["text"] for c in CANARIES),
+    # abusive replies (patterns, or the text_risk detector alone) and abusive customer messages
+    "RW-LE-003": lambda d: d["output"]["text"] in ABUSIVE_REPLIES,
+    "RW-LE-004": lambda d: d["output"]["text"] in ABUSIVE_REPLIES,
+    "RW-LE-005": lambda d: d["input"]["text"] in ABUSIVE_ASKS,
     "RW-TS-002": lambda d: "deploy key is AKIA" in d["output"]["text"],
     "RW-CP-001": lambda d: "Northwind Assist" in d["output"]["text"],
     "RW-LP-010": lambda d: d["model"]["id"] == "fraud-detection",  # a subject from elsewhere

@@ -18,6 +18,7 @@ import base64
 import codecs
 import csv
 import random
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -37,6 +38,12 @@ ABUSE_TYPES = (
 )
 
 
+#: sources of real, human-written benign text: the false-positive rate that the thresholds are
+#: chosen for (train.py) and that bench/security.py reports is measured on these, not on generated
+#: text, which is easier to tell apart from attacks than what users write
+REAL_BENIGN = ("wnut17", "convabuse", "convabuse_agent")
+
+
 @dataclass
 class Split:
     texts: list[str] = field(default_factory=list)
@@ -52,6 +59,23 @@ class Split:
 def _read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+_DETOK = (
+    (re.compile(r" ([.,!?;:%)\]}…]|n't)"), r"\1"),  # "fine ." -> "fine.", "do n't" -> "don't"
+    (re.compile(r"([(\[{$#@]) "), r"\1"),  # "@ user" -> "@user", "# tag" -> "#tag"
+    (re.compile(r"(\w) (['’]) ?(s|t|re|ve|ll|d|m)\b"), r"\1\2\3"),  # "Trump ' s" -> "Trump's"
+)
+
+
+def detokenise(tokens: list[str]) -> str:
+    """A CoNLL token list as the post was written: punctuation, handles, hashtags and clitics
+    attached again (one space between all tokens would make every benign post look unlike typed
+    text, a difference the scorers would learn instead of the content)."""
+    text = " ".join(tokens)
+    for rx, repl in _DETOK:
+        text = rx.sub(repl, text)
+    return text
 
 
 @cache
@@ -70,12 +94,12 @@ def wnut_posts() -> dict[str, list[str]]:
         for line in (root / name).read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 if cur:
-                    docs.append(" ".join(cur))
+                    docs.append(detokenise(cur))
                 cur = []
             else:
                 cur.append(line.split("\t")[0].split(" ")[0])
         if cur:
-            docs.append(" ".join(cur))
+            docs.append(detokenise(cur))
         out[split] = [d for d in docs if len(d) > 3]
     return out
 
@@ -344,80 +368,270 @@ _FOREIGN = (
 _LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"})
 
 
-# Declarative product, billing and service statements, the commonest benign text in assistant
-# and support traffic (a plan's features, a document's whereabouts, opening hours, delivery times).
-_STATEMENTS = (
-    "The {plan} plan includes {amount} and {feature}.",
-    "{plan} subscribers get {feature} at no extra cost.",
-    "Your {doc} for {month} is available under {section}.",
-    "Our support team answers {channel} {hours}.",
-    "Delivery takes {days} working days; {feature} is included.",
-    "The {plan} tier adds {feature} and {amount}.",
-    "Version {version} adds {feature} and fixes a bug in {t}.",
-    "{doc} copies are kept for {days} years in {section}.",
-    "Upgrading to {plan} unlocks {feature}.",
-    "Prices start at {price} per month for the {plan} plan.",
+# Declarative statements about everyday things, the commonest benign text besides requests: a
+# subject from one of many domains (places, travel, food, health, school, work, software, accounts
+# and security, money, shopping, sport, culture, home, civic life) with a predicate from a shared
+# pool (times, places, changes, costs, rules, who runs it), sometimes hedged or followed by a second
+# statement. Composed, not written after any one text: the scorer should learn that a statement of
+# fact, whatever its domain and whatever words it shares with attacks ("admin", "password",
+# "rules", "system", "previous"), is no instruction to the model.
+_SUBJECTS = (
+    # places, travel, transport
+    "the library",
+    "the old town",
+    "the hotel breakfast",
+    "the ferry to the island",
+    "the 8:15 train",
+    "the airport shuttle",
+    "the bridge on Main Street",
+    "the night bus",
+    "the museum pass",
+    "the campsite",
+    # food, health, fitness
+    "the bakery on the corner",
+    "the new cafe",
+    "this soup",
+    "the lunch menu",
+    "the gym",
+    "the clinic",
+    "the pharmacy",
+    "the yoga class",
+    "my dentist",
+    # school, work
+    "the exam",
+    "the chemistry course",
+    "the reading list",
+    "the school trip",
+    "the team meeting",
+    "the quarterly report",
+    "the meeting room",
+    "our office",
+    "the project deadline",
+    "the job posting",
+    "the training session",
+    # software, accounts, security (words attacks share, in statements of fact)
+    "the latest release",
+    "the build server",
+    "the login page",
+    "the database backup",
+    "the admin account",
+    "the admin panel",
+    "the password manager",
+    "the new password policy",
+    "two-factor authentication",
+    "the security audit",
+    "the system update",
+    "the firewall",
+    "the administrator",
+    "the old password",
+    "the system log",
+    "the user manual",
+    "the original instructions",
+    "the previous version",
+    "the house rules",
+    "the chatbot",
+    "the mobile app",
+    "the Wi-Fi network",
+    # the nouns of the attacks' payloads, in statements of fact
+    "every user",
+    "the user list",
+    "the new rules",
+    "the API key",
+    "the guest password",
+    "the system",
+    "the admin team",
+    "the safety filter",
+    # money, shopping
+    "the bank",
+    "the tax office",
+    "the exchange rate",
+    "my salary",
+    "the rent",
+    "the shoe shop",
+    "the return window",
+    "the new catalogue",
+    "the parcel",
+    "the warranty",
+    "the receipt",
+    # sport, culture
+    "the match",
+    "the home team",
+    "the marathon",
+    "the stadium",
+    "the museum",
+    "the concert",
+    "the new season",
+    "the film",
+    "the exhibition",
+    "the book club",
+    # home, family, civic life
+    "my sister",
+    "the landlord",
+    "our neighbours",
+    "the washing machine",
+    "the heating",
+    "the town hall",
+    "the post office",
+    "the recycling centre",
+    "the council",
+    "the playground",
 )
-_PLANS = (
-    "Basic",
-    "Starter",
-    "Standard",
-    "Plus",
-    "Premium",
-    "Pro",
-    "Business",
-    "Team",
-    "Enterprise",
-    "Family",
-    "Student",
-    "Developer",
-    "Unlimited",
-    "Free",
+_PREDICATES = (
+    "opens at {time} on {days}",
+    "closes early on {day}",
+    "was moved to {place}",
+    "is now on the {ordinal} floor",
+    "takes about {duration}",
+    "costs {price} since {when}",
+    "was cancelled because of {reason}",
+    "starts again {when}",
+    "has been updated {when}",
+    "was renamed {when}",
+    "is fully booked until {day}",
+    "got great reviews {when}",
+    "is much quieter than last year",
+    "will be closed for repairs {when}",
+    "runs every {duration}",
+    "applies to everyone from {day}",
+    "is managed by {role}",
+    "requires {requirement}",
+    "keeps records for {n} years",
+    "sent a reminder {when}",
+    "expires at the end of {period}",
+    "changed {when}, so the old one no longer works",
+    "was reset by {role} {when}",
+    "is only open to members",
+    "has {n} new {things}",
+    "moved online {when}",
+    "was wrong about {reason}",
+    "is stored in {place}",
+    "needs {requirement} before {day}",
+    "worked fine until {when}",
+    # modal statements: obligations and permissions are facts about the world, not orders
+    "{modal} be {done} {when}",
+    "{modal} be {done} by {role}",
+    "{modal} only be {done} with {requirement}",
+    "no longer {applies} after {day}",
 )
-_FEATURES = (
-    "priority support",
-    "24/7 phone support",
-    "unlimited users",
-    "daily backups",
-    "single sign-on",
-    "an admin console",
-    "advanced reports",
-    "API access",
-    "a dedicated account manager",
-    "offline mode",
-    "custom domains",
-    "free returns",
-    "express shipping",
-    "two-factor login",
-    "shared folders",
-    "audit logs",
+_HEDGES = (
+    "",
+    "",
+    "",
+    "",
+    "FYI, ",
+    "Just so you know, ",
+    "According to the website, ",
+    "Apparently ",
+    "Good news: ",
+    "Update: ",
+    "As far as I know, ",
+    "I heard that ",
+    "Note that ",
+    "Reminder: ",
 )
-_VALUES = {
-    "amount": (
-        "500 GB of storage",
-        "10 user seats",
-        "2 TB of storage",
-        "100 projects",
-        "50,000 API calls a month",
-        "5 email addresses",
-        "unlimited bandwidth",
+_SLOTS = {
+    "time": ("7 am", "9:30", "10 am", "noon", "2 pm", "6 pm", "8 in the evening"),
+    "days": ("weekdays", "weekends", "Mondays and Thursdays", "every day", "public holidays"),
+    "day": ("Monday", "Friday", "Sunday", "the 3rd", "next Tuesday", "the end of June"),
+    "place": (
+        "the second building",
+        "the back of the store",
+        "a shared drive",
+        "Room 204",
+        "the new site by the station",
+        "a locked cabinet",
+        "the basement",
     ),
-    "doc": ("invoice", "statement", "receipt", "contract", "tax form", "payslip", "report"),
-    "month": ("January", "March", "May", "August", "October", "November", "last month"),
-    "section": ("Billing", "Documents", "Account > History", "Settings", "the Downloads tab"),
-    "channel": ("by chat", "by phone", "by email", "in the app"),
-    "hours": ("from 8 am to 8 pm", "around the clock", "on weekdays", "within one hour"),
-    "days": ("2", "3", "5", "7", "10"),
-    "version": ("2.4", "3.0", "5.1.2", "12"),
-    "price": ("4.99 EUR", "$9", "12 GBP", "29 USD"),
+    "ordinal": ("first", "second", "third", "top"),
+    "duration": ("ten minutes", "half an hour", "two hours", "three days", "a week"),
+    "price": ("3 euros", "$12", "15 pounds", "a little more", "twice as much"),
+    "when": (
+        "yesterday",
+        "last week",
+        "this morning",
+        "in March",
+        "on Tuesday",
+        "next month",
+        "two days ago",
+        "after the storm",
+    ),
+    "reason": (
+        "the weather",
+        "a staff shortage",
+        "the strike",
+        "low demand",
+        "a power cut",
+        "the timetable",
+        "the dates",
+    ),
+    "role": (
+        "the facilities team",
+        "a volunteer group",
+        "the IT department",
+        "the city council",
+        "an outside company",
+        "the head teacher",
+        "our administrator",
+        "the night shift",
+    ),
+    "requirement": (
+        "a valid ID",
+        "a signed form",
+        "a strong password",
+        "admin rights",
+        "an appointment",
+        "a booking number",
+        "a second approval",
+    ),
+    "n": ("2", "3", "5", "7", "10", "12"),
+    "period": ("the month", "the year", "the season", "the quarter", "the trial"),
+    "things": ("members", "rooms", "options", "users", "books", "rules", "chapters", "stops"),
+    "modal": ("must", "should", "can", "will", "may", "has to", "needs to", "is going to"),
+    "done": (
+        "renewed",
+        "checked",
+        "signed",
+        "cleaned",
+        "replaced",
+        "paid",
+        "updated",
+        "approved",
+        "booked",
+        "changed",
+        "repaired",
+        "moved",
+        "reviewed",
+        "printed",
+    ),
+    "applies": ("applies", "counts", "is valid", "is needed", "works"),
 }
+_CODAS = (
+    "",
+    "",
+    "",
+    "",
+    " Thanks for letting me know.",
+    " Good to know.",
+    " Just saying.",
+    " Not sure why.",
+    " Fingers crossed.",
+    " That's all for now.",
+)
 
 
-def _statement(rng: random.Random, t: str) -> str:
-    values = {k: rng.choice(v) for k, v in _VALUES.items()}
-    return rng.choice(_STATEMENTS).format(
-        plan=rng.choice(_PLANS), feature=rng.choice(_FEATURES), t=t, **values
-    )
+def _statement(rng: random.Random) -> str:
+    """One or two composed declarative statements (see _SUBJECTS)."""
+    parts = []
+    for _ in range(rng.choice((1, 1, 1, 2, 2, 3, 4))):
+        slots = {k: rng.choice(v) for k, v in _SLOTS.items()}
+        said = rng.choice(_PREDICATES).format(**slots)
+        if rng.random() < 0.5:  # coordination, as common in statements as in attacks
+            said += rng.choice((" and ", " but ", ", and ", " so it ")) + rng.choice(
+                _PREDICATES
+            ).format(**{k: rng.choice(v) for k, v in _SLOTS.items()})
+        text = rng.choice(_HEDGES) + rng.choice(_SUBJECTS) + " " + said + "."
+        parts.append(text[0].upper() + text[1:])
+    return " ".join(parts) + rng.choice(_CODAS)
 
 
 def generated_benign(seed: int, n: int) -> list[str]:
@@ -426,12 +640,14 @@ def generated_benign(seed: int, n: int) -> list[str]:
     for _ in range(n):
         t = rng.choice(_TOPICS)
         kind = rng.random()
-        if kind < 0.2:
-            out.append(_statement(rng, t))
+        if kind < 0.3:
+            out.append(_statement(rng))
             continue
-        s = rng.choice(_ASKS if kind < 0.76 else _BENIGN_REPLIES).format(t=t)
+        s = rng.choice(_ASKS if kind < 0.8 else _BENIGN_REPLIES).format(t=t)
         if rng.random() < 0.3:
-            s += " " + rng.choice(_ASKS).format(t=rng.choice(_TOPICS))
+            glue = rng.choice((" ", " And ", " Also, "))
+            more = rng.choice(_ASKS).format(t=rng.choice(_TOPICS))
+            s += glue + (more if glue == " " else more[0].lower() + more[1:])
         if rng.random() < 0.35:
             s += " " + rng.choice(_IDS).format(**_ids(rng))
         out.append(s)
@@ -493,6 +709,18 @@ def generated_attacks(seed: int, n: int, questions: list[str]) -> list[str]:
     return out
 
 
+def long_posts(split: str) -> list[str]:
+    """Runs of 3-8 consecutive WNUT17 posts of ``split`` joined into one text: real benign text
+    as long as a jailbreak template, so that length and the function words that come with it
+    ("and", "the", "in") do not pass for signs of an attack."""
+    posts, out, i, k = wnut_posts()[split], [], 0, 0
+    while i < len(posts):
+        n = 3 + k % 6
+        out.append(" ".join(posts[i : i + n]))
+        i, k = i + n, k + 1
+    return out
+
+
 def injection_splits() -> dict[str, Split]:
     templates, questions = gptfuzz()
     splits = {s: Split() for s in SPLITS}
@@ -509,6 +737,8 @@ def injection_splits() -> dict[str, Split]:
         splits[s].add(qs[s], 0, "bare_question")  # a harmful question alone is no injection
     for s in SPLITS:
         splits[s].add(wnut_posts()[s], 0, "wnut17")
+        if s == "train":
+            splits[s].add(long_posts(s), 0, "wnut17_long")
         splits[s].add([t for t, _, _ in convabuse()[s]], 0, "convabuse")
         splits[s].add(agent_turns(s), 0, "convabuse_agent")
     return splits

@@ -1,6 +1,7 @@
-"""Hashed text features shared by training and inference: character 3-5-grams of the normalised
-text and word 1-2-grams, each hashed into ``2**bits`` buckets with a fixed polynomial hash
-(numpy, no Python ``hash``: the same text gives the same indices in every process)."""
+"""Hashed text features shared by training and inference: character 3-5-grams (or 4-5-grams, per
+model) of the normalised text and word 1-2-grams, each hashed into ``2**bits`` buckets with a
+fixed polynomial hash (numpy, no Python ``hash``: the same text gives the same indices in every
+process)."""
 
 from __future__ import annotations
 
@@ -43,11 +44,11 @@ def _mix(h: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return h
 
 
-def _char_grams(text: str) -> list[npt.NDArray[np.uint64]]:
+def _char_grams(text: str, char_min: int = 3) -> list[npt.NDArray[np.uint64]]:
     codes = np.frombuffer(f" {text} ".encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
     out = []
     for n, seed in _SEEDS.items():
-        if len(codes) < n:
+        if n < char_min or len(codes) < n:
             continue
         m = len(codes) - n + 1
         h = np.full(m, seed, dtype=np.uint64)
@@ -75,10 +76,13 @@ def _word_grams(text: str) -> list[npt.NDArray[np.uint64]]:
     return out
 
 
-def hashed(text: str, bits: int = BITS) -> tuple[IntArray, npt.NDArray[np.float32]]:
-    """Bucket indices and values (counts, then L2-normalised) of one text's n-grams."""
+def hashed(
+    text: str, bits: int = BITS, char_min: int = 3
+) -> tuple[IntArray, npt.NDArray[np.float32]]:
+    """Bucket indices and values (counts, then L2-normalised) of one text's n-grams: character
+    ``char_min``-5-grams and word 1-2-grams."""
     norm = normalise(text)
-    parts = _char_grams(norm) + _word_grams(norm)
+    parts = _char_grams(norm, char_min) + _word_grams(norm)
     if not parts:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     idx = (np.concatenate(parts) & np.uint64((1 << bits) - 1)).astype(np.int64)

@@ -23,6 +23,7 @@ class LinearTextModel:
     bias: float
     threshold: float  # chosen on the validation split (train.py)
     bits: int
+    char_min: int = 3  # shortest character n-gram (features.hashed)
 
     @classmethod
     def from_npz(cls, path: Path | str) -> LinearTextModel:
@@ -33,6 +34,7 @@ class LinearTextModel:
                 bias=float(npz["bias"]),
                 threshold=float(npz["threshold"]),
                 bits=int(npz["bits"]),
+                char_min=int(npz["char_min"]) if "char_min" in npz.files else 3,
             )
 
     @classmethod
@@ -44,7 +46,7 @@ class LinearTextModel:
 
     def score(self, text: str) -> float:
         """Probability-like score in [0, 1]."""
-        idx, vals = hashed(text, self.bits)
+        idx, vals = hashed(text, self.bits, self.char_min)
         z = float(vals @ self.weights[idx]) + self.bias
         return 1.0 / (1.0 + float(np.exp(-max(-30.0, min(30.0, z)))))
 

@@ -4,7 +4,8 @@
 
 Deterministic: fixed splits (data.py), fixed generator seeds, liblinear logistic regression (no
 random state used), so a retrain on the same data writes the same weights. Each model's threshold
-is chosen on its validation split for a target false-positive rate (injection 1%, abuse 5%).
+is chosen on its validation split for a target false-positive rate (injection 1%, abuse 5%) on
+the real, human-written benign text there (data.REAL_BENIGN; generated benign text is easier).
 Needs scikit-learn and scipy (dev extras) and the shared data; the worker needs neither.
 """
 
@@ -16,20 +17,28 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from detectors.text_risk.data import Split, abuse_splits, injection_splits
+from detectors.text_risk.data import REAL_BENIGN, Split, abuse_splits, injection_splits
 from detectors.text_risk.features import BITS, hashed
 
 OUT = Path(__file__).resolve().parent / "models"
-TARGET_FPR = {"injection": 0.01, "abuse": 0.05}
+#: the false-positive rate each threshold is chosen for on the validation split's real benign text;
+#: injection at half its 1% target, leaving room for unseen text of other kinds (forums, comments)
+#: that scores higher than the validation posts (recall stays at 1.00 on the held-back split)
+TARGET_FPR = {"injection": 0.005, "abuse": 0.05}
 C = {"injection": 4.0, "abuse": 2.0}
+#: shortest character n-gram: the injection scorer leaves out 3-grams, which at word boundaries are
+#: prefixes that unrelated words share (" pr" of prompt, previous, pretend and of pro, price,
+#: priority; "nd " of "and"), so that a product statement scored like an override; abuse keeps
+#: them (short insults and misspellings)
+CHAR_MIN = {"injection": 4, "abuse": 3}
 
 
-def matrix(texts: list[str], bits: int = BITS) -> object:
+def matrix(texts: list[str], bits: int = BITS, char_min: int = 3) -> object:
     from scipy.sparse import csr_matrix
 
     rows, cols, vals = [], [], []
     for i, text in enumerate(texts):
-        idx, v = hashed(text, bits)
+        idx, v = hashed(text, bits, char_min)
         rows.append(np.full(len(idx), i, dtype=np.int64))
         cols.append(idx)
         vals.append(v)
@@ -57,14 +66,15 @@ def train(name: str, splits: dict[str, Split], out: Path) -> dict[str, float]:
     clf = LogisticRegression(
         C=C[name], solver="liblinear", class_weight="balanced", max_iter=200, tol=1e-5
     )
-    clf.fit(matrix(tr.texts), np.array(tr.labels))
+    clf.fit(matrix(tr.texts, BITS, CHAR_MIN[name]), np.array(tr.labels))
     weights = clf.coef_[0].astype(np.float16)
     bias = float(clf.intercept_[0])
-    probe = LinearTextModel(name, weights.astype(np.float32), bias, 0.5, BITS)
+    probe = LinearTextModel(name, weights.astype(np.float32), bias, 0.5, BITS, CHAR_MIN[name])
     va = splits["valid"]
     va_scores = probe.scores(va.texts)
     va_y = np.array(va.labels)
-    thr = threshold_for(va_scores[va_y == 0], TARGET_FPR[name])
+    real = np.array([s in REAL_BENIGN for s in va.sources])
+    thr = threshold_for(va_scores[(va_y == 0) & real], TARGET_FPR[name])
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"{name}.npz"
     with path.open("wb") as f:  # np.savez_compressed writes no timestamps: same bytes each run
@@ -75,10 +85,11 @@ def train(name: str, splits: dict[str, Split], out: Path) -> dict[str, float]:
             bias=np.array(bias, dtype=np.float64),
             threshold=np.array(thr, dtype=np.float64),
             bits=np.array(BITS),
+            char_min=np.array(CHAR_MIN[name]),
             target_fpr=np.array(TARGET_FPR[name]),
         )
     recall = float((va_scores[va_y == 1] >= thr).mean())
-    fpr = float((va_scores[va_y == 0] >= thr).mean())
+    fpr = float((va_scores[(va_y == 0) & real] >= thr).mean())
     return {
         "threshold": thr,
         "valid_recall": recall,

@@ -377,7 +377,8 @@ def test_demo_traffic_raises_only_the_risks_the_simulator_injects() -> None:
 
     # no detector signals here (PII, text_risk); every other injected risk present
     assert {f.rule_id for f in findings} <= set(DELIBERATE) | set(DELIBERATE_WINDOWS)
-    assert {f.rule_id for f in findings} >= set(DELIBERATE) - {"RW-LP-011", "RW-TS-005"}
+    signal_rules = {"RW-LP-011", "RW-TS-005", "RW-TS-006", "RW-LE-004", "RW-LE-005"}
+    assert {f.rule_id for f in findings} >= set(DELIBERATE) - signal_rules
     for f in findings:  # a window rule's finding names the event that tipped it by its offset
         doc = by_id[f.event_id] if f.event_id is not None else docs[f.source_offset]
         assert is_deliberate(f.rule_id, doc, f.evidence, docs), f

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import UTC, datetime
 
 import orjson
@@ -176,3 +177,30 @@ def test_too_large_follows_max_event_bytes(registry: Registry) -> None:
     traffic = demo_traffic(200, registry=registry, start=START, max_event_bytes=64 * 1024)
     big = [m for m in traffic.messages if m.kind == DeadLetterReason.TOO_LARGE]
     assert big and all(64 * 1024 < len(m.value) < 512 * 1024 for m in big)
+
+
+def test_chat_traffic_carries_every_text_risk_the_detector_files(registry: Registry) -> None:
+    """The demo shows the text_risk detector: injections the regexes miss, abusive inputs and
+    replies, and replies leaking the canary riskwatch.yaml plants (RW-TS-005/006, RW-LE-004/005)."""
+    from core.events import InferenceEvent
+    from core.signals import ObservedEvent
+    from detectors.text_risk.detector import TextRiskDetector
+    from policies.patterns import INJECTION_PATTERNS, _scan
+
+    assert registry.detector_config("text_risk")["canaries"]
+    events = simulate_events(6000, registry=registry, start=START)
+    chat = [e for e in events if e["model"]["id"] == "support-assistant" and "output" in e]
+    observed = [ObservedEvent(event=InferenceEvent.model_validate(e), source=None) for e in chat]
+    signals = TextRiskDetector(registry).process(observed)
+    kinds = Counter(s.kind for s in signals)
+    assert kinds["system_prompt_leak"] >= 3
+    assert kinds["abusive_input"] >= 5 and kinds["abusive_language"] >= 3
+    by_id = {e["event_id"]: e for e in chat}
+    learned_only = [
+        s
+        for s in signals
+        if s.kind == "prompt_injection"
+        and not _scan(by_id[s.event_id]["input"]["text"], INJECTION_PATTERNS)
+    ]
+    assert len(learned_only) >= 3
+    assert sum(kinds.values()) < 0.1 * len(chat)  # a small share of the traffic
