@@ -18,6 +18,7 @@ from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from werkzeug import Request, Response
 
+from audit.incidents.records import ALERTING, EVENTS
 from audit.models import FindingRecord
 from audit.webhooks import outbox
 from audit.webhooks.signing import DELIVERY_HEADER, SIGNATURE_HEADER, SignatureError, verify
@@ -65,6 +66,8 @@ class Receiver:
             finding_id = (
                 doc["finding"]["finding_id"]
                 if request.path == "/generic"
+                else f"incident event {doc['incident']['event']['id']}"
+                if request.path == "/incidents"
                 else doc["blocks"][-1]["elements"][0]["text"]
             )
             self.accepted[(request.path, finding_id)] += 1
@@ -77,7 +80,7 @@ def receiver() -> Iterator[tuple[HTTPServer, Receiver]]:
     server = HTTPServer(host="127.0.0.1", threaded=True)
     server.start()
     recv = Receiver()
-    for path in ("/generic", "/slack"):
+    for path in ("/generic", "/slack", "/incidents"):
         server.expect_request(path, method="POST").respond_with_handler(recv.handle)
     yield server, recv
     server.clear()
@@ -117,6 +120,10 @@ def test_findings_from_real_traffic_reach_the_webhook_through_a_worker_restart(
         actor="it",
     )
     recv.secrets["/slack"] = secret
+    _, secret = create_subscription(
+        engine, NewSubscription(url=server.url_for("/incidents")), actor="it"
+    )
+    recv.secrets["/incidents"] = secret
 
     traffic = demo_traffic(
         1500,
@@ -162,6 +169,17 @@ def test_findings_from_real_traffic_reach_the_webhook_through_a_worker_restart(
         )
     }
     assert any(path == "/slack" for path, _ in expected)
+    # the incident subscription: each state change that alerts (opened, escalated, resolved),
+    # once, and far fewer alerts than findings
+    with engine.connect() as conn:
+        changes = (
+            conn.execute(select(EVENTS.c.id).where(EVENTS.c.event.in_(sorted(ALERTING))))
+            .scalars()
+            .all()
+        )
+    incident_alerts = {("/incidents", f"incident event {i}") for i in changes}
+    assert 0 < len(incident_alerts) < len(findings) / 3
+    expected |= incident_alerts
     assert set(recv.accepted) == expected  # every matching finding, at least once
     assert recv.bad_signatures == 0
     counts = outbox.status_counts(engine)
