@@ -113,6 +113,11 @@ class Settings(BaseSettings):
         "default empty: loopback, private, link-local and other internal addresses are refused "
         "(cloud metadata addresses always are).",
     )
+    chromium: str | None = Field(
+        None,
+        description="RISKWATCH_CHROMIUM: the browser that prints PDF reports (a path or a "
+        "name on PATH); default: chromium, chromium-browser or google-chrome, the first found.",
+    )
     api_max_body_bytes: int = Field(
         1024 * 1024,
         ge=1024,

@@ -130,6 +130,13 @@ def test_api_serves_the_report_to_auditors(store: tuple[Path, object]) -> None:
         headers={"Authorization": f"Bearer {token}"},
     )
     assert bad.status_code == 422 and "before" in bad.text
+    auth = {"Authorization": f"Bearer {token}"}
+    pdf = client.get("/reports", params={**params, "format": "pdf"}, headers=auth)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert client.get("/reports", params={**params, "format": "doc"}, headers=auth).status_code == (
+        422
+    )
 
 
 @pytest.fixture
@@ -337,3 +344,27 @@ def test_incidents_come_before_the_raw_findings_with_their_findings_behind_detai
     assert (
         html.index('id="summary"') < html.index('id="incidents"') < html.index('id="rule-groups"')
     )
+
+
+def test_cli_writes_the_report_as_pdf(cli_store: tuple[Path, object], tmp_path: Path) -> None:
+    _, engine = cli_store
+    model = _model(engine)
+    out = tmp_path / "r.pdf"
+    result = CliRunner().invoke(
+        main,
+        ["report", "--model", model, "--since", "30d", "--format", "pdf", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert data.startswith(b"%PDF") and b"%%EOF" in data[-1024:]
+    assert len(data) > 10_000  # a page of tables and charts, not an empty document
+
+
+def test_a_pdf_without_chromium_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from audit.report.pdf import PdfError, html_to_pdf
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(PdfError, match="chromium"):
+        html_to_pdf("<p>x</p>")
+    with pytest.raises(PdfError, match="RISKWATCH_CHROMIUM"):
+        html_to_pdf("<p>x</p>", chromium="no-such-browser")
