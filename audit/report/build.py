@@ -20,7 +20,7 @@ from audit.lifecycle import status_expr
 from audit.models import EventRecord, FindingRecord, as_utc, table_of
 from audit.report.bins import TimeBins, time_bins
 from audit.report.charts import horizontal_bars, stacked_bars
-from audit.report.incidents import ReportIncidents, collect_incidents
+from audit.report.incidents import FleetRow, ReportIncidents, collect_fleet, collect_incidents
 from audit.report.monitoring import PostMarketMonitoring, collect_monitoring
 from audit.report.summary import ChainState, FindingTally
 from audit.verify import verify
@@ -58,6 +58,7 @@ class ReportData:
     findings_by_bin: dict[str, list[float]] = field(default_factory=dict)
     tally: FindingTally = field(default_factory=FindingTally)
     incidents: ReportIncidents = field(default_factory=ReportIncidents)
+    fleet: list[FleetRow] = field(default_factory=list)
     chain: ChainState | None = None
     monitoring: PostMarketMonitoring | None = None
     drift: dict[str, float] = field(default_factory=dict)
@@ -152,6 +153,7 @@ def collect(
             if row["detector"] == "fairness":
                 data.fairness.append(row)
         data.incidents = collect_incidents(conn, period.model, since, until)
+        data.fleet = collect_fleet(conn, since, until)
         data.monitoring = collect_monitoring(conn, period.model, since, until, registry, data.tally)
     data.findings_by_bin = dict(per_bin)
     data.chain = ChainState.of(verify(engine))

@@ -13,7 +13,8 @@ from sqlalchemy.engine import Connection
 
 from audit.incidents.queries import VISIBLE
 from audit.incidents.records import EVENTS, INCIDENT_FINDINGS, INCIDENTS
-from audit.models import FindingRecord, as_utc, table_of
+from audit.models import EventRecord, FindingRecord, as_utc, table_of
+from audit.report.summary import severity_rank
 
 FINDINGS = table_of(FindingRecord)
 OPEN = ("open", "acknowledged")
@@ -41,6 +42,44 @@ class ReportIncidents:
         """Open incidents with an EU AI Act Art. 73 reporting deadline, the nearest first."""
         due = [i for i in self.items if i["report_deadline"] and i["status"] in OPEN]
         return sorted(due, key=lambda i: i["report_deadline"])
+
+
+@dataclass
+class FleetRow:
+    """One model's open incidents per risk subcategory (the report summary's fleet table)."""
+
+    model_id: str
+    open_by_subcategory: Counter[str] = field(default_factory=Counter)
+    worst: dict[str, str] = field(default_factory=dict)  # subcategory -> worst open severity
+
+    @property
+    def open(self) -> int:
+        return sum(self.open_by_subcategory.values())
+
+
+def collect_fleet(conn: Connection, since: datetime, until: datetime) -> list[FleetRow]:
+    """Every model with events or incidents in the period, and its open incidents."""
+    events = table_of(EventRecord)
+    models = set(
+        conn.execute(
+            select(events.c.model_id)
+            .where(events.c.timestamp >= since, events.c.timestamp < until)
+            .distinct()
+        ).scalars()
+    )
+    rows: dict[str, FleetRow] = {m: FleetRow(m) for m in models}
+    for inc in conn.execute(
+        select(INCIDENTS.c.model_id, INCIDENTS.c.subcategory, INCIDENTS.c.severity).where(
+            INCIDENTS.c.status.in_(OPEN),
+            INCIDENTS.c.first_seen < until,
+            INCIDENTS.c.last_seen >= since,
+        )
+    ):
+        row = rows.setdefault(inc.model_id, FleetRow(inc.model_id))
+        row.open_by_subcategory[inc.subcategory] += 1
+        if severity_rank(inc.severity) > severity_rank(row.worst.get(inc.subcategory)):
+            row.worst[inc.subcategory] = inc.severity
+    return sorted(rows.values(), key=lambda r: (-r.open, r.model_id))
 
 
 def _times(row: Any, *names: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from audit.api.app import create_app
 from audit.lifecycle import record_action, status_expr
@@ -368,3 +368,27 @@ def test_a_pdf_without_chromium_says_what_to_install(monkeypatch: pytest.MonkeyP
         html_to_pdf("<p>x</p>")
     with pytest.raises(PdfError, match="RISKWATCH_CHROMIUM"):
         html_to_pdf("<p>x</p>", chromium="no-such-browser")
+
+
+def test_the_summary_states_every_models_open_incidents_per_subcategory(
+    store: tuple[Path, object],
+) -> None:
+    _, engine = store
+    model = _model(engine)
+    data = collect(engine, ReportPeriod(model, SINCE, UNTIL), REGISTRY, NOW)  # type: ignore[arg-type]
+    html = render(data)
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        models = set(conn.execute(select(EventRecord.model_id).distinct()).scalars())
+        open_incidents = dict(
+            conn.execute(
+                text(
+                    "select model_id, count(*) from incidents where status in "
+                    "('open', 'acknowledged') group by model_id"
+                )
+            ).all()
+        )
+    assert {r.model_id for r in data.fleet} == models and len(models) > 1
+    for row in data.fleet:
+        assert row.open == open_incidents.get(row.model_id, 0)
+        assert f'<tr id="fleet-{row.model_id}"' in html
+    assert html.index('id="fleet"') < html.index('id="statuses"')
