@@ -124,6 +124,18 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
         proc.wait()
 
 
+def incidents_line(totals: dict[str, Any]) -> str:
+    """``incidents: 31 (12 open, 19 closed) from 1,199 findings``: what the demo ends with."""
+    by_status = totals.get("incidents_by_status") or {}
+    findings = sum((totals.get("findings") or {}).values())
+    opened = sum(by_status.get(s, 0) for s in ("open", "acknowledged"))
+    total = sum(by_status.values())
+    return (
+        f"incidents: {total} ({opened} open, {total - opened} closed) from {findings:,} findings"
+        " (riskwatch audit incidents)"
+    )
+
+
 def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
     from audit.queries import count_events_with_prefix, summary
     from audit.store import AuditStore
@@ -188,8 +200,13 @@ def run_demo(settings: Settings, n: int, *, timeout: float = 300.0) -> int:
         from riskwatch.cli_report import busiest_model_report
 
         html = busiest_model_report(settings.home / "report.html")
+        print("\n" + incidents_line(summary(store.engine)))
         if html is not None:
-            print(f"\ncompliance report: {html.resolve()}")
+            print(f"compliance report: {html.resolve()}")
+        print(
+            "web console: `riskwatch api`, then open http://127.0.0.1:8080/ui/ and sign in with a "
+            "token from `riskwatch tokens create --role operator --name <you>`"
+        )
         return 0
     finally:
         stop_process(worker)
