@@ -10,20 +10,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
-#: credentials that must never appear in a model's output
-SECRET_PATTERNS: dict[str, re.Pattern[str]] = {
-    "aws_access_key_id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    "github_token": re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b"),
-    "slack_token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"),
-    "stripe_secret_key": re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b"),
-    "openai_api_key": re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}\b"),
-    "google_api_key": re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    "private_key_block": re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |DSA |PGP )?PRIVATE KEY-----"),
-    "jwt": re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    "generic_api_key_assignment": re.compile(
-        r"(?i)\b(?:api[_-]?key|secret|access[_-]?token|password)\b\s*[:=]\s*['\"]?[A-Za-z0-9_\-/+]{16,}"
-    ),
-}
+from core.secrets import SECRET_PATTERNS
 
 #: instructions that try to override the system prompt or lift the model's rules
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
