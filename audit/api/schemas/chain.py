@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import SQLModel
+from sqlmodel import Field, SQLModel
 
 
 class ChainLinkPublic(SQLModel):
@@ -14,8 +14,17 @@ class ChainLinkPublic(SQLModel):
     prev_hash: str | None = None
 
 
-class ChainReportPublic(SQLModel):
+class CheckpointsPublic(SQLModel):
     ok: bool
+    checkpoints: int = Field(description="Signed checkpoints stored.")
+    witnessed: int
+    latest: dict[str, Any] | None
+    problem: str | None
+
+
+class ChainReportPublic(SQLModel):
+    ok: bool = Field(description="The chain and its signed checkpoints both hold.")
     entries: int
     head: ChainLinkPublic
     broken: dict[str, Any] | None
+    checkpoints: CheckpointsPublic

@@ -200,3 +200,29 @@ def test_verify_without_the_key_file_needs_the_public_key(
     assert result.exit_code == 1 and "--public-key" in result.output
     result = run_cli(tmp_path / "a.db", "audit", "verify", "--public-key", str(public))
     assert result.exit_code == 0, result.output
+
+
+def test_the_api_reports_a_rechained_store_through_its_checkpoints(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from audit.api.app import create_app
+    from audit.tokens import create_token
+    from core.settings import Settings
+
+    engine, cp = _checkpointed(tmp_path)
+    client = TestClient(create_app(Settings(database_url=db_url(tmp_path / "a.db"))))
+    _, token = create_token(engine, role="auditor", name="a")
+    auth = {"Authorization": f"Bearer {token}"}
+    report = client.get("/chain/verify", headers=auth).json()
+    assert report["ok"] and report["checkpoints"]["checkpoints"] == 1
+    assert report["checkpoints"]["latest"]["seq"] == cp.seq
+    _exec(
+        engine,
+        "update findings set severity = 'low' where finding_id = "
+        "(select subject from audit_chain where seq = 3)",
+    )
+    _rechain(engine)  # what a database writer can do: the chain alone then verifies
+    assert verify(engine).ok
+    report = client.get("/chain/verify", headers=auth).json()
+    assert not report["ok"] and report["broken"] is None
+    assert "rewritten" in report["checkpoints"]["problem"]
