@@ -3,7 +3,11 @@
 A token may carry an expiry (``expires_at``; none by default: a token lives until revoked, and
 ``riskwatch tokens create --expires-in 90d`` or ``expires_at`` in POST /tokens sets one); an
 expired token authenticates as nothing (401). Names are unique (a unique index since migration
-0005): a second token of the same name is refused with TokenNameTaken."""
+0005): a second token of the same name is refused with TokenNameTaken.
+
+Creating and revoking a token are chained (kind ``token``, subject ``<id>/create`` or
+``<id>/revoke``) in the transaction that writes them, so a database writer who adds a token,
+raises a token's role, lifts an expiry or undoes a revocation breaks ``audit verify``."""
 
 from __future__ import annotations
 
@@ -18,10 +22,14 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from audit.models import ApiToken, as_utc, table_of
+from audit import chain
+from audit.models import ApiToken, RowData, as_utc, table_of
 
 TOKENS = table_of(ApiToken)
 PREFIX = "rw_"
+CHAIN_KIND = "token"
+CREATE_FIELDS = ("id", "name", "role", "token_hash", "created_at", "expires_at")
+REVOKE_FIELDS = ("id", "revoked_at")
 
 
 class Role(StrEnum):
@@ -69,6 +77,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def chain_link(row: RowData, action: str) -> chain.Link:
+    """The chain link of a token's creation or revocation."""
+    fields = CREATE_FIELDS if action == "create" else REVOKE_FIELDS
+    return chain.Link(CHAIN_KIND, f"{row['id']}/{action}", chain.content_hash(row, fields))
+
+
 def _info(row: Any) -> TokenInfo:
     return TokenInfo(
         row.id, row.name, Role(row.role), row.created_at, row.revoked_at, row.expires_at
@@ -100,6 +114,7 @@ def create_token(
     chosen = name or f"{role.value}-{secrets.token_hex(3)}"
     try:
         with engine.begin() as conn:
+            head = chain.lock_head(conn)
             new_id = conn.execute(
                 insert(TOKENS)
                 .values(
@@ -113,6 +128,7 @@ def create_token(
                 .returning(TOKENS.c.id)
             ).scalar_one()
             row = conn.execute(select(TOKENS).where(TOKENS.c.id == new_id)).one()
+            chain.append(conn, [chain_link(row._mapping, "create")], now, head=head)
     except IntegrityError:
         if name is None:  # a generated name that happened to be taken: draw another
             return create_token(engine, role=role, expires_at=expires_at)
@@ -131,13 +147,55 @@ def revoke_token(engine: Engine, *, token_id: int) -> TokenInfo | None:
     """Revoke a token (idempotent: the first revocation time is kept); None if unknown."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(
+        head = chain.lock_head(conn)
+        revoked = conn.execute(
             update(TOKENS)
             .where(TOKENS.c.id == token_id, TOKENS.c.revoked_at.is_(None))
             .values(revoked_at=now)
-        )
+        ).rowcount
         row = conn.execute(select(TOKENS).where(TOKENS.c.id == token_id)).first()
+        if revoked and row is not None:
+            chain.append(conn, [chain_link(row._mapping, "revoke")], now, head=head)
     return _info(row) if row else None
+
+
+# --- verification (called by audit/verify.py) -----------------------------------------------------
+
+
+def chained_token_problems(conn: Any, entries: list[Any]) -> dict[str, str]:
+    """For chain entries of kind ``token``: subject → what no longer matches the stored token."""
+    ids = sorted({int(e.subject.split("/")[0]) for e in entries if e.subject[:1].isdigit()})
+    rows = chain.rows_by_id(conn, TOKENS, "id", ids) if ids else {}
+    problems: dict[str, str] = {}
+    for entry in entries:
+        tid, _, action = entry.subject.partition("/")
+        row = rows.get(tid)
+        if action not in ("create", "revoke") or not tid.isdigit():
+            problems[entry.subject] = f"malformed token chain subject {entry.subject!r}"
+        elif row is None:
+            problems[entry.subject] = f"API token {tid} was deleted"
+        elif action == "revoke" and row["revoked_at"] is None:
+            problems[entry.subject] = f"API token {tid} was revoked, now it is live again"
+        elif (digest := chain_link(row, action).content_hash) != entry.content_hash:
+            problems[entry.subject] = (
+                f"API token {tid} changed after its {action} was chained (role, hash, name or "
+                f"expiry edited): content hash {digest} != chained {entry.content_hash}"
+            )
+    return problems
+
+
+def unchained_token(conn: Any) -> int | None:
+    """A token with no ``create`` link (inserted outside riskwatch), or None."""
+    chained = {
+        s.partition("/")[0]
+        for s in conn.execute(
+            select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == CHAIN_KIND)
+        ).scalars()
+    }
+    for tid in conn.execute(select(TOKENS.c.id).order_by(TOKENS.c.id)).scalars():
+        if str(tid) not in chained:
+            return int(tid)
+    return None
 
 
 def authenticate(engine: Engine, token: str) -> TokenInfo | None:

@@ -38,6 +38,8 @@ from audit.chain import (
 from audit.incidents.records import CHAIN_KIND as INCIDENT_KIND
 from audit.incidents.records import EVENTS as INCIDENT_EVENTS
 from audit.incidents.records import event_hash
+from audit.tokens import CHAIN_KIND as TOKEN_KIND
+from audit.tokens import chained_token_problems, unchained_token
 from audit.webhooks.subscriptions import chained_content_problems, unchained_subscription
 
 
@@ -129,11 +131,17 @@ def _content_problem(
     return None
 
 
-def _webhook_problems(conn: Connection, rows: Sequence[Any]) -> dict[str, str]:
+def _record_problems(conn: Connection, rows: Sequence[Any]) -> dict[tuple[str, str], str]:
+    """(kind, subject) -> the problem of a chained webhook subscription or API token."""
     entries = [r for r in rows if r.kind == "webhook"]
-    if not entries:
-        return {}
-    return chained_content_problems(conn, entries)
+    tokens = [r for r in rows if r.kind == TOKEN_KIND]
+    out = {
+        ("webhook", s): p
+        for s, p in (chained_content_problems(conn, entries) if entries else {}).items()
+    }
+    tokens_found = chained_token_problems(conn, tokens) if tokens else {}
+    out.update({(TOKEN_KIND, s): p for s, p in tokens_found.items()})
+    return out
 
 
 def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Head, Break | None]:
@@ -152,7 +160,7 @@ def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Hea
         "id",
         [int(r.subject) for r in rows if r.kind == INCIDENT_KIND and r.subject.isdigit()],
     )
-    hooks = _webhook_problems(conn, rows)
+    records = _record_problems(conn, rows)
     removal_ids = {int(r.subject) for r in rows if r.kind in REMOVAL_KINDS and r.subject.isdigit()}
     removal_ids |= {
         int(stub["removal_id"])
@@ -178,7 +186,7 @@ def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Hea
             return broken("entry_hash does not match the entry's fields (the chain row was edited)")
         if problem := _content_problem(r, findings, actions, removals, incident_events):
             return broken(problem)
-        if r.kind == "webhook" and (problem := hooks.get(r.subject)):
+        if problem := records.get((r.kind, r.subject)):
             return broken(problem)
         prev = Head(r.seq, r.entry_hash)
     return prev, None
@@ -220,6 +228,13 @@ def _unchained(conn: Connection) -> Break | None:
     ).first()
     if rid is not None:
         return Break(None, f"{rid.kind} record {rid.id} is not in the chain", rid.kind, str(rid.id))
+    if (tid := unchained_token(conn)) is not None:
+        return Break(
+            None,
+            f"API token {tid} is not in the chain (inserted outside riskwatch)",
+            TOKEN_KIND,
+            str(tid),
+        )
     if (sid := unchained_subscription(conn)) is not None:
         return Break(
             None,

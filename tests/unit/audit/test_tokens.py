@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from audit.api.app import create_app
 from audit.db import make_engine
-from audit.tokens import TokenError, TokenNameTaken, authenticate, create_token
+from audit.tokens import TokenError, TokenNameTaken, authenticate, create_token, revoke_token
 from core.settings import Settings
 from tests.dburl import db_url
 
@@ -82,3 +82,55 @@ def test_a_duplicate_name_is_409(client: tuple) -> None:
     with pytest.raises(TokenNameTaken):
         create_token(engine, role="auditor", name="root")
     assert len(http.get("/tokens", headers=admin).json()["items"]) == 2
+
+
+def test_token_creation_and_revocation_are_chained_and_edits_break_verify(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from audit.store import AuditStore
+    from audit.verify import verify
+    from tests.dburl import db_url
+
+    engine = AuditStore.from_url(db_url(tmp_path / "t.db")).engine
+    reader, _ = create_token(engine, role="auditor", name="reader")
+    old, _ = create_token(engine, role="admin", name="old")
+    revoke_token(engine, token_id=old.id)
+    revoke_token(engine, token_id=old.id)  # idempotent: chained once
+    report = verify(engine)
+    assert report.ok and report.entries == 3
+
+    def broken_after(sql: str) -> str:
+        with engine.begin() as conn:
+            conn.execute(text(sql))
+        problem = verify(engine).broken
+        assert problem is not None
+        return problem.problem
+
+    assert "changed after its create" in broken_after(
+        f"update api_tokens set role = 'admin' where id = {reader.id}"
+    )
+    with engine.begin() as conn:
+        conn.execute(text(f"update api_tokens set role = 'auditor' where id = {reader.id}"))
+    assert verify(engine).ok
+    assert "live again" in broken_after(
+        f"update api_tokens set revoked_at = NULL where id = {old.id}"
+    )
+    with engine.begin() as conn:
+        conn.execute(text(f"delete from api_tokens where id = {old.id}"))
+    assert "was deleted" in (verify(engine).broken.problem or "")  # type: ignore[union-attr]
+    with engine.begin() as conn:
+        conn.execute(text("delete from audit_chain where subject like '2/%'"))
+        conn.execute(
+            text(
+                "update audit_chain_head set seq = 1, entry_hash = "
+                "(select entry_hash from audit_chain where seq = 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "insert into api_tokens (name, role, token_hash, created_at) "
+                "values ('backdoor', 'admin', 'x', '2026-01-01 00:00:00')"
+            )
+        )
+    problem = verify(engine).broken
+    assert problem is not None and "not in the chain" in problem.problem

@@ -278,7 +278,12 @@ def test_lifecycle_over_the_api(tmp_path: Path) -> None:
     listed = api.get("/incidents", params={"limit": 1000}).json()["items"]
     changes = sum(len(api.get(f"/incidents/{i['incident_id']}").json()["events"]) for i in listed)
     assert changes  # the findings opened incidents; each state change is chained
-    assert report["ok"] and report["entries"] == len(api.rows) + 4 + changes
+    with api.engine.connect() as conn:
+        tokens = conn.execute(
+            text("select count(*) from audit_chain where kind = 'token'")
+        ).scalar()
+    assert tokens  # each token's creation and revocation is chained too
+    assert report["ok"] and report["entries"] == len(api.rows) + 4 + changes + tokens
 
 
 def test_summary(api: Api) -> None:
