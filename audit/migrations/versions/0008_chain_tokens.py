@@ -34,7 +34,9 @@ def upgrade() -> None:
             sa.select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == tokens.CHAIN_KIND)
         ).scalars()
     }
-    rows = conn.execute(sa.select(tokens.TOKENS).order_by(tokens.TOKENS.c.id)).all()
+    # Only the columns this revision knows (a later revision may add more to the model).
+    cols = [tokens.TOKENS.c[name] for name in (*tokens.CREATE_FIELDS, 'revoked_at')]
+    rows = conn.execute(sa.select(*cols).order_by(tokens.TOKENS.c.id)).all()
     links = []
     for row in rows:
         if str(row.id) in chained:

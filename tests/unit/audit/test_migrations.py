@@ -82,3 +82,40 @@ def test_0005_renames_duplicate_token_names_and_adds_the_expiry(tmp_path: Path) 
     assert len(set(names.values())) == 6 and len(names[6]) <= 128 and names[6].endswith("-6")
     indexes = {i["name"]: i for i in inspect(engine).get_indexes("api_tokens")}
     assert indexes["ix_api_tokens_name"]["unique"]
+
+
+def test_0008_chains_the_tokens_that_existed_before(tmp_path: Path) -> None:
+    from audit.verify import verify
+
+    engine = make_engine(db_url(tmp_path / "tokens.db"))
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        for i, revoked in [(1, None), (2, "2026-11-29 12:00:00+00:00")]:
+            conn.execute(
+                text(
+                    "INSERT INTO api_tokens (id, name, role, token_hash, created_at, revoked_at)"
+                    " VALUES (:id, :name, 'auditor', :hash, '2026-11-28 12:00:00+00:00', :rev)"
+                ),
+                {"id": i, "name": f"t{i}", "hash": f"{i:064d}", "rev": revoked},
+            )
+    assert not verify(engine).ok  # unchained tokens, before the migration
+    upgrade(engine)
+    with engine.connect() as conn:
+        subjects = conn.execute(
+            text("SELECT subject FROM audit_chain WHERE kind = 'token' ORDER BY seq")
+        ).scalars()
+        assert list(subjects) == ["1/create", "2/create", "2/revoke"]
+    assert verify(engine).ok
+    upgrade(engine)  # idempotent: nothing chained twice
+    with engine.connect() as conn:
+        count = conn.execute(text("SELECT count(*) FROM audit_chain")).scalar_one()
+    assert count == 3
+    with engine.begin() as conn:  # a token inserted behind riskwatch's back
+        conn.execute(
+            text(
+                "INSERT INTO api_tokens (id, name, role, token_hash, created_at) VALUES "
+                "(3, 'evil', 'admin', :hash, '2026-11-30 12:00:00+00:00')"
+            ),
+            {"hash": "9" * 64},
+        )
+    assert "not in the chain" in (verify(engine).broken.problem or "")  # type: ignore[union-attr]
