@@ -30,6 +30,7 @@ from audit.models import (
 )
 from audit.webhooks import outbox
 from core.findings import Finding
+from core.secrets import mask_secrets
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries
 
 _ID_CHUNK = 500
@@ -107,6 +108,8 @@ def _redacted_payload(
         section = payload.get(part)
         if isinstance(section, dict) and section.get("text") is not None:
             clean = (redacted or {}).get(f"{part}.text")
+            if clean is not None:
+                clean = mask_secrets(clean)  # credentials the PII redaction does not know
             text = section["text"]
             stored = (
                 {"redacted": clean, "length": len(text)} if clean is not None else text_digest(text)
@@ -183,9 +186,23 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
+def mask_evidence(value: Any) -> Any:
+    """Evidence with credentials masked in every string it holds (a rule's evidence may quote
+    event content; a leaked key must not be stored readable)."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {k: mask_evidence(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_evidence(v) for v in value]
+    return value
+
+
 def _finding_row(f: Finding) -> dict[str, Any]:
     row = f.to_dict()
     row.pop("source")
+    row["evidence"] = mask_evidence(row["evidence"])
+    row["title"] = mask_secrets(row["title"])
     row.update(
         source_topic=f.source_topic,
         source_partition=f.source_partition,

@@ -20,7 +20,7 @@ from core.taxonomy import Category, Severity, Subcategory
 from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
 from streams.pipeline import decode_batch
-from tests.dburl import as_json, db_url
+from tests.dburl import as_json, db_url, dump_all
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SECRET_IN = "My IBAN is DE89 3704 0044 0532 0130 00, call me at +49 30 1234567"
@@ -424,3 +424,28 @@ def test_scalar_json_values_read_back_as_written(store: AuditStore) -> None:
     with store.engine.connect() as conn:
         got = dict(conn.execute(select(t.c.event_id, t.c.prediction)).all())
     assert got == preds
+
+
+CLOUD_KEY = "AKIAIOSFODNN7EXAMPLQ"
+
+
+def test_a_leaked_cloud_key_is_masked_in_stored_texts_and_evidence(store: AuditStore) -> None:
+    """The PII redaction does not know credentials: the store masks them in the redacted text it
+    keeps and in any evidence quoting the event, so no reader of the store or the API gets it."""
+    leaked = f"Sure, use key {CLOUD_KEY} for Jane"
+    ev = _observed(1, output={"text": leaked})
+    quoting = _finding(1)
+    quoting.evidence["quote"] = f"key {CLOUD_KEY}"
+    store.write(
+        AuditBatch(
+            events=[ev],
+            findings=[quoting],
+            redactions={"e1": {"output.text": f"Sure, use key {CLOUD_KEY} for <PERSON>"}},
+        )
+    )
+    assert CLOUD_KEY not in dump_all(store.engine)
+    from audit.trail import finding_trail
+
+    trail = finding_trail(store.engine, quoting.finding_id)
+    assert trail is not None and CLOUD_KEY not in orjson.dumps(trail, default=str).decode()
+    assert "<SECRET>" in orjson.dumps(trail["evidence"]).decode()
