@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select, text
 
 from audit.models import EventRecord
 from audit.queries import FindingFilter, find_findings, parse_since, summary
+from audit.sealing import reveal_event
 from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
 from core.findings import Finding, finding_id_for
 from core.signals import ObservedEvent, SourceRef, StateEntries
@@ -195,11 +196,14 @@ def test_redacted_text_is_stored_instead_of_the_hash(store: AuditStore) -> None:
     )
     with store.engine.connect() as conn:
         payload = as_json(conn.execute(text("select payload from events")).scalar_one())
-    assert payload["input"]["text"] == {
-        "redacted": "My IBAN is <IBAN_CODE>",
-        "length": len(SECRET_IN),
-    }
-    assert SECRET_IN not in "\n".join(_all_text_values(store))
+    # sealed under the event's data key (a key per tenant and day: the event has no user_ref)
+    stored = payload["input"]["text"]
+    assert stored["length"] == len(SECRET_IN) and stored["redacted"]["_sealed"] == "A256GCM"
+    dump = "\n".join(_all_text_values(store))
+    assert SECRET_IN not in dump and "IBAN is" not in dump
+    revealed = reveal_event(store.engine, store.keys, "e1", actor="dpo", reason="t", now=T0)
+    assert revealed is not None
+    assert revealed["texts"] == {"input.text": "My IBAN is <IBAN_CODE>"}
 
 
 def test_detector_state_upsert_and_load_by_scope(store: AuditStore) -> None:
