@@ -226,3 +226,39 @@ def test_rotation_rewraps_the_data_keys_and_retires_the_old_kek(tmp_path: Path) 
     assert opened is not None and opened["texts"]["input.text"] == f"x {CANARY}"
     with pytest.raises(KeyError):
         retired.kek(old)
+
+
+def test_cli_rotate_rewraps_retires_and_reveal_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from core.settings import get_settings
+    from riskwatch.cli import main
+
+    path, db = tmp_path / "keys.json", tmp_path / "c.db"
+    init_key_file(path)
+    old = load_keys(path).kek_kid
+    store = AuditStore.from_url(db_url(db), keys=load_keys(path))
+    store.write(
+        AuditBatch(
+            events=[_event("e1", SUBJECT, f"x {CANARY}")],
+            redactions={"e1": {"input.text": f"x {CANARY}"}},
+        )
+    )
+    monkeypatch.setenv("RISKWATCH_KEY_FILE", str(path))
+    monkeypatch.setenv("RISKWATCH_DATABASE_URL", db_url(db))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        done = runner.invoke(main, ["keys", "rotate", "--retire-old"])
+        assert done.exit_code == 0, done.output
+        assert "re-wrapped 1 data keys" in done.output and f"retired KEKs: {old}" in done.output
+        ring = load_keys(path)
+        assert [k for k, _ in ring.keks] == [ring.kek_kid] != [old]
+        shown = runner.invoke(main, ["audit", "reveal", "e1", "--by", "dpo", "--reason", "DSR-3"])
+        assert shown.exit_code == 0, shown.output
+        assert orjson.loads(shown.stdout)["texts"]["input.text"] == f"x {CANARY}"
+        assert runner.invoke(main, ["audit", "verify"]).exit_code == 0
+    finally:
+        get_settings.cache_clear()
