@@ -29,6 +29,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA busy_timeout=10000")
+    # a deleted row (an erased data key) is overwritten with zeros, not left on a free page
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 

@@ -8,11 +8,13 @@ the current key, the earlier ones are kept after a rotation:
   ``HMAC(current key, ref)``; erasure matches every key, and the legacy plain SHA-256);
 * ``signing``: Ed25519 keys that sign chain checkpoints and export manifests (old public keys
   still verify what they signed);
-* ``kek``: key-encryption keys for wrapping data keys (reserved for later).
+* ``kek``: key-encryption keys that wrap the data keys under which stored texts are sealed
+  (audit/sealing.py); a rotation re-wraps every data key under the new KEK, and
+  ``riskwatch keys rotate --retire-old`` then drops the KEKs no data key uses.
 
 A database writer who lacks this file can neither recompute a subject reference from an account
-id nor forge a signature. Losing it loses erasure matching of past subjects and checkpoint
-signing: back it up apart from the database.
+id, nor forge a signature, nor read a stored text. Losing it loses every stored text (by design),
+erasure matching of past subjects and checkpoint signing: back it up apart from the database.
 """
 
 from __future__ import annotations
@@ -107,6 +109,30 @@ class KeyRing:
         plain SHA-256 of stores written by older versions."""
         keyed = [_hmac(key, user_ref) for _, key in reversed(self.hmac_keys)]
         return [*keyed, legacy_ref_hash(user_ref)]
+
+    # --- key-encryption keys ---
+    @property
+    def kek_kid(self) -> str:
+        return self.keks[-1][0]
+
+    def kek(self, kid: str | None = None) -> bytes:
+        """The KEK ``kid`` (default: the current one); KeyError if it was retired."""
+        if kid is None:
+            return self.keks[-1][1]
+        for k, key in self.keks:
+            if k == kid:
+                return key
+        raise KeyError(f"no KEK {kid!r} in the key file (retired?)")
+
+    def retiring_keks(self, keep: set[str]) -> KeyRing:
+        """This ring without the KEKs outside ``keep`` (the current KEK always stays)."""
+        keep = keep | {self.kek_kid}
+        return KeyRing(
+            self.hmac_keys,
+            self.signing_keys,
+            tuple((k, v) for k, v in self.keks if k in keep),
+            {k: v for k, v in self.created.items() if not k.startswith("kek-") or k in keep},
+        )
 
     # --- signatures ---
     @property
@@ -221,6 +247,11 @@ def rotate_key_file(path: Path) -> KeyRing:
     ring = load_keys(path).rotated()
     _write_new(path, ring, replace=True)
     return ring
+
+
+def write_key_file(path: Path, ring: KeyRing) -> None:
+    """Replace the key file atomically (mode 0600) with ``ring``."""
+    _write_new(path, ring, replace=True)
 
 
 def load_keys(path: Path) -> KeyRing:

@@ -23,7 +23,15 @@ _LOCK_ID = 0x7269736B  # "risk"
 # it lacks are created, it is stamped here, and the later revisions run as for any other.
 _PRE_MIGRATION = "0002"
 _ADDED_AFTER_PRE_MIGRATION = frozenset(
-    {"data_removals", "detector_state_entries", "incidents", "incident_findings", "incident_events"}
+    {
+        "data_removals",
+        "detector_state_entries",
+        "incidents",
+        "incident_findings",
+        "incident_events",
+        "data_keys",
+        "text_reveals",
+    }
 )
 
 

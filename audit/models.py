@@ -228,6 +228,35 @@ class DataRemoval(SQLModel, table=True):
     finding_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
 
 
+class DataKeyRecord(SQLModel, table=True):
+    """A data key (audit/sealing.py): AES-256 key of one data subject (scope ``subject:<ref
+    HMAC>``) or of one tenant and day (``day:<tenant>|<YYYY-MM-DD>``), stored wrapped
+    (AES-256-GCM) by the key file's KEK ``kek_kid``. Deleting it is the erasure of every text
+    sealed under it (crypto-shredding)."""
+
+    __tablename__ = "data_keys"
+
+    key_id: str = Field(primary_key=True, max_length=32)
+    scope: str = Field(max_length=200, unique=True, index=True)
+    kek_kid: str = Field(max_length=64)
+    wrapped: str = Field(max_length=128)  # base64 of nonce | ciphertext | tag
+    created_at: datetime = _utc_column()
+
+
+class TextReveal(SQLModel, table=True):
+    """A reading of sealed texts in the clear (audit/sealing.py): who, which event, when, why;
+    chained (kind ``reveal``, subject ``id``)."""
+
+    __tablename__ = "text_reveals"
+
+    id: int | None = Field(default=None, primary_key=True)
+    event_id: str = Field(max_length=128, index=True)
+    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))  # what was shown
+    actor: str = Field(max_length=128)
+    reason: str
+    at: datetime = _utc_column(index=True)
+
+
 class ApiToken(SQLModel, table=True):
     """An API bearer token. Only the SHA-256 of the token is stored, never the token."""
 

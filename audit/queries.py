@@ -24,6 +24,7 @@ from audit.models import (
     as_utc,
     table_of,
 )
+from audit.sealing import conceal
 from core.taxonomy import Severity
 
 FINDINGS = table_of(FindingRecord)
@@ -180,7 +181,10 @@ def find_findings(engine: Engine, flt: FindingFilter) -> list[dict[str, Any]]:
     if flt.limit is not None:
         query = query.limit(flt.limit)
     with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
+        rows = [dict(row) for row in conn.execute(query).mappings()]
+    for row in rows:  # sealed quotes of event content: only a reveal opens them
+        row["evidence"] = conceal(row["evidence"])
+    return rows
 
 
 def count_findings(engine: Engine, flt: FindingFilter) -> int:

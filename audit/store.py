@@ -28,8 +28,19 @@ from audit.models import (
     as_utc,
     table_of,
 )
+from audit.sealing import (
+    DataKeys,
+    day_scope,
+    evidence_aad,
+    quotes,
+    seal,
+    seal_quotes,
+    subject_scope,
+    text_aad,
+)
 from audit.webhooks import outbox
 from core.findings import Finding
+from core.secrets import mask_secrets
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries
 
 _ID_CHUNK = 500
@@ -89,14 +100,19 @@ def text_digest(text: str | None) -> dict[str, Any] | None:
     return {"length": len(text), "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
 
 
+Sealer = Any  # (key id, AESGCM) of an event's data key (audit/sealing.py)
+
+
 def _redacted_payload(
     observed: ObservedEvent,
     redacted: dict[str, str] | None,
     ref_hash: str | None = None,
     kid: str | None = None,
+    key: Sealer | None = None,
 ) -> dict[str, Any]:
     """The event as received, each input/output text replaced by its redacted form (PII replaced
-    by ``<ENTITY_TYPE>``) and length, or, where no redaction was made, by its length and hash;
+    by ``<ENTITY_TYPE>``, credentials by ``<SECRET>``), sealed under the event's data key ``key``
+    (audit/sealing.py), and length, or, where no redaction was made, by its length and hash;
     ``context.user_ref`` by its keyed hash (HMAC-SHA256 under the key file's current key, what an
     erasure request is matched by) and that key's id."""
     if observed.document is not None:
@@ -107,10 +123,16 @@ def _redacted_payload(
         section = payload.get(part)
         if isinstance(section, dict) and section.get("text") is not None:
             clean = (redacted or {}).get(f"{part}.text")
+            if clean is not None:
+                clean = mask_secrets(clean)  # credentials the PII redaction does not know
             text = section["text"]
-            stored = (
-                {"redacted": clean, "length": len(text)} if clean is not None else text_digest(text)
-            )
+            if clean is None:
+                stored = text_digest(text)
+            else:
+                if key is None:
+                    raise ValueError("a redacted text is stored sealed: it needs its data key")
+                aad = text_aad(observed.event.event_id, f"{part}.text")
+                stored = {"redacted": seal(key, clean, aad), "length": len(text)}
             payload[part] = {**section, "text": stored}
     context = payload.get("context")
     if ref_hash is not None and isinstance(context, dict) and "user_ref" in context:
@@ -123,6 +145,7 @@ def _event_row(
     stored_at: datetime,
     redacted: dict[str, str] | None = None,
     keys: KeyRing | None = None,
+    key: Sealer | None = None,
 ) -> dict[str, Any]:
     event, source = observed.event, observed.source
     usage, output = event.usage, event.output
@@ -147,7 +170,7 @@ def _event_row(
         "error": usage.error if usage else None,
         "prediction": output.prediction if output else None,
         "score": output.score if output else None,
-        "payload": _redacted_payload(observed, redacted, ref_hash, kid),
+        "payload": _redacted_payload(observed, redacted, ref_hash, kid, key),
         "source_topic": source.topic,
         "source_partition": source.partition,
         "source_offset": source.offset,
@@ -183,9 +206,23 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
+def mask_evidence(value: Any) -> Any:
+    """Evidence with credentials masked in every string it holds (a rule's evidence may quote
+    event content; a leaked key must not be stored readable)."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {k: mask_evidence(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_evidence(v) for v in value]
+    return value
+
+
 def _finding_row(f: Finding) -> dict[str, Any]:
     row = f.to_dict()
     row.pop("source")
+    row["evidence"] = mask_evidence(row["evidence"])
+    row["title"] = mask_secrets(row["title"])
     row.update(
         source_topic=f.source_topic,
         source_partition=f.source_partition,
@@ -201,6 +238,13 @@ class AuditStore:
     def __init__(self, engine: Engine, keys: KeyRing | None = None) -> None:
         self.engine = engine
         self._keys = keys
+        self._data_keys: DataKeys | None = None
+
+    @property
+    def data_keys(self) -> DataKeys:
+        if self._data_keys is None:
+            self._data_keys = DataKeys(self.keys)
+        return self._data_keys
 
     @property
     def keys(self) -> KeyRing:
@@ -242,13 +286,59 @@ class AuditStore:
         with self.engine.begin() as conn:
             self._write(conn, batch, now)
 
+    def _sealing_keys(
+        self, conn: Connection, batch: AuditBatch, rows: list[dict[str, Any]], now: datetime
+    ) -> tuple[dict[str, Sealer], dict[str, list[str]]]:
+        """event_id → its data key, for the events of the batch with a text to seal (a redacted
+        text, or a finding's evidence quoting the event); and event_id → the event's texts."""
+        texts: dict[str, list[str]] = {}
+        for e in batch.events:
+            ev = e.event
+            parts = [getattr(ev, p).text for p in ("input", "output") if getattr(ev, p)]
+            texts[ev.event_id] = [t for t in parts if t]
+        need = {eid for eid, red in batch.redactions.items() if red and texts.get(eid)}
+        need |= {
+            r["event_id"]
+            for r in rows
+            if texts.get(r["event_id"]) and quotes(r["evidence"], texts[r["event_id"]])
+        }
+        if not need:
+            return {}, texts
+        scopes = {}
+        for e in batch.events:
+            ev = e.event
+            if ev.event_id in need:
+                ref = ev.context.user_ref if ev.context else None
+                scopes[ev.event_id] = (
+                    subject_scope(self.keys.ref_hash(ref))
+                    if ref
+                    else day_scope(ev.tenant, ev.timestamp)
+                )
+        ciphers = self.data_keys.for_scopes(conn, scopes.values(), now)
+        return {eid: ciphers[scope] for eid, scope in scopes.items()}, texts
+
     def _write(self, conn: Connection, batch: AuditBatch, now: datetime) -> None:
+        finding_rows = [_finding_row(f) for f in batch.findings]
+        sealers, texts = (
+            self._sealing_keys(conn, batch, finding_rows, now) if batch.events else ({}, {})
+        )
+        for r in finding_rows:
+            if (key := sealers.get(r["event_id"])) is not None:
+                r["evidence"] = seal_quotes(
+                    r["evidence"], texts[r["event_id"]], key, evidence_aad(r["finding_id"])
+                )
         if batch.events:
             keys = self._ref_keys(batch)
             conn.execute(
                 self._insert_ignore(table_of(EventRecord), ["event_id"]),
                 [
-                    _event_row(e, now, batch.redactions.get(e.event.event_id), keys)
+                    _event_row(
+                        e,
+                        now,
+                        batch.redactions.get(e.event.event_id),
+                        keys,
+                        sealers.get(e.event.event_id),
+                    )
                     for e in batch.events
                 ],
             )
@@ -259,7 +349,7 @@ class AuditStore:
             )
         if batch.findings:
             table = table_of(FindingRecord)
-            rows = [_finding_row(f) for f in batch.findings]
+            rows = finding_rows
             # RETURNING names only the rows inserted now: a replayed finding is not chained twice.
             inserted = (
                 conn.execute(

@@ -12,6 +12,7 @@ from audit import chain
 from audit.lifecycle import history, status_of
 from audit.models import EventRecord, FindingRecord, as_utc, table_of
 from audit.queries import FINDING_COLUMNS
+from audit.sealing import conceal
 
 FINDINGS = table_of(FindingRecord)
 EVENTS = table_of(EventRecord)
@@ -25,7 +26,8 @@ BUCKETS = ("hour", "day")
 
 
 def finding_trail(engine: Engine, finding_id: str) -> dict[str, Any] | None:
-    """The finding, its status and everything that explains it: the stored (redacted) event, the
+    """The finding, its status and everything that explains it: the stored (redacted) event (sealed
+    texts concealed: audit/sealing.py reveal_event opens them), the
     rule and policy pack, the Kafka coordinates, the lifecycle history and its chain link."""
     with engine.connect() as conn:
         row = (
@@ -40,6 +42,7 @@ def finding_trail(engine: Engine, finding_id: str) -> dict[str, Any] | None:
         if row is None:
             return None
         finding = dict(row)
+        finding["evidence"] = conceal(finding["evidence"])
         event = None
         if finding["event_id"] is not None:
             ev = conn.execute(
@@ -51,7 +54,7 @@ def finding_trail(engine: Engine, finding_id: str) -> dict[str, Any] | None:
                     "timestamp": ev.timestamp,
                     "model_id": ev.model_id,
                     "model_version": ev.model_version,
-                    "payload": ev.payload,
+                    "payload": conceal(ev.payload),
                     "stored_at": ev.stored_at,
                     "kafka": {
                         "topic": ev.source_topic,

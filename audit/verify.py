@@ -2,8 +2,8 @@
 
 ``verify`` recomputes every link and every content hash from the current rows and reports the
 first break: an edited or deleted finding, lifecycle action, incident state change, removal
-record or webhook subscription, an edited, deleted or inserted chain row, a truncated chain (head
-ahead of the last link), or a record that is not chained at all.
+record, text reveal or webhook subscription, an edited, deleted or inserted chain row, a
+truncated chain (head ahead of the last link), or a record that is not chained at all.
 
 It knows every chained record kind, so it sits above them: the modules that append links import
 audit/chain.py, and this module imports them (for webhooks: audit/webhooks/subscriptions.py).
@@ -38,6 +38,7 @@ from audit.chain import (
 from audit.incidents.records import CHAIN_KIND as INCIDENT_KIND
 from audit.incidents.records import EVENTS as INCIDENT_EVENTS
 from audit.incidents.records import event_hash
+from audit.sealing import REVEAL_KIND, REVEALS, reveal_hash
 from audit.tokens import CHAIN_KIND as TOKEN_KIND
 from audit.tokens import chained_token_problems, unchained_token
 from audit.webhooks.subscriptions import chained_content_problems, unchained_subscription
@@ -88,6 +89,7 @@ def _content_problem(
     actions: dict[str, Any],
     removals: dict[str, Any],
     incident_events: dict[str, Any],
+    reveals: dict[str, Any],
 ) -> str | None:
     if entry.kind == "finding":
         row, what, digest = findings.get(entry.subject), "finding", finding_hash
@@ -99,6 +101,8 @@ def _content_problem(
             "incident state change",
             event_hash,
         )
+    elif entry.kind == REVEAL_KIND and entry.subject.isdigit():
+        row, what, digest = reveals.get(entry.subject), "text reveal", reveal_hash
     elif entry.kind in REMOVAL_KINDS and entry.subject.isdigit():
         row, what, digest = removals.get(entry.subject), f"{entry.kind} record", removal_hash
     else:
@@ -160,6 +164,12 @@ def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Hea
         "id",
         [int(r.subject) for r in rows if r.kind == INCIDENT_KIND and r.subject.isdigit()],
     )
+    reveals = rows_by_id(
+        conn,
+        REVEALS,
+        "id",
+        [int(r.subject) for r in rows if r.kind == REVEAL_KIND and r.subject.isdigit()],
+    )
     records = _record_problems(conn, rows)
     removal_ids = {int(r.subject) for r in rows if r.kind in REMOVAL_KINDS and r.subject.isdigit()}
     removal_ids |= {
@@ -184,7 +194,7 @@ def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Hea
             )
         if entry_hash(r.prev_hash, r.content_hash, r.kind, r.subject, r.seq) != r.entry_hash:
             return broken("entry_hash does not match the entry's fields (the chain row was edited)")
-        if problem := _content_problem(r, findings, actions, removals, incident_events):
+        if problem := _content_problem(r, findings, actions, removals, incident_events, reveals):
             return broken(problem)
         if problem := records.get((r.kind, r.subject)):
             return broken(problem)
@@ -215,6 +225,12 @@ def _unchained(conn: Connection) -> Break | None:
         return Break(
             None, f"incident state change {eid} is not in the chain", INCIDENT_KIND, str(eid)
         )
+    linked = select(CHAIN.c.seq).where(
+        CHAIN.c.kind == REVEAL_KIND, CHAIN.c.subject == cast(REVEALS.c.id, String)
+    )
+    vid = conn.execute(select(REVEALS.c.id).where(~exists(linked)).limit(1)).scalar()
+    if vid is not None:
+        return Break(None, f"text reveal {vid} is not in the chain", REVEAL_KIND, str(vid))
     rid = conn.execute(
         select(REMOVALS.c.id, REMOVALS.c.kind)
         .where(

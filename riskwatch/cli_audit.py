@@ -168,7 +168,10 @@ def _show_text(trail: dict[str, Any]) -> str:
         f"  {a['at']} {a['action']} by {a['actor']}: {a['reason']}" for a in trail["lifecycle"]
     ] or ["  (none)"]
     if trail["event"] is not None:
-        lines += ["event (as stored, texts redacted):", to_json(trail["event"]["payload"])]
+        lines += [
+            "event (as stored; texts redacted and sealed: `riskwatch audit reveal`):",
+            to_json(trail["event"]["payload"]),
+        ]
     return "\n".join(lines)
 
 
@@ -186,6 +189,35 @@ def audit_show(finding_id: str, fmt: str) -> None:
     if trail is None:
         fail(f"no finding {finding_id}", code=1)
     click.echo(to_json(trail) if fmt == "json" else _show_text(trail))
+
+
+@audit.command("reveal")
+@click.argument("event_id")
+@click.option("--by", "actor", required=True, help="Who reads the text (recorded and chained).")
+@click.option("--reason", required=True, help="Why the text is read (recorded and chained).")
+def audit_reveal(event_id: str, actor: str, reason: str) -> None:
+    """An event's sealed texts and quoted evidence in the clear (JSON); the reading is recorded
+    and chained (who, which event, when, why). Needs the key file."""
+    from datetime import UTC
+
+    from audit.keys import KeyFileError, keys_from_settings
+    from audit.sealing import reveal_event
+    from riskwatch.output import to_json
+
+    try:
+        opened = reveal_event(
+            store_engine(),
+            keys_from_settings(),
+            event_id,
+            actor=actor,
+            reason=reason,
+            now=datetime.now(UTC),
+        )
+    except (ValueError, KeyFileError) as exc:
+        fail(str(exc))
+    if opened is None:
+        fail(f"no event {event_id}", code=1)
+    click.echo(to_json(opened))
 
 
 def _lifecycle_command(name: str, action: str, help_text: str) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit.api.limits import RequestLimits
 from audit.api.routes import (
     chain,
+    events,
     findings,
     incidents,
     removals,
@@ -33,13 +34,24 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         version="1",
         description="Findings with their audit trail, incidents, lifecycle actions and summaries. "
         "Authenticate with `Authorization: Bearer <token>`; roles: auditor (read), "
-        "operator (+ lifecycle actions), admin (+ tokens, alert webhooks and erasures).",
+        "operator (+ lifecycle actions, reading sealed texts: GET /events/{id}/text), "
+        "admin (+ tokens, alert webhooks and erasures).",
     )
     # outermost: oversized bodies, NaN/Infinity and NUL never reach auth or a parser
     app.add_middleware(RequestLimits, max_body_bytes=settings.api_max_body_bytes)
     app.state.engine = engine
     app.state.settings = settings
-    for module in (findings, incidents, summary, chain, tokens, webhooks, reports, removals):
+    for module in (
+        findings,
+        incidents,
+        summary,
+        chain,
+        tokens,
+        webhooks,
+        reports,
+        removals,
+        events,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

@@ -10,6 +10,10 @@ any key of the key file (audit/keys.py; rotated keys are kept for this) or its l
 * each finding about such an event has its evidence replaced by an erased stub that keeps the
   evidence's SHA-256 (audit/chain.py), so the finding's chain link still verifies;
 * the events' feedback labels are deleted;
+* the subject's data keys (audit/sealing.py, scope ``subject:<ref HMAC>`` under every HMAC key)
+  are deleted: every text sealed under them, wherever a copy of it lies (a free page, the WAL, a
+  backup, an export), is unreadable from then on (crypto-shredding); after the commit the WAL is
+  truncated (SQLite, with ``secure_delete`` on) or ``data_keys`` vacuumed (PostgreSQL);
 * a ``data_removals`` row (kind ``erasure``: the ref's HMAC under the current key, reason,
   who, when, counts and the findings erased) is written and chained: the erasure is itself an
   audit entry.
@@ -32,6 +36,7 @@ from audit import chain
 from audit.keys import KeyRing, keys_from_settings
 from audit.models import EventRecord, FeedbackRecord, as_utc, table_of
 from audit.removal.records import next_removal_id, record_removal
+from audit.sealing import scrub, shred, subject_scope
 from core.events import NAME
 
 EVENTS = table_of(EventRecord)
@@ -52,6 +57,7 @@ class ErasureResult:
     by: str
     reason: str
     at: str
+    data_keys: int = 0  # the subject's data keys destroyed
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -169,6 +175,7 @@ def erase_subject(
         event_ids = _erase_events(conn, candidates, removal_id, at)
         finding_ids, kept = _erase_findings(conn, event_ids, removal_id)
         feedback = _delete_feedback(conn, event_ids)
+        shredded = shred(conn, [subject_scope(c) for c in candidates])
         _, seq = record_removal(
             conn,
             kind="erasure",
@@ -183,6 +190,17 @@ def erase_subject(
             removal_id=removal_id,
             head=head,
         )
+    scrub(engine)
     return ErasureResult(
-        removal_id, seq, ref_hash, len(event_ids), len(finding_ids), kept, feedback, by, reason, at
+        removal_id,
+        seq,
+        ref_hash,
+        len(event_ids),
+        len(finding_ids),
+        kept,
+        feedback,
+        by,
+        reason,
+        at,
+        shredded,
     )

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from audit.sealing import conceal
 from audit.webhooks.spec import WebhookFormat
 
 SCHEMA = "riskwatch.alert/v1"
@@ -50,7 +51,7 @@ def finding_document(row: Mapping[str, Any]) -> dict[str, Any]:
         "rule": {"id": row["rule_id"], "pack": row["pack"], "pack_version": row["pack_version"]},
         "title": row["title"],
         "remediation": row["remediation"],
-        "evidence": row["evidence"],
+        "evidence": conceal(row["evidence"]),  # sealed quotes never leave
         "event_id": row["event_id"],
         "source": {
             "topic": row["source_topic"],

@@ -31,6 +31,9 @@ class ErasurePublic(SQLModel):
     by: str
     reason: str
     at: str
+    data_keys: int = Field(
+        0, description="The subject's data keys destroyed: texts sealed under them are unreadable."
+    )
 
 
 class RemovalPublic(SQLModel):

@@ -13,6 +13,7 @@ from sqlalchemy import inspect, select, text
 
 from audit.models import EventRecord
 from audit.queries import FindingFilter, find_findings, parse_since, summary
+from audit.sealing import reveal_event
 from audit.store import AuditBatch, AuditStore, DeadLetter, DetectorState
 from core.findings import Finding, finding_id_for
 from core.signals import ObservedEvent, SourceRef, StateEntries
@@ -20,7 +21,7 @@ from core.taxonomy import Category, Severity, Subcategory
 from streams.batch import RawMessage
 from streams.codec import DeadLetterReason, EventPolicy, InvalidMessage, decode_document
 from streams.pipeline import decode_batch
-from tests.dburl import as_json, db_url
+from tests.dburl import as_json, db_url, dump_all
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SECRET_IN = "My IBAN is DE89 3704 0044 0532 0130 00, call me at +49 30 1234567"
@@ -195,11 +196,14 @@ def test_redacted_text_is_stored_instead_of_the_hash(store: AuditStore) -> None:
     )
     with store.engine.connect() as conn:
         payload = as_json(conn.execute(text("select payload from events")).scalar_one())
-    assert payload["input"]["text"] == {
-        "redacted": "My IBAN is <IBAN_CODE>",
-        "length": len(SECRET_IN),
-    }
-    assert SECRET_IN not in "\n".join(_all_text_values(store))
+    # sealed under the event's data key (a key per tenant and day: the event has no user_ref)
+    stored = payload["input"]["text"]
+    assert stored["length"] == len(SECRET_IN) and stored["redacted"]["_sealed"] == "A256GCM"
+    dump = "\n".join(_all_text_values(store))
+    assert SECRET_IN not in dump and "IBAN is" not in dump
+    revealed = reveal_event(store.engine, store.keys, "e1", actor="dpo", reason="t", now=T0)
+    assert revealed is not None
+    assert revealed["texts"] == {"input.text": "My IBAN is <IBAN_CODE>"}
 
 
 def test_detector_state_upsert_and_load_by_scope(store: AuditStore) -> None:
@@ -424,3 +428,28 @@ def test_scalar_json_values_read_back_as_written(store: AuditStore) -> None:
     with store.engine.connect() as conn:
         got = dict(conn.execute(select(t.c.event_id, t.c.prediction)).all())
     assert got == preds
+
+
+CLOUD_KEY = "AKIAIOSFODNN7EXAMPLQ"
+
+
+def test_a_leaked_cloud_key_is_masked_in_stored_texts_and_evidence(store: AuditStore) -> None:
+    """The PII redaction does not know credentials: the store masks them in the redacted text it
+    keeps and in any evidence quoting the event, so no reader of the store or the API gets it."""
+    leaked = f"Sure, use key {CLOUD_KEY} for Jane"
+    ev = _observed(1, output={"text": leaked})
+    quoting = _finding(1)
+    quoting.evidence["quote"] = f"key {CLOUD_KEY}"
+    store.write(
+        AuditBatch(
+            events=[ev],
+            findings=[quoting],
+            redactions={"e1": {"output.text": f"Sure, use key {CLOUD_KEY} for <PERSON>"}},
+        )
+    )
+    assert CLOUD_KEY not in dump_all(store.engine)
+    from audit.trail import finding_trail
+
+    trail = finding_trail(store.engine, quoting.finding_id)
+    assert trail is not None and CLOUD_KEY not in orjson.dumps(trail, default=str).decode()
+    assert "<SECRET>" in orjson.dumps(trail["evidence"]).decode()
