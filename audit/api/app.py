@@ -12,8 +12,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit.api.limits import RequestLimits
 from audit.api.routes import (
     chain,
+    console,
     findings,
     incidents,
+    models,
     removals,
     reports,
     summary,
@@ -39,7 +41,18 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.add_middleware(RequestLimits, max_body_bytes=settings.api_max_body_bytes)
     app.state.engine = engine
     app.state.settings = settings
-    for module in (findings, incidents, summary, chain, tokens, webhooks, reports, removals):
+    for module in (
+        findings,
+        incidents,
+        models,
+        summary,
+        chain,
+        tokens,
+        webhooks,
+        reports,
+        removals,
+        console,
+    ):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
