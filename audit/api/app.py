@@ -12,9 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from audit.api.limits import RequestLimits
 from audit.api.routes import (
     chain,
+    console,
     events,
     findings,
     incidents,
+    models,
     removals,
     reports,
     summary,
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     for module in (
         findings,
         incidents,
+        models,
         summary,
         chain,
         tokens,
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         reports,
         removals,
         events,
+        console,
     ):
         app.include_router(module.router)
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from sqlmodel import Field, SQLModel
 
-from audit.api.schemas.fields import FreeText, UtcDatetime
+from audit.api.schemas.fields import Statement, UtcDatetime
 from audit.api.schemas.findings import FindingBase
 from core.taxonomy import Category, Severity, Subcategory
 
@@ -68,7 +68,8 @@ class IncidentDetailPublic(IncidentPublic):
 
 
 class IncidentActionCreate(SQLModel):
-    reason: FreeText = Field(min_length=1, max_length=2000)
+    # not blank: the state change is chained with its reason (a blank one is a 422, not a 500)
+    reason: Statement = Field(min_length=1, max_length=2000)
 
 
 class IncidentActionResult(IncidentPublic):
