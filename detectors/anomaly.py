@@ -43,7 +43,7 @@ from detectors.series import SeriesScorer
 DEFAULTS: dict[str, Any] = {
     "reference_events": 500,
     "holdout_fraction": 0.25,
-    "false_alarm_rate": 0.005,
+    "false_alarm_rate": 0.001,
     "series_bucket_s": 60,
     "device": "auto",
     # not in riskwatch.yaml yet; these are the defaults
@@ -52,6 +52,11 @@ DEFAULTS: dict[str, Any] = {
     "min_column_share": 0.05,
     "torch_threads": 1,
     "max_gap_fill": 1440,
+    "min_event_z": 4.0,
+    "event_refractory": 50,
+    "refit_events": 2000,
+    "threshold_refresh": 100,
+    "dense_share": 0.8,
 }
 USAGE = ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
 METRICS = ("latency_ms_mean", "cost_usd_per_call", "requests")
@@ -90,13 +95,15 @@ class _Series:
     lat: list[float] = field(default_factory=lambda: [0.0, 0.0])  # sum, count
     cost: list[float] = field(default_factory=lambda: [0.0, 0.0])
     late: int = 0
+    buckets: int = 0  # closed buckets with calls
+    empty: int = 0  # buckets without a call between them
     ref: dict[str, list[list[float]]] = field(default_factory=lambda: {m: [] for m in METRICS})
     scorers: dict[str, SeriesScorer] = field(default_factory=dict)
 
 
 class AnomalyDetector(Detector):
     name: ClassVar[str] = "anomaly"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"  # 2: rolling standardisation and threshold, sparse buckets
     signal_kinds: ClassVar[tuple[str, ...]] = ("event_anomaly", "metric_anomaly")
     #: events a contract test must feed before signals can be expected (reference + calibration)
     warmup_events: ClassVar[int] = 3000
@@ -167,29 +174,60 @@ class AnomalyDetector(Detector):
     def _score_events(
         self, key: str, items: list[tuple[ObservedEvent, dict[str, float]]]
     ) -> list[Signal]:
+        cfg = self.cfg
         prof = self._profile(key, items[0][0].event)
         if prof.net is None:
-            need = self.cfg["reference_events"] - len(prof.ref)
+            need = cfg["reference_events"] - len(prof.ref)
             prof.ref += [row for _, row in items[:need]]
             items = items[need:]
-            if len(prof.ref) < self.cfg["reference_events"]:
+            if len(prof.ref) < cfg["reference_events"]:
                 return []
-            prof.fit(prof.ref, self.cfg, self.device)
+            prof.fit(prof.ref, cfg, self.device)
             prof.ref = []
-        if not items:
-            return []
-        x, raw = prof.matrix([row for _, row in items])
+        signals: list[Signal] = []
+        every, refit = int(cfg["threshold_refresh"]), int(cfg["refit_events"])
+        while items:  # chunks end where the threshold is refreshed or the model refitted
+            n = every - prof.scored % every
+            if refit:
+                n = min(n, refit - prof.since_refit)
+            chunk, items = items[:n], items[n:]
+            signals += self._score_chunk(prof, chunk)
+            if refit and prof.since_refit >= refit:
+                prof.refit(cfg, self.device)
+            elif prof.scored % every == 0:
+                prof.refresh(cfg)
+        return signals
+
+    def _score_chunk(
+        self, prof: EventProfile, items: list[tuple[ObservedEvent, dict[str, float]]]
+    ) -> list[Signal]:
+        cfg = self.cfg
+        x, raw, center, scale = prof.matrix([row for _, row in items], cfg["reference_events"])
         assert prof.net is not None and prof.threshold is not None
         recon = prof.net.reconstruct(x)
         err = (recon - x) ** 2
         scores = err.mean(axis=1)
+        prof.recent = (prof.recent + scores.tolist())[-int(cfg["reference_events"]) :]
         prof.scored += len(items)
-        hits = np.flatnonzero(scores > prof.threshold)
-        prof.alarms += len(hits)
-        return [
-            self._event_signal(prof, items[i][0], float(scores[i]), err[i], x[i], raw[i], recon[i])
-            for i in hits
-        ]
+        prof.since_refit += len(items)
+        above = (scores > prof.threshold) & (np.abs(x).max(axis=1) >= cfg["min_event_z"])
+        out = []
+        for i in range(len(items)):
+            if not above[i]:
+                prof.quiet += 1
+                continue
+            if prof.quiet <= cfg["event_refractory"]:  # the same episode: counted, not reported
+                prof.quiet, prof.suppressed = 0, prof.suppressed + 1
+                continue
+            prof.alarms += 1
+            expected = prof.expected(recon[i], center[i], scale[i])
+            out.append(
+                self._event_signal(
+                    prof, items[i][0], float(scores[i]), err[i], x[i], raw[i], expected
+                )
+            )
+            prof.quiet, prof.suppressed = 0, 0
+        return out
 
     def _event_signal(
         self,
@@ -199,12 +237,11 @@ class AnomalyDetector(Detector):
         err: np.ndarray,
         x: np.ndarray,
         raw: np.ndarray,
-        recon: np.ndarray,
+        expected: np.ndarray,
     ) -> Signal:
         assert prof.threshold is not None  # only a fitted profile scores events
         d = len(prof.columns)
         names = prof.columns + [f"{prof.columns[j]} (missing)" for j in prof.flags]
-        expected = prof.expected(recon)
         total = float(err.sum()) or 1.0
         top = []
         for j in np.argsort(-err, kind="stable")[:3]:
@@ -246,6 +283,8 @@ class AnomalyDetector(Detector):
                 "missing_imputed": missing,
                 "false_alarm_rate": self.cfg["false_alarm_rate"],
                 "reference_size": prof.reference_size,
+                "threshold_window": len(prof.recent),
+                "refits": prof.refits,
             },
             source=observed.source,
             event_id=event.event_id,
@@ -269,9 +308,15 @@ class AnomalyDetector(Detector):
             if s.cost[1]:
                 out.append(("cost_usd_per_call", s.start, s.cost[0] / s.cost[1], observed.source))
             out.append(("requests", s.start, float(s.calls), observed.source))
-            gap = min(round((start - s.start) / size) - 1, int(self.cfg["max_gap_fill"]))
-            for g in range(1, gap + 1):
-                out.append(("requests", s.start + g * size, 0.0, observed.source))
+            gap = round((start - s.start) / size) - 1
+            s.buckets += 1
+            # a model with calls in nearly every bucket has an empty bucket as a zero rate; for a
+            # sparse one (a call every few buckets) an empty bucket is missing data, not a zero
+            dense = s.buckets >= self.cfg["dense_share"] * (s.buckets + s.empty + gap)
+            s.empty += gap
+            if dense:
+                for g in range(1, min(gap, int(self.cfg["max_gap_fill"])) + 1):
+                    out.append(("requests", s.start + g * size, 0.0, observed.source))
             s.calls, s.lat, s.cost = 0, [0.0, 0.0], [0.0, 0.0]
         s.start = start
         s.calls += 1
@@ -370,6 +415,8 @@ class AnomalyDetector(Detector):
                 "lat": list(s.lat),
                 "cost": list(s.cost),
                 "late": s.late,
+                "buckets": s.buckets,
+                "empty": s.empty,
                 "ref": {m: [list(p) for p in v] for m, v in s.ref.items()},
                 "scorers": {m: sc.state_dict() for m, sc in s.scorers.items()},
             }
@@ -391,6 +438,8 @@ class AnomalyDetector(Detector):
                 lat=list(s["lat"]),
                 cost=list(s["cost"]),
                 late=s["late"],
+                buckets=s["buckets"],
+                empty=s["empty"],
                 ref={m: [list(p) for p in v] for m, v in s["ref"].items()},
                 scorers={
                     m: SeriesScorer.from_state(sc, self.device) for m, sc in s["scorers"].items()

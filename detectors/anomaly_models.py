@@ -12,9 +12,10 @@ import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd  # type: ignore[import-untyped]  # no pandas-stubs in the environment
 import torch
 from torch import nn
 
@@ -130,6 +131,11 @@ class VectorModel:
         out: torch.Tensor = self.net(xt)
         return out.cpu().numpy().astype(np.float64)
 
+    def score(self, x: np.ndarray) -> np.ndarray:
+        """Mean squared reconstruction error of each standardised row."""
+        out: np.ndarray = ((self.reconstruct(x) - x) ** 2).mean(axis=1)
+        return out
+
     def state_dict(self) -> dict[str, Any]:
         return {"d": self.d, "seed": self.seed, "weights": to_json(self.net)}
 
@@ -141,9 +147,22 @@ class VectorModel:
         return model
 
 
+#: rows of history a standardisation needs before it trusts its own median / IQR
+_MIN_HISTORY = 10
+
+
 @dataclass
 class EventProfile:
-    """View 1 state of one (model, version): the reference until fitted, then the fitted model."""
+    """View 1 state of one (model, version): the reference until fitted, then the fitted model,
+    the rolling window of its latest (transformed) rows and of their scores.
+
+    Standardisation is rolling and robust: each column's value is centred on the median of the
+    column's previous ``window`` values and scaled by their IQR / 1.349 (at least ``FLOOR`` of the
+    reference scale), so a series that wanders keeps its calls near zero while a call that leaves
+    its recent neighbourhood stands out. ``mean``/``std`` are the reference's robust centre and
+    scale (the fallback while the history is short). The threshold is refitted from the scores
+    of the last ``window`` calls (see ``refresh``), the autoencoder on the last ``window`` rows
+    every ``refit_events`` calls."""
 
     model: str
     version: str
@@ -159,23 +178,64 @@ class EventProfile:
     reference_size: int = 0
     scored: int = 0
     alarms: int = 0
+    #: the last ``window`` transformed rows (None: missing) and the scores of the last calls
+    buf: list[list[float | None]] = field(default_factory=list)
+    recent: list[float] = field(default_factory=list)
+    refits: int = 0
+    since_refit: int = 0
+    quiet: int = 1 << 30  # scored calls since the last call above the threshold
+    suppressed: int = 0  # calls above the threshold inside the current episode, not reported
 
-    def matrix(self, rows: Sequence[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
-        """(model input, raw values with NaN for missing) for ``rows``."""
+    FLOOR: ClassVar[float] = 0.1
+
+    # ------------------------------------------------------------ transforms
+    def transformed(self, rows: Sequence[dict[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        """(raw values with NaN for missing, log1p-transformed where the column is skewed)."""
         cols, nan = self.columns, math.nan
         raw = np.array([[r.get(c, nan) for c in cols] for r in rows], dtype=np.float64)
         raw = raw.reshape(len(rows), len(cols))
-        miss = np.isnan(raw)
         t = np.where(self.log, np.log1p(np.maximum(raw, 0.0)), raw)
-        z = np.where(miss, 0.0, (t - self.mean) / self.std)
+        return raw, t
+
+    def rolling(self, t: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of ``t``: the centre and scale of each column over the ``window`` rows before
+        it (the saved history, then the earlier rows of ``t``)."""
+        hist = np.array(self.buf, dtype=np.float64).reshape(-1, len(self.columns))
+        full = pd.DataFrame(np.concatenate([hist, t]))
+        roll = full.rolling(window, min_periods=1)
+        med = roll.median().shift(1).to_numpy()[len(hist) :]
+        iqr = (roll.quantile(0.75) - roll.quantile(0.25)).shift(1).to_numpy()[len(hist) :]
+        count = roll.count().shift(1).fillna(0).to_numpy()[len(hist) :]
+        mean, std = np.asarray(self.mean), np.asarray(self.std)
+        short = (count < _MIN_HISTORY) | np.isnan(med)
+        center = np.where(short, mean, med)
+        scale = np.where(short, std, np.nan_to_num(iqr) / 1.349)
+        floor = np.maximum(self.FLOOR * std, 1e-3 * np.abs(center))
+        return center, np.maximum(np.maximum(scale, floor), 1e-9)
+
+    def matrix(
+        self, rows: Sequence[dict[str, float]], window: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(model input, raw values with NaN for missing, centre, scale) for ``rows`` in order;
+        the rows join the history."""
+        raw, t = self.transformed(rows)
+        x, center, scale = self._standardise(t, window)
+        return x, raw, center, scale
+
+    def _standardise(self, t: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        center, scale = self.rolling(t, window)
+        miss = np.isnan(t)
+        z = np.where(miss, 0.0, (t - center) / scale)
         if self.flags:
             p = np.asarray(self.flag_p)
             z = np.concatenate([z, (miss[:, self.flags] - p) / np.sqrt(p * (1 - p))], axis=1)
-        return np.clip(z, -CLIP, CLIP), raw
+        keep = np.concatenate([np.asarray(self.buf, dtype=np.float64).reshape(-1, t.shape[1]), t])
+        self.buf = [[None if math.isnan(v) else v for v in r] for r in keep[-window:].tolist()]
+        return np.clip(z, -CLIP, CLIP), center, scale
 
-    def expected(self, recon: np.ndarray) -> np.ndarray:
+    def expected(self, recon: np.ndarray, center: np.ndarray, scale: np.ndarray) -> np.ndarray:
         d = len(self.columns)
-        t = np.minimum(recon[..., :d] * self.std + np.asarray(self.mean), 700.0)
+        t = np.minimum(recon[..., :d] * scale + center, 700.0)
         out: np.ndarray = np.where(self.log, np.expm1(t), t)
         return out
 
@@ -194,13 +254,21 @@ class EventProfile:
             "reference_size",
             "scored",
             "alarms",
+            "buf",
+            "recent",
+            "refits",
+            "since_refit",
+            "quiet",
+            "suppressed",
         )
         out = {k: getattr(self, k) for k in keys}
         out["net"] = self.net.state_dict() if self.net is not None else None
         return out
 
+    # ------------------------------------------------------------ fitting
     def fit(self, rows: list[dict[str, float]], cfg: dict[str, Any], device: torch.device) -> None:
-        """Columns, transforms, moments, autoencoder and threshold from reference ``rows``."""
+        """Columns, transforms, robust centre/scale, autoencoder and threshold from reference
+        ``rows``."""
         n = len(rows)
         counts: dict[str, int] = {}
         for row in rows:
@@ -208,12 +276,11 @@ class EventProfile:
                 counts[k] = counts.get(k, 0) + 1
         self.columns = sorted(k for k, c in counts.items() if c >= cfg["min_column_share"] * n)
         self.log = [False] * len(self.columns)
-        self.mean, self.std = [0.0] * len(self.columns), [1.0] * len(self.columns)
-        _, raw = self.matrix(rows)
+        raw, _ = self.transformed(rows)
         rng = np.random.default_rng(seed_of(f"{self.model}/{self.version}"))
         order = rng.permutation(n)
         n_hold = max(1, round(n * cfg["holdout_fraction"]))
-        hold, train = order[:n_hold], order[n_hold:]
+        train = order[n_hold:]
         log, mean, std = [], [], []
         for j in range(len(self.columns)):
             col = raw[train, j]
@@ -224,21 +291,54 @@ class EventProfile:
                 col.size and col.min() >= 0 and skew_raw > 1 and abs(_skew(lcol)) < skew_raw
             )
             t = lcol if use_log else col
-            mu = float(t.mean()) if t.size else 0.0
+            mu = float(np.median(t)) if t.size else 0.0
+            iqr = float(np.subtract(*np.quantile(t, [0.75, 0.25]))) if t.size else 0.0
             sd = float(t.std()) if t.size else 0.0
             log.append(use_log)
             mean.append(mu)
-            std.append(max(sd, 1e-3 * abs(mu), 1e-9))
+            std.append(max(iqr / 1.349, 0.1 * sd, 1e-3 * abs(mu), 1e-9))
         self.log, self.mean, self.std = log, mean, std
         miss = np.isnan(raw)
         self.flags = [j for j in range(len(self.columns)) if miss[train, j].any()]
         self.flag_p = [float((miss[train, j].sum() + 0.5) / (len(train) + 1)) for j in self.flags]
-        x, _ = self.matrix(rows)
-        self.net = VectorModel(x.shape[1], device, seed_of(f"{self.model}/{self.version}"))
-        self.net.fit(x[train])
-        hold_scores = ((self.net.reconstruct(x[hold]) - x[hold]) ** 2).mean(axis=1)
-        self.threshold = float(tail_quantile(hold_scores, cfg["false_alarm_rate"], log=True))
+        self.buf = []
+        x, _, _, _ = self.matrix(rows, int(cfg["reference_events"]))
+        self._train(x, cfg, device)
         self.reference_size = n
+
+    def _train(self, x: np.ndarray, cfg: dict[str, Any], device: torch.device) -> None:
+        """(Re)train the autoencoder on standardised rows ``x`` (a seeded random part held back)
+        and set the threshold from the held-back scores; they start the window of scores."""
+        seed = seed_of(f"{self.model}/{self.version}/{self.refits}")
+        order = np.random.default_rng(seed).permutation(len(x))
+        n_hold = max(1, round(len(x) * cfg["holdout_fraction"]))
+        hold, train = order[:n_hold], order[n_hold:]
+        self.net = VectorModel(x.shape[1], device, seed)
+        self.net.fit(x[train])
+        self.recent = self.net.score(x[hold]).tolist()
+        self.refresh(cfg)
+        self.since_refit = 0
+
+    def refit(self, cfg: dict[str, Any], device: torch.device) -> None:
+        """Retrain on the rows of the window (standardised by their own rolling statistics)."""
+        hist = np.array(self.buf, dtype=np.float64).reshape(-1, len(self.columns))
+        self.buf = []
+        self.refits += 1
+        for j in range(len(self.columns)):
+            col = hist[:, j][~np.isnan(hist[:, j])]
+            if col.size >= _MIN_HISTORY:
+                mu = float(np.median(col))
+                iqr = float(np.subtract(*np.quantile(col, [0.75, 0.25])))
+                self.mean[j] = mu
+                self.std[j] = max(iqr / 1.349, 0.1 * float(col.std()), 1e-3 * abs(mu), 1e-9)
+        x, _, _ = self._standardise(hist, int(cfg["reference_events"]))
+        self._train(x, cfg, device)
+
+    def refresh(self, cfg: dict[str, Any]) -> None:
+        """Threshold from the window of recent scores: their (1 - false_alarm_rate) quantile with a
+        Pareto tail (errs towards fewer alarms)."""
+        rate = float(cfg["false_alarm_rate"])
+        self.threshold = float(tail_quantile(np.asarray(self.recent), rate, log=True))
 
 
 def _skew(x: np.ndarray) -> float:

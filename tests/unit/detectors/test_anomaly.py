@@ -233,7 +233,7 @@ def test_state_round_trip_gives_identical_scores() -> None:
     part += _run(second, events[1500:], 700)
     as_tuple = lambda s: (s.kind, s.event_id, s.key, orjson.dumps(s.evidence))  # noqa: E731
     assert sorted(map(as_tuple, part)) == sorted(map(as_tuple, whole))  # order within a batch
-    assert len(whole) > 5  # follows batch bounds
+    assert len(whole) >= 2  # the spike and the odd call, across the batch bounds
     assert {s.kind for s in whole} == {"event_anomaly", "metric_anomaly"}
 
 
