@@ -300,7 +300,7 @@ async function incidentsPage(query) {
   const rows = list.items.map((i) =>
     h("tr", { "data-incident": i.incident_id },
       h("td", {}, h("a", { href: `#/incident/${i.incident_id}` }, i.title)),
-      h("td", {}, i.model_id),
+      h("td", { class: "nowrap" }, i.model_id),
       h("td", {}, label(i.subcategory)),
       h("td", {}, sevBadge(i.severity)),
       h("td", {}, statusBadge(i.status)),
