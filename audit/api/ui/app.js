@@ -575,5 +575,9 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("signin").addEventListener("submit", signIn);
   document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
   window.addEventListener("hashchange", route);
+  // a printed incident shows every finding, not only the expanded ones
+  window.addEventListener("beforeprint", () => {
+    for (const d of document.querySelectorAll("details")) d.open = true;
+  });
   route();
 });

@@ -288,3 +288,10 @@ def test_keyboard_and_print(page: Page, console: Console) -> None:
     expect(page.locator("#nav")).to_be_hidden()
     expect(page.locator("#filters")).to_be_hidden()
     expect(page.locator("#incidents")).to_be_visible()
+    # a printed incident shows every finding's evidence, the collapsed ones too
+    page.goto(console.url + f"#/incident/{_incident(page, console, 'ethics')['incident_id']}")
+    second = page.locator("details.finding").nth(1)
+    expect(second).not_to_have_attribute("open", "")
+    expect(second.locator("pre.evidence")).to_be_visible()
+    page.emulate_media(media="screen")
+    expect(second.locator("pre.evidence")).to_be_hidden()
