@@ -574,7 +574,11 @@ function route() {
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("signin").addEventListener("submit", signIn);
   document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    route();
+    // a keyboard or screen-reader user starts reading the new page from its top
+    document.getElementById("main").focus({ preventScroll: false });
+  });
   // a printed incident shows every finding, not only the expanded ones
   window.addEventListener("beforeprint", () => {
     for (const d of document.querySelectorAll("details")) d.open = true;
