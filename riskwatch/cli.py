@@ -191,11 +191,14 @@ main.add_command(keys)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def api(host: str, port: int) -> None:
-    """Serve the audit API (findings, lifecycle, summary, tokens, webhooks) with uvicorn."""
+    """Serve the audit API (findings, incidents, lifecycle, summary, tokens, webhooks, reports)
+    and the web console at /ui/ with uvicorn."""
     import uvicorn
 
     from audit.api.app import create_app
 
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"web console: http://{shown}:{port}/ui/ (sign in with an API token)")
     uvicorn.run(
         create_app(get_settings()), host=host, port=port, log_level=get_settings().log_level.lower()
     )

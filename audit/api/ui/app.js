@@ -300,7 +300,7 @@ async function incidentsPage(query) {
   const rows = list.items.map((i) =>
     h("tr", { "data-incident": i.incident_id },
       h("td", {}, h("a", { href: `#/incident/${i.incident_id}` }, i.title)),
-      h("td", {}, i.model_id),
+      h("td", { class: "nowrap" }, i.model_id),
       h("td", {}, label(i.subcategory)),
       h("td", {}, sevBadge(i.severity)),
       h("td", {}, statusBadge(i.status)),
@@ -574,6 +574,14 @@ function route() {
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("signin").addEventListener("submit", signIn);
   document.getElementById("signout").addEventListener("click", () => signOut("Signed out."));
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    route();
+    // a keyboard or screen-reader user starts reading the new page from its top
+    document.getElementById("main").focus({ preventScroll: false });
+  });
+  // a printed incident shows every finding, not only the expanded ones
+  window.addEventListener("beforeprint", () => {
+    for (const d of document.querySelectorAll("details")) d.open = true;
+  });
   route();
 });

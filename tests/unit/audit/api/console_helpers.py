@@ -177,7 +177,7 @@ def sign_in(page: Any, url: str, token: str) -> None:
 
 
 def screenshots(out: Path) -> list[Path]:
-    """The overview, an incident, a model page and the chain, at 1280x800."""
+    """The overview, the incident list, an incident and a model page, at 1280x800."""
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
@@ -199,7 +199,6 @@ def screenshots(out: Path) -> list[Path]:
             ("incidents", "#/incidents?status=open"),
             ("incident", None),
             ("model", f"#/model/{MODEL}"),
-            ("chain", "#/chain"),
         ):
             if hash_ is None:
                 page.goto(url + "#/incidents?subcategory=ethics")
