@@ -258,8 +258,10 @@ def test_two_dispatchers_share_the_outbox_without_sending_twice(
 ) -> None:
     _subscribe(store, receiver)
     write_findings(store, [finding(i) for i in range(60)])
+    # A generous timeout: on a loaded machine a 10 ms answer can take seconds, and a timed-out
+    # attempt waits for its retry after drain() returns (this test is about claims, not timeouts).
     config = DispatcherConfig(
-        timeout_s=2.0, batch=5, concurrency=2, lease_s=30.0, allow_cidrs=LOCAL
+        timeout_s=15.0, batch=5, concurrency=2, lease_s=60.0, allow_cidrs=LOCAL
     )
     url = str(store.engine.url)
     dispatchers.extend(Dispatcher(make_engine(url), config) for _ in range(2))
