@@ -50,7 +50,8 @@ ALG = "A256GCM"
 PLACEHOLDER = "<sealed>"  # what a reader without the reveal role sees
 ERASED_TEXT = "<erased>"  # a sealed text whose data key was destroyed
 #: evidence strings at least this long that occur in the event's texts are sealed as quotes
-MIN_QUOTE = 4
+#: (shorter ones are labels: a layer name such as "canary" is also a word a text may hold)
+MIN_QUOTE = 12
 _CHUNK = 500
 
 

@@ -33,7 +33,7 @@ T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SUBJECT = "acct-000731"
 OTHER = "acct-000732"
 CANARY = "zebracanary4412"  # said by the subject; not PII, so the redaction keeps it
-QUOTE = f"about {CANARY} now"
+QUOTE = f"about {CANARY} now"  # quotes the event: sealed with it
 
 
 def _event(eid: str, ref: str | None, said: str) -> ObservedEvent:
