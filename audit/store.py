@@ -281,7 +281,14 @@ class AuditStore:
                 )
         return found
 
+    def erased_event_ids(self, event_ids: Iterable[str]) -> set[str]:
+        """The events among ``event_ids`` whose content an erasure removed: a label that arrives
+        for one afterwards is neither stored nor given to the detectors."""
+        with self.engine.connect() as conn:
+            return _erased_in(conn, event_ids)
+
     def write(self, batch: AuditBatch) -> None:
+
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             self._write(conn, batch, now)
@@ -342,6 +349,9 @@ class AuditStore:
                     for e in batch.events
                 ],
             )
+        if batch.feedback:
+            erased = _erased_in(conn, (f.feedback.event_id for f in batch.feedback))
+            batch.feedback = [f for f in batch.feedback if f.feedback.event_id not in erased]
         if batch.feedback:
             conn.execute(
                 self._insert_ignore(table_of(FeedbackRecord), ["event_id"]),
@@ -487,6 +497,27 @@ class AuditStore:
                 )
             ).all()
         return {scope: state for scope, state in rows}
+
+
+def _erased_in(conn: Connection, event_ids: Iterable[str]) -> set[str]:
+    ids = list(dict.fromkeys(event_ids))
+    found: set[str] = set()
+    t = table_of(EventRecord)
+    for i in range(0, len(ids), _ID_CHUNK):
+        rows = conn.execute(
+            select(t.c.event_id, t.c.payload).where(
+                t.c.event_id.in_(ids[i : i + _ID_CHUNK]),
+                # what an erasure clears (its payload is then read to be sure)
+                t.c.user_ref_hash.is_(None),
+                t.c.score.is_(None),
+            )
+        )
+        found.update(
+            r.event_id
+            for r in rows
+            if isinstance(r.payload, dict) and isinstance(r.payload.get("erased"), dict)
+        )
+    return found
 
 
 def _dl_row(d: DeadLetter) -> dict[str, Any]:

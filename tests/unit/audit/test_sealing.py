@@ -262,3 +262,41 @@ def test_cli_rotate_rewraps_retires_and_reveal_reads(
         assert runner.invoke(main, ["audit", "verify"]).exit_code == 0
     finally:
         get_settings.cache_clear()
+
+
+def test_erasure_reaches_pending_fairness_entries_and_a_late_label_is_not_stored(
+    tmp_path: Path,
+) -> None:
+    from audit.models import DetectorStateEntryRecord, FeedbackRecord
+    from audit.store import DetectorState
+    from core.signals import ObservedFeedback, StateEntries
+
+    store = _filled(tmp_path / "f.db")
+    entries = {
+        "p:e1": ["support-bot", "1", {"gender": "f"}, 1, {}, 0.0, 1],
+        "p:e2": ["support-bot", "1", {"gender": "m"}, 0, {}, 0.0, 2],
+    }
+    store.write(
+        AuditBatch(states=[DetectorState("fairness", "3", {}, "global", StateEntries(entries))])
+    )
+    erase_subject(store.engine, SUBJECT, reason="DSR-4", by="dpo", now=T0, keys=store.keys)
+    table = DetectorStateEntryRecord.__table__
+    with store.engine.connect() as conn:
+        assert set(conn.execute(select(table.c.key)).scalars()) == {"p:e2"}
+    labels = []
+    for eid in ("e1", "e2"):
+        doc = {
+            "schema": "riskwatch.feedback/v1",
+            "event_id": eid,
+            "timestamp": "2026-11-28T13:00:00Z",
+            "model": {"id": "support-bot"},
+            "label": 1,
+        }
+        fb, parsed = decode_document(orjson.dumps(doc))
+        labels.append(ObservedFeedback(fb, SourceRef("fb", 0, len(labels), 1), parsed))
+    assert store.erased_event_ids(["e1", "e2", "e3"]) == {"e1"}
+    store.write(AuditBatch(feedback=labels))
+    with store.engine.connect() as conn:
+        stored = set(conn.execute(select(FeedbackRecord.__table__.c.event_id)).scalars())
+    assert stored == {"e2"}
+    assert verify(store.engine).ok
