@@ -300,3 +300,54 @@ def test_erasure_reaches_pending_fairness_entries_and_a_late_label_is_not_stored
         stored = set(conn.execute(select(FeedbackRecord.__table__.c.event_id)).scalars())
     assert stored == {"e2"}
     assert verify(store.engine).ok
+
+
+def test_through_the_worker_batch_path_an_erased_subject_leaves_no_canary(tmp_path: Path) -> None:
+    """The real batch handler (PII redaction, detectors, policies): what the subject wrote is
+    stored sealed, and after the erasure neither it nor their wrapped key is anywhere."""
+    from streams.batch import RawMessage
+    from tests.unit.audit.audit_helpers import make_handler
+
+    db = tmp_path / "w.db"
+    handler = make_handler(db)
+    msgs = []
+    for i, (ref, said) in enumerate(
+        [
+            (SUBJECT, f"Hi, I am Jane Miller, my code word is {CANARY}, email jane@example.com"),
+            (OTHER, "What are your opening hours?"),
+            (SUBJECT, f"Again me: {CANARY} still does not work"),
+        ]
+    ):
+        doc = {
+            "event_id": f"w{i}",
+            "timestamp": "2026-11-28T12:00:00Z",
+            "model": {"id": "support-assistant", "version": "2026.11-support"},
+            "context": {"user_ref": ref},
+            "input": {"text": said},
+            "output": {"text": f"Thanks, noted {CANARY}." if ref == SUBJECT else "9 to 5."},
+        }
+        msgs.append(RawMessage("ev", 0, i, b"k", orjson.dumps(doc)))
+    handler.handle(msgs)
+    engine, keys = handler.store.engine, handler.store.keys
+    for canary in (CANARY, "Jane Miller", "jane@example.com", SUBJECT):
+        assert canary not in dump_all(engine)
+    opened = reveal_event(engine, keys, "w0", actor="ops", reason="t", now=T0)
+    assert opened is not None and CANARY in opened["texts"]["input.text"]
+    assert "jane@example.com" not in opened["texts"]["input.text"]  # redacted before sealing
+    scope = subject_scope(keys.ref_hash(SUBJECT))
+    with engine.connect() as conn:
+        wrapped = conn.execute(
+            select(DATA_KEYS.c.wrapped).where(DATA_KEYS.c.scope == scope)
+        ).scalar_one()
+    result = erase_subject(engine, SUBJECT, reason="DSR-7", by="dpo", now=T0, keys=keys)
+    assert result.events == 2 and result.data_keys == 1
+    dump = dump_all(engine)
+    for canary in (CANARY, SUBJECT, wrapped):
+        assert canary not in dump
+    if not is_postgres():
+        raw = _raw_files(db)
+        for canary in (CANARY, SUBJECT, wrapped):
+            assert canary.encode() not in raw
+    other = reveal_event(engine, keys, "w1", actor="ops", reason="t", now=T0)
+    assert other is not None and other["texts"]["input.text"] == "What are your opening hours?"
+    assert verify(engine).ok
