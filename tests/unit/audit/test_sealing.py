@@ -351,3 +351,21 @@ def test_through_the_worker_batch_path_an_erased_subject_leaves_no_canary(tmp_pa
     other = reveal_event(engine, keys, "w1", actor="ops", reason="t", now=T0)
     assert other is not None and other["texts"]["input.text"] == "What are your opening hours?"
     assert verify(engine).ok
+
+
+def test_retention_destroys_the_day_keys_of_purged_days(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from audit.removal.retention import purge_events
+
+    store = _filled(tmp_path / "p.db")
+    later = T0 + timedelta(days=32)
+    result = purge_events(store.engine, 30, by="t", now=later)
+    assert result.deleted == 3
+    with store.engine.connect() as conn:
+        scopes = set(conn.execute(select(DATA_KEYS.c.scope)).scalars())
+    assert "day:2026-11-28|acme" not in scopes  # the subjects' keys are theirs: erasure's to drop
+    assert subject_scope(store.keys.ref_hash(SUBJECT)) in scopes
+    opened = reveal_event(store.engine, store.keys, "e3", actor="ops", reason="t", now=later)
+    assert opened is None  # the event itself is gone
+    assert verify(store.engine).ok
