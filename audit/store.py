@@ -40,7 +40,7 @@ from audit.sealing import (
 )
 from audit.webhooks import outbox
 from core.findings import Finding
-from core.secrets import mask_secrets
+from core.secrets import mask_secrets, mask_secrets_in
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries
 
 _ID_CHUNK = 500
@@ -206,22 +206,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
-def mask_evidence(value: Any) -> Any:
-    """Evidence with credentials masked in every string it holds (a rule's evidence may quote
-    event content; a leaked key must not be stored readable)."""
-    if isinstance(value, str):
-        return mask_secrets(value)
-    if isinstance(value, dict):
-        return {k: mask_evidence(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_evidence(v) for v in value]
-    return value
-
-
 def _finding_row(f: Finding) -> dict[str, Any]:
     row = f.to_dict()
     row.pop("source")
-    row["evidence"] = mask_evidence(row["evidence"])
+    row["evidence"] = mask_secrets_in(row["evidence"])  # evidence may quote the event
     row["title"] = mask_secrets(row["title"])
     row.update(
         source_topic=f.source_topic,
