@@ -27,7 +27,7 @@ import base64
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -91,14 +91,25 @@ class DataKeys:
     """The data keys of a store, unwrapped on first use and kept by key id (a key id is never
     reused, so a cached key cannot outlive its row into another scope)."""
 
-    def __init__(self, keys: KeyRing) -> None:
+    def __init__(self, keys: KeyRing, reload: Callable[[], KeyRing] | None = None) -> None:
         self.keys = keys
+        self._reload = reload
         self._aead: dict[str, AESGCM] = {}
         self._keks: dict[str, AESGCM] = {}
 
     def _kek(self, kid: str) -> AESGCM:
         if (kek := self._keks.get(kid)) is None:
-            kek = self._keks[kid] = AESGCM(self.keys.kek(kid))
+            try:
+                key = self.keys.kek(kid)
+            except KeyError:
+                if self._reload is None:
+                    raise
+                # `riskwatch keys rotate` re-wrapped the data keys under a KEK this process
+                # has not loaded yet: read the key file again (new keys are wrapped with it too)
+                self.keys = self._reload()
+                self._keks.clear()
+                key = self.keys.kek(kid)
+            kek = self._keks[kid] = AESGCM(key)
         return kek
 
     def _ciphers(self, rows: Iterable[Any]) -> dict[str, tuple[str, AESGCM]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -223,15 +223,24 @@ def _finding_row(f: Finding) -> dict[str, Any]:
 class AuditStore:
     """Idempotent batch writes: replaying a batch inserts nothing twice."""
 
-    def __init__(self, engine: Engine, keys: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keys: KeyRing | None = None,
+        reload_keys: Callable[[], KeyRing] | None = None,
+    ) -> None:
         self.engine = engine
         self._keys = keys
+        # how to read the key file again when a data key is wrapped by a KEK not yet loaded
+        self._reload_keys = reload_keys if keys is not None else keys_from_settings
         self._data_keys: DataKeys | None = None
 
     @property
     def data_keys(self) -> DataKeys:
+        """The store's data keys; with the key file of the settings, a KEK it lacks (a rotation
+        since it was read) makes it read the file again."""
         if self._data_keys is None:
-            self._data_keys = DataKeys(self.keys)
+            self._data_keys = DataKeys(self.keys, self._reload_keys)
         return self._data_keys
 
     @property
@@ -243,8 +252,15 @@ class AuditStore:
         return self._keys
 
     @classmethod
-    def from_url(cls, url: str, *, create: bool = True, keys: KeyRing | None = None) -> AuditStore:
-        store = cls(make_engine(url), keys)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        create: bool = True,
+        keys: KeyRing | None = None,
+        reload_keys: Callable[[], KeyRing] | None = None,
+    ) -> AuditStore:
+        store = cls(make_engine(url), keys, reload_keys)
         if create:
             create_schema(store.engine)
         return store

@@ -369,3 +369,29 @@ def test_retention_destroys_the_day_keys_of_purged_days(tmp_path: Path) -> None:
     opened = reveal_event(store.engine, store.keys, "e3", actor="ops", reason="t", now=later)
     assert opened is None  # the event itself is gone
     assert verify(store.engine).ok
+
+
+def test_a_running_writer_reads_the_key_file_again_after_a_rotation(tmp_path: Path) -> None:
+    """Data keys re-wrapped under a KEK the process has not loaded: it reloads the key file."""
+    from audit.sealing import DataKeys
+
+    path = tmp_path / "keys.json"
+    init_key_file(path)
+    before = load_keys(path)
+    store = AuditStore.from_url(db_url(tmp_path / "w.db"), keys=before)
+    store.write(
+        AuditBatch(
+            events=[_event("e1", SUBJECT, "x")],
+            redactions={"e1": {"input.text": "x"}},
+        )
+    )
+    ring = rotate_key_file(path)
+    assert rewrap(store.engine, ring) == 1
+    scope = subject_scope(before.ref_hash(SUBJECT))
+    stale = DataKeys(before)  # a process that kept the key file of before the rotation
+    with store.engine.connect() as conn, pytest.raises(KeyError):
+        stale.for_scopes(conn, [scope], T0)
+    reloading = DataKeys(before, lambda: load_keys(path))
+    with store.engine.connect() as conn:
+        assert scope in reloading.for_scopes(conn, [scope], T0)
+    assert reloading.keys.kek_kid == ring.kek_kid
