@@ -27,7 +27,7 @@ import base64
 import hashlib
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -50,8 +50,10 @@ ALG = "A256GCM"
 PLACEHOLDER = "<sealed>"  # what a reader without the reveal role sees
 ERASED_TEXT = "<erased>"  # a sealed text whose data key was destroyed
 #: evidence strings at least this long that occur in the event's texts are sealed as quotes
-MIN_QUOTE = 4
+#: (shorter ones are labels: a layer name such as "canary" is also a word a text may hold)
+MIN_QUOTE = 12
 _CHUNK = 500
+_CACHE_MAX = 100_000  # unwrapped data keys kept per process
 
 
 def subject_scope(ref_hash: str) -> str:
@@ -69,15 +71,16 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _wrap(keys: KeyRing, key_id: str, scope: str, dk: bytes) -> str:
+def _wrap(keys: KeyRing, key_id: str, scope: str, dk: bytes, kek: AESGCM | None = None) -> str:
     nonce = os.urandom(12)
-    return _b64(nonce + AESGCM(keys.kek()).encrypt(nonce, dk, f"{key_id}|{scope}".encode()))
+    kek = kek or AESGCM(keys.kek())
+    return _b64(nonce + kek.encrypt(nonce, dk, f"{key_id}|{scope}".encode()))
 
 
-def _unwrap(keys: KeyRing, row: Any) -> bytes:
+def _unwrap(keys: KeyRing, row: Any, kek: AESGCM | None = None) -> bytes:
     raw = base64.b64decode(row.wrapped)
     aad = f"{row.key_id}|{row.scope}".encode()
-    return AESGCM(keys.kek(row.kek_kid)).decrypt(raw[:12], raw[12:], aad)
+    return (kek or AESGCM(keys.kek(row.kek_kid))).decrypt(raw[:12], raw[12:], aad)
 
 
 def is_sealed(value: Any) -> bool:
@@ -88,16 +91,34 @@ class DataKeys:
     """The data keys of a store, unwrapped on first use and kept by key id (a key id is never
     reused, so a cached key cannot outlive its row into another scope)."""
 
-    def __init__(self, keys: KeyRing) -> None:
+    def __init__(self, keys: KeyRing, reload: Callable[[], KeyRing] | None = None) -> None:
         self.keys = keys
+        self._reload = reload
         self._aead: dict[str, AESGCM] = {}
+        self._keks: dict[str, AESGCM] = {}
+
+    def _kek(self, kid: str) -> AESGCM:
+        if (kek := self._keks.get(kid)) is None:
+            try:
+                key = self.keys.kek(kid)
+            except KeyError:
+                if self._reload is None:
+                    raise
+                # `riskwatch keys rotate` re-wrapped the data keys under a KEK this process
+                # has not loaded yet: read the key file again (new keys are wrapped with it too)
+                self.keys = self._reload()
+                self._keks.clear()
+                key = self.keys.kek(kid)
+            kek = self._keks[kid] = AESGCM(key)
+        return kek
 
     def _ciphers(self, rows: Iterable[Any]) -> dict[str, tuple[str, AESGCM]]:
         out = {}
         for row in rows:
             aead = self._aead.get(row.key_id)
             if aead is None:
-                aead = self._aead[row.key_id] = AESGCM(_unwrap(self.keys, row))
+                dk = _unwrap(self.keys, row, self._kek(row.kek_kid))
+                aead = self._aead[row.key_id] = AESGCM(dk)
             out[row.scope] = (row.key_id, aead)
         return out
 
@@ -107,6 +128,8 @@ class DataKeys:
         """scope → (key id, cipher), creating the data keys that do not exist yet (a concurrent
         writer's key for the same scope wins; both then use it)."""
         wanted = sorted(set(scopes))
+        if len(self._aead) > _CACHE_MAX:  # a long-running worker sees ever new subjects
+            self._aead.clear()
         found: dict[str, tuple[str, AESGCM]] = {}
         for i in range(0, len(wanted), _CHUNK):
             found |= self._ciphers(
@@ -114,15 +137,17 @@ class DataKeys:
             )
         missing = [s for s in wanted if s not in found]
         if missing:
-            rows = []
+            rows, kid = [], self.keys.kek_kid
             for scope in missing:
-                key_id = uuid.uuid4().hex
+                key_id, dk = uuid.uuid4().hex, AESGCM.generate_key(256)
+                # ours unless a concurrent writer's key for the scope wins (read back below)
+                self._aead[key_id] = AESGCM(dk)
                 rows.append(
                     {
                         "key_id": key_id,
                         "scope": scope,
-                        "kek_kid": self.keys.kek_kid,
-                        "wrapped": _wrap(self.keys, key_id, scope, AESGCM.generate_key(256)),
+                        "kek_kid": kid,
+                        "wrapped": _wrap(self.keys, key_id, scope, dk, self._kek(kid)),
                         "created_at": now,
                     }
                 )
@@ -148,7 +173,8 @@ class DataKeys:
                 select(DATA_KEYS).where(DATA_KEYS.c.key_id.in_(todo[i : i + _CHUNK]))
             )
             for row in rows:
-                out[row.key_id] = self._aead[row.key_id] = AESGCM(_unwrap(self.keys, row))
+                dk = _unwrap(self.keys, row, self._kek(row.kek_kid))
+                out[row.key_id] = self._aead[row.key_id] = AESGCM(dk)
         return out
 
     def forget(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +40,7 @@ from audit.sealing import (
 )
 from audit.webhooks import outbox
 from core.findings import Finding
-from core.secrets import mask_secrets
+from core.secrets import mask_secrets, mask_secrets_in
 from core.signals import ObservedEvent, ObservedFeedback, StateEntries
 
 _ID_CHUNK = 500
@@ -206,22 +206,10 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC) if value.tzinfo is not None else value
 
 
-def mask_evidence(value: Any) -> Any:
-    """Evidence with credentials masked in every string it holds (a rule's evidence may quote
-    event content; a leaked key must not be stored readable)."""
-    if isinstance(value, str):
-        return mask_secrets(value)
-    if isinstance(value, dict):
-        return {k: mask_evidence(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [mask_evidence(v) for v in value]
-    return value
-
-
 def _finding_row(f: Finding) -> dict[str, Any]:
     row = f.to_dict()
     row.pop("source")
-    row["evidence"] = mask_evidence(row["evidence"])
+    row["evidence"] = mask_secrets_in(row["evidence"])  # evidence may quote the event
     row["title"] = mask_secrets(row["title"])
     row.update(
         source_topic=f.source_topic,
@@ -235,15 +223,24 @@ def _finding_row(f: Finding) -> dict[str, Any]:
 class AuditStore:
     """Idempotent batch writes: replaying a batch inserts nothing twice."""
 
-    def __init__(self, engine: Engine, keys: KeyRing | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        keys: KeyRing | None = None,
+        reload_keys: Callable[[], KeyRing] | None = None,
+    ) -> None:
         self.engine = engine
         self._keys = keys
+        # how to read the key file again when a data key is wrapped by a KEK not yet loaded
+        self._reload_keys = reload_keys if keys is not None else keys_from_settings
         self._data_keys: DataKeys | None = None
 
     @property
     def data_keys(self) -> DataKeys:
+        """The store's data keys; with the key file of the settings, a KEK it lacks (a rotation
+        since it was read) makes it read the file again."""
         if self._data_keys is None:
-            self._data_keys = DataKeys(self.keys)
+            self._data_keys = DataKeys(self.keys, self._reload_keys)
         return self._data_keys
 
     @property
@@ -255,8 +252,15 @@ class AuditStore:
         return self._keys
 
     @classmethod
-    def from_url(cls, url: str, *, create: bool = True, keys: KeyRing | None = None) -> AuditStore:
-        store = cls(make_engine(url), keys)
+    def from_url(
+        cls,
+        url: str,
+        *,
+        create: bool = True,
+        keys: KeyRing | None = None,
+        reload_keys: Callable[[], KeyRing] | None = None,
+    ) -> AuditStore:
+        store = cls(make_engine(url), keys, reload_keys)
         if create:
             create_schema(store.engine)
         return store
@@ -281,7 +285,14 @@ class AuditStore:
                 )
         return found
 
+    def erased_event_ids(self, event_ids: Iterable[str]) -> set[str]:
+        """The events among ``event_ids`` whose content an erasure removed: a label that arrives
+        for one afterwards is neither stored nor given to the detectors."""
+        with self.engine.connect() as conn:
+            return _erased_in(conn, event_ids)
+
     def write(self, batch: AuditBatch) -> None:
+
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             self._write(conn, batch, now)
@@ -342,6 +353,9 @@ class AuditStore:
                     for e in batch.events
                 ],
             )
+        if batch.feedback:
+            erased = _erased_in(conn, (f.feedback.event_id for f in batch.feedback))
+            batch.feedback = [f for f in batch.feedback if f.feedback.event_id not in erased]
         if batch.feedback:
             conn.execute(
                 self._insert_ignore(table_of(FeedbackRecord), ["event_id"]),
@@ -487,6 +501,27 @@ class AuditStore:
                 )
             ).all()
         return {scope: state for scope, state in rows}
+
+
+def _erased_in(conn: Connection, event_ids: Iterable[str]) -> set[str]:
+    ids = list(dict.fromkeys(event_ids))
+    found: set[str] = set()
+    t = table_of(EventRecord)
+    for i in range(0, len(ids), _ID_CHUNK):
+        rows = conn.execute(
+            select(t.c.event_id, t.c.payload).where(
+                t.c.event_id.in_(ids[i : i + _ID_CHUNK]),
+                # what an erasure clears (its payload is then read to be sure)
+                t.c.user_ref_hash.is_(None),
+                t.c.score.is_(None),
+            )
+        )
+        found.update(
+            r.event_id
+            for r in rows
+            if isinstance(r.payload, dict) and isinstance(r.payload.get("erased"), dict)
+        )
+    return found
 
 
 def _dl_row(d: DeadLetter) -> dict[str, Any]:

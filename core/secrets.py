@@ -4,6 +4,7 @@ masks in every text it keeps, so that a leaked key is never stored readable."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 MASK = "<SECRET>"
 
@@ -35,6 +36,17 @@ def mask_secrets(text: str) -> str:
     for rx in SECRET_PATTERNS.values():
         text = rx.sub(MASK, text)
     return text
+
+
+def mask_secrets_in(value: Any) -> Any:
+    """A JSON-like value with credentials masked in every string it holds (evidence)."""
+    if isinstance(value, str):
+        return mask_secrets(value)
+    if isinstance(value, dict):
+        return {k: mask_secrets_in(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_secrets_in(v) for v in value]
+    return value
 
 
 def has_secret(text: str) -> bool:

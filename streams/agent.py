@@ -23,6 +23,7 @@ import faust
 import orjson
 from faust.types import EventT, StreamT
 
+from core.secrets import mask_secrets, mask_secrets_in
 from core.settings import Settings
 from streams.app import RiskwatchApp
 from streams.batch import Outcome, RawMessage
@@ -30,6 +31,17 @@ from streams.metrics import WorkerMetrics
 from streams.retry import retry_async
 from streams.runner import Runner
 from streams.topics import Topics
+
+
+def _published(finding: dict[str, Any]) -> dict[str, Any]:
+    """A finding as the findings topic carries it: credentials masked in its title and
+    evidence, as in the store (a rule's evidence may quote the event)."""
+    return {
+        **finding,
+        "title": mask_secrets(finding["title"]),
+        "evidence": mask_secrets_in(finding["evidence"]),
+    }
+
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +98,7 @@ class AuditSink:
                 await self.publish(
                     self.findings_topic,
                     finding.model_id.encode(),
-                    orjson.dumps(finding.to_dict()),
+                    orjson.dumps(_published(finding.to_dict())),
                     [
                         ("riskwatch-category", str(finding.category).encode()),
                         ("riskwatch-severity", str(finding.severity).encode()),

@@ -233,6 +233,15 @@ class BatchHandler:
             if ids
             else set()
         )
+        if decoded.feedback:  # a late label of an erased event reaches no detector's state
+            labelled = [f.feedback.event_id for f in decoded.feedback]
+            erased = retry_sync(
+                "looking up erased events", lambda: self.store.erased_event_ids(labelled)
+            )
+            if erased:
+                decoded.feedback = [
+                    f for f in decoded.feedback if f.feedback.event_id not in erased
+                ]
         prepared = self.processor.prepare(decoded, known)
         retry_sync("writing to the audit store", lambda: self.store.write(prepared.audit))
         return Outcome(

@@ -39,9 +39,11 @@ def open_store(
     references are keyed with ``keys`` (default: the key file of RISKWATCH_KEY_FILE, which must
     exist: ``KeyFileError`` otherwise)."""
     ring = keys if keys is not None else load_keys(settings.key_path)
+    # after `riskwatch keys rotate` the data keys are wrapped by a KEK loaded by reading it again
+    reload = None if keys is not None else (lambda: load_keys(settings.key_path))
     return retry_sync(
         "opening the audit store",
-        lambda: AuditStore.from_url(settings.database_url, keys=ring),
+        lambda: AuditStore.from_url(settings.database_url, keys=ring, reload_keys=reload),
         first_delay=0.5,
         give_up_after=wait_s,
     )

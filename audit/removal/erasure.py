@@ -9,7 +9,10 @@ any key of the key file (audit/keys.py; rotated keys are kept for this) or its l
   prediction, score, error and user_ref_hash are cleared;
 * each finding about such an event has its evidence replaced by an erased stub that keeps the
   evidence's SHA-256 (audit/chain.py), so the finding's chain link still verifies;
-* the events' feedback labels are deleted;
+* the events' feedback labels are deleted, and so are detector-state entries of those events
+  (the fairness detector's pending decisions and labels: protected attributes, predictions); a
+  label that arrives for an erased event later is not stored (audit/store.py) and reaches no
+  detector (streams/pipeline.py);
 * the subject's data keys (audit/sealing.py, scope ``subject:<ref HMAC>`` under every HMAC key)
   are deleted: every text sealed under them, wherever a copy of it lies (a free page, the WAL, a
   backup, an export), is unreadable from then on (crypto-shredding); after the commit the WAL is
@@ -34,12 +37,22 @@ from sqlalchemy.engine import Connection, Engine
 
 from audit import chain
 from audit.keys import KeyRing, keys_from_settings
-from audit.models import EventRecord, FeedbackRecord, as_utc, table_of
+from audit.models import (
+    DetectorStateEntryRecord,
+    EventRecord,
+    FeedbackRecord,
+    as_utc,
+    table_of,
+)
 from audit.removal.records import next_removal_id, record_removal
 from audit.sealing import scrub, shred, subject_scope
 from core.events import NAME
 
 EVENTS = table_of(EventRecord)
+ENTRIES = table_of(DetectorStateEntryRecord)
+#: keyed detector-state entries of one event: the fairness detector's pending decision
+#: (protected attributes, prediction) and pending label
+EVENT_ENTRY_PREFIXES = ("p:", "l:")
 FEEDBACK = table_of(FeedbackRecord)
 _CHUNK = 500
 _NAME = re.compile(NAME)
@@ -152,6 +165,17 @@ def _delete_feedback(conn: Connection, event_ids: list[str]) -> int:
     return n
 
 
+def _delete_state_entries(conn: Connection, event_ids: list[str]) -> int:
+    keys = [p + e for e in event_ids for p in EVENT_ENTRY_PREFIXES]
+    n = 0
+    for i in range(0, len(keys), _CHUNK):
+        n += (
+            conn.execute(delete(ENTRIES).where(ENTRIES.c.key.in_(keys[i : i + _CHUNK]))).rowcount
+            or 0
+        )
+    return n
+
+
 def erase_subject(
     engine: Engine,
     user_ref: str,
@@ -176,6 +200,7 @@ def erase_subject(
         finding_ids, kept = _erase_findings(conn, event_ids, removal_id)
         feedback = _delete_feedback(conn, event_ids)
         shredded = shred(conn, [subject_scope(c) for c in candidates])
+        _delete_state_entries(conn, event_ids)
         _, seq = record_removal(
             conn,
             kind="erasure",

@@ -2,7 +2,9 @@
 
 Each purge is a ``data_removals`` row (kind ``retention``: cutoff, count, who, when), chained in
 the purge's transaction (audit/chain.py). Events are not chained themselves, so deleting them
-leaves every other link verifiable."""
+leaves every other link verifiable. The data keys of events without a subject (one per tenant and
+UTC day, audit/sealing.py) of the days wholly before the cutoff go too: what findings quoted of
+those events is unreadable from then on, as the events are gone."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from audit.chain import canonical_time
 from audit.models import EventRecord, as_utc, table_of
 from audit.periodic import PeriodicJob
 from audit.removal.records import record_removal
+from audit.sealing import DATA_KEYS, scrub
 
 EVENTS = table_of(EventRecord)
 log = logging.getLogger(__name__)
@@ -51,6 +54,15 @@ def purge_events(
     cutoff = canonical_time(cutoff_dt)
     with engine.begin() as conn:
         deleted = conn.execute(delete(EVENTS).where(EVENTS.c.timestamp < cutoff_dt)).rowcount or 0
+        day_keys = (
+            conn.execute(
+                delete(DATA_KEYS).where(
+                    DATA_KEYS.c.scope.like("day:%"),
+                    DATA_KEYS.c.scope < f"day:{cutoff_dt:%Y-%m-%d}",
+                )
+            ).rowcount
+            or 0
+        )
         if deleted == 0 and not record_empty:
             return PurgeResult(cutoff, 0, by, at, None, None)
         removal_id, seq = record_removal(
@@ -62,6 +74,8 @@ def purge_events(
             reason=f"event retention: {retention_days} days",
             events=deleted,
         )
+    if day_keys:
+        scrub(engine)
     return PurgeResult(cutoff, deleted, by, at, removal_id, seq)
 
 

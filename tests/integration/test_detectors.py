@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy import select, text
 
 from audit.models import EventRecord, FindingRecord
+from audit.sealing import DataKeys, open_sealed, text_aad
 from tests.integration.conftest import make_pipeline
 from tests.integration.harness import Pipeline, wait_for
 from tests.integration.scenarios import PII_TEXTS, Scenario, chat, tabular, write_registry
@@ -129,7 +130,11 @@ def test_personal_data_never_reaches_the_store_the_findings_topic_or_the_logs(ru
     if isinstance(payload, str):
         payload = orjson.loads(payload)
     stored = payload["input"]["text"]
-    assert stored["redacted"] == "Hi, my name is <PERSON> and my email is <EMAIL_ADDRESS>."
+    store = run.pipe.store
+    with store.engine.connect() as conn:  # sealed (audit/sealing.py): the suite's key file opens it
+        ciphers = DataKeys(store.keys).by_ids(conn, [stored["redacted"]["dk"]])
+    opened = open_sealed(ciphers, stored["redacted"], text_aad(first, "input.text"))
+    assert opened == "Hi, my name is <PERSON> and my email is <EMAIL_ADDRESS>."
     assert stored["length"] == len(PII_TEXTS[0][0])
 
 

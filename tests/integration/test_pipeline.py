@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from audit.models import DeadLetterRecord, EventRecord, FindingRecord
+from audit.sealing import DataKeys, open_sealed, text_aad
 from core.model_registry import load_registry
 from riskwatch.simulator import DemoTraffic, demo_traffic
 from tests.deliberate import DELIBERATE, DELIBERATE_WINDOWS, is_deliberate
@@ -95,16 +96,27 @@ def test_texts_are_stored_only_redacted(played: Played) -> None:
     ]
     emails = {e for t in texts for e in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", t)}
     assert texts and emails, "the simulated traffic should contain texts, some with e-mails"
-    with played.pipe.store.engine.connect() as conn:
-        payloads = list(conn.execute(select(EventRecord.__table__.c.payload)).scalars())
-    stored = [p["input"]["text"] for p in payloads if "text" in p.get("input", {})]
-    assert len(stored) == len(texts)
-    forms = Counter(tuple(sorted(s)) for s in stored)
-    assert set(forms) == {("length", "redacted")}, forms
+    store = played.pipe.store
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(EventRecord.__table__.c.event_id, EventRecord.__table__.c.payload)
+        ).all()
+        payloads = [p for _, p in rows]
+        stored = {e: p["input"]["text"] for e, p in rows if "text" in p.get("input", {})}
+        assert len(stored) == len(texts)
+        forms = Counter(tuple(sorted(s)) for s in stored.values())
+        assert set(forms) == {("length", "redacted")}, forms
+        # sealed (audit/sealing.py): opened here with the suite's key file
+        ciphers = DataKeys(store.keys).by_ids(conn, {s["redacted"]["dk"] for s in stored.values()})
+    opened = "\n".join(
+        open_sealed(ciphers, s["redacted"], text_aad(e, "input.text")) or ""
+        for e, s in stored.items()
+    )
+    assert "<EMAIL_ADDRESS>" in opened and "<PERSON>" in opened
     blob = "\n".join(orjson.dumps(p).decode() for p in payloads)
-    assert "<EMAIL_ADDRESS>" in blob and "<PERSON>" in blob
+    assert "<EMAIL_ADDRESS>" not in blob  # nothing readable at rest, not even the redaction
     for email in emails:
-        assert email not in blob
+        assert email not in blob and email not in opened
 
 
 def test_slo_findings_carry_taxonomy_and_kafka_coordinates(played: Played) -> None:

@@ -33,7 +33,7 @@ T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SUBJECT = "acct-000731"
 OTHER = "acct-000732"
 CANARY = "zebracanary4412"  # said by the subject; not PII, so the redaction keeps it
-QUOTE = f"about {CANARY} now"
+QUOTE = f"about {CANARY} now"  # quotes the event: sealed with it
 
 
 def _event(eid: str, ref: str | None, said: str) -> ObservedEvent:
@@ -262,3 +262,136 @@ def test_cli_rotate_rewraps_retires_and_reveal_reads(
         assert runner.invoke(main, ["audit", "verify"]).exit_code == 0
     finally:
         get_settings.cache_clear()
+
+
+def test_erasure_reaches_pending_fairness_entries_and_a_late_label_is_not_stored(
+    tmp_path: Path,
+) -> None:
+    from audit.models import DetectorStateEntryRecord, FeedbackRecord
+    from audit.store import DetectorState
+    from core.signals import ObservedFeedback, StateEntries
+
+    store = _filled(tmp_path / "f.db")
+    entries = {
+        "p:e1": ["support-bot", "1", {"gender": "f"}, 1, {}, 0.0, 1],
+        "p:e2": ["support-bot", "1", {"gender": "m"}, 0, {}, 0.0, 2],
+    }
+    store.write(
+        AuditBatch(states=[DetectorState("fairness", "3", {}, "global", StateEntries(entries))])
+    )
+    erase_subject(store.engine, SUBJECT, reason="DSR-4", by="dpo", now=T0, keys=store.keys)
+    table = DetectorStateEntryRecord.__table__
+    with store.engine.connect() as conn:
+        assert set(conn.execute(select(table.c.key)).scalars()) == {"p:e2"}
+    labels = []
+    for eid in ("e1", "e2"):
+        doc = {
+            "schema": "riskwatch.feedback/v1",
+            "event_id": eid,
+            "timestamp": "2026-11-28T13:00:00Z",
+            "model": {"id": "support-bot"},
+            "label": 1,
+        }
+        fb, parsed = decode_document(orjson.dumps(doc))
+        labels.append(ObservedFeedback(fb, SourceRef("fb", 0, len(labels), 1), parsed))
+    assert store.erased_event_ids(["e1", "e2", "e3"]) == {"e1"}
+    store.write(AuditBatch(feedback=labels))
+    with store.engine.connect() as conn:
+        stored = set(conn.execute(select(FeedbackRecord.__table__.c.event_id)).scalars())
+    assert stored == {"e2"}
+    assert verify(store.engine).ok
+
+
+def test_through_the_worker_batch_path_an_erased_subject_leaves_no_canary(tmp_path: Path) -> None:
+    """The real batch handler (PII redaction, detectors, policies): what the subject wrote is
+    stored sealed, and after the erasure neither it nor their wrapped key is anywhere."""
+    from streams.batch import RawMessage
+    from tests.unit.audit.audit_helpers import make_handler
+
+    db = tmp_path / "w.db"
+    handler = make_handler(db)
+    msgs = []
+    for i, (ref, said) in enumerate(
+        [
+            (SUBJECT, f"Hi, I am Jane Miller, my code word is {CANARY}, email jane@example.com"),
+            (OTHER, "What are your opening hours?"),
+            (SUBJECT, f"Again me: {CANARY} still does not work"),
+        ]
+    ):
+        doc = {
+            "event_id": f"w{i}",
+            "timestamp": "2026-11-28T12:00:00Z",
+            "model": {"id": "support-assistant", "version": "2026.11-support"},
+            "context": {"user_ref": ref},
+            "input": {"text": said},
+            "output": {"text": f"Thanks, noted {CANARY}." if ref == SUBJECT else "9 to 5."},
+        }
+        msgs.append(RawMessage("ev", 0, i, b"k", orjson.dumps(doc)))
+    handler.handle(msgs)
+    engine, keys = handler.store.engine, handler.store.keys
+    for canary in (CANARY, "Jane Miller", "jane@example.com", SUBJECT):
+        assert canary not in dump_all(engine)
+    opened = reveal_event(engine, keys, "w0", actor="ops", reason="t", now=T0)
+    assert opened is not None and CANARY in opened["texts"]["input.text"]
+    assert "jane@example.com" not in opened["texts"]["input.text"]  # redacted before sealing
+    scope = subject_scope(keys.ref_hash(SUBJECT))
+    with engine.connect() as conn:
+        wrapped = conn.execute(
+            select(DATA_KEYS.c.wrapped).where(DATA_KEYS.c.scope == scope)
+        ).scalar_one()
+    result = erase_subject(engine, SUBJECT, reason="DSR-7", by="dpo", now=T0, keys=keys)
+    assert result.events == 2 and result.data_keys == 1
+    dump = dump_all(engine)
+    for canary in (CANARY, SUBJECT, wrapped):
+        assert canary not in dump
+    if not is_postgres():
+        raw = _raw_files(db)
+        for canary in (CANARY, SUBJECT, wrapped):
+            assert canary.encode() not in raw
+    other = reveal_event(engine, keys, "w1", actor="ops", reason="t", now=T0)
+    assert other is not None and other["texts"]["input.text"] == "What are your opening hours?"
+    assert verify(engine).ok
+
+
+def test_retention_destroys_the_day_keys_of_purged_days(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from audit.removal.retention import purge_events
+
+    store = _filled(tmp_path / "p.db")
+    later = T0 + timedelta(days=32)
+    result = purge_events(store.engine, 30, by="t", now=later)
+    assert result.deleted == 3
+    with store.engine.connect() as conn:
+        scopes = set(conn.execute(select(DATA_KEYS.c.scope)).scalars())
+    assert "day:2026-11-28|acme" not in scopes  # the subjects' keys are theirs: erasure's to drop
+    assert subject_scope(store.keys.ref_hash(SUBJECT)) in scopes
+    opened = reveal_event(store.engine, store.keys, "e3", actor="ops", reason="t", now=later)
+    assert opened is None  # the event itself is gone
+    assert verify(store.engine).ok
+
+
+def test_a_running_writer_reads_the_key_file_again_after_a_rotation(tmp_path: Path) -> None:
+    """Data keys re-wrapped under a KEK the process has not loaded: it reloads the key file."""
+    from audit.sealing import DataKeys
+
+    path = tmp_path / "keys.json"
+    init_key_file(path)
+    before = load_keys(path)
+    store = AuditStore.from_url(db_url(tmp_path / "w.db"), keys=before)
+    store.write(
+        AuditBatch(
+            events=[_event("e1", SUBJECT, "x")],
+            redactions={"e1": {"input.text": "x"}},
+        )
+    )
+    ring = rotate_key_file(path)
+    assert rewrap(store.engine, ring) == 1
+    scope = subject_scope(before.ref_hash(SUBJECT))
+    stale = DataKeys(before)  # a process that kept the key file of before the rotation
+    with store.engine.connect() as conn, pytest.raises(KeyError):
+        stale.for_scopes(conn, [scope], T0)
+    reloading = DataKeys(before, lambda: load_keys(path))
+    with store.engine.connect() as conn:
+        assert scope in reloading.for_scopes(conn, [scope], T0)
+    assert reloading.keys.kek_kid == ring.kek_kid

@@ -23,3 +23,15 @@ def test_every_credential_shape_is_masked_and_the_rest_kept() -> None:
 def test_text_without_secrets_is_unchanged() -> None:
     text = "The admin password must be changed every 90 days; see the key rotation policy."
     assert not has_secret(text) and mask_secrets(text) == text
+
+
+def test_mask_secrets_in_masks_every_string_of_evidence() -> None:
+    from core.secrets import mask_secrets_in
+
+    key = "AKIAIOSFODNN7EXAMPLQ"
+    evidence = {"quote": f"use {key}", "hits": [{"text": key, "start": 4}], "n": 1}
+    assert mask_secrets_in(evidence) == {
+        "quote": "use <SECRET>",
+        "hits": [{"text": "<SECRET>", "start": 4}],
+        "n": 1,
+    }

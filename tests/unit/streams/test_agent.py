@@ -221,3 +221,13 @@ def test_detector_state_is_committed_with_the_batch(tmp_path: Path) -> None:
     states = rig.real.load_states()
     assert set(states) == {"spy", "usage_slo", "policies"}  # policies: window-rule state
     assert states["usage_slo"].state["credit-scoring"]["calls"] == 3
+
+
+def test_the_findings_topic_carries_no_credential() -> None:
+    from streams.agent import _published
+
+    key = "AKIAIOSFODNN7EXAMPLQ"
+    published = _published(
+        {"title": f"leak {key}", "evidence": {"quote": f"use {key}"}, "finding_id": "f"}
+    )
+    assert key not in str(published) and published["finding_id"] == "f"
