@@ -28,6 +28,7 @@ import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -69,9 +70,11 @@ def stream(seed: int, n: int, onset: int | None) -> list[ObservedEvent]:
     return out
 
 
-def new_method(events: list[ObservedEvent]) -> tuple[list[tuple[int, str, str]], float]:
+def new_method(
+    events: list[ObservedEvent], **overrides: Any
+) -> tuple[list[tuple[int, str, str]], float]:
     """(call index of the window's last call, kind, column or "dataset") per signal; seconds."""
-    det = DriftDetector(load_registry(REPO / "riskwatch.yaml"))
+    det = DriftDetector(load_registry(REPO / "riskwatch.yaml"), **overrides)
     t0 = time.perf_counter()
     signals = []
     for k in range(0, len(events), BATCH):
@@ -112,7 +115,7 @@ def summarise(signals: list[tuple[int, str, str]], onset: int | None) -> dict[st
     if onset is None:
         return out
     shifted = [s for s in findings if s[2] == SHIFTED and s[0] >= onset]
-    first_window_end = 1499 + ((max(onset, 1499) - 1499 + 249) // 250) * 250
+    first_window_end = _first_window_end(onset)
     out |= {
         "before_onset": sum(1 for s in findings if s[0] < onset),
         "shifted_findings": len(shifted),
@@ -123,24 +126,38 @@ def summarise(signals: list[tuple[int, str, str]], onset: int | None) -> dict[st
     return out
 
 
-def run_seed(seed: int, stable_n: int, old_n: int, shift_n: int, onset: int) -> dict[str, Any]:
-    """Both methods on the seed's stable stream (the old one on its first ``old_n`` calls: it
-    costs ~0.3 ms per call) and on its shift stream."""
+def run_seed(seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Both methods on the seed's stable stream (the old one on its first ``--old-stable``
+    calls: it costs ~0.3 ms per call) and on its shift stream; the new one also with the onset
+    on a window's last call (the worst phase: the first window holds one shifted call)."""
     out: dict[str, Any] = {}
-    stable, shifted = stream(seed, stable_n, None), stream(seed, shift_n, onset)
-    for name, method, events in (
-        ("stable/new", new_method, stable),
-        ("stable/old", old_method, stable[:old_n]),
-        ("shift/new", new_method, shifted),
-        ("shift/old", old_method, shifted),
+    new = partial(new_method, **({"false_alarm_rate": args.rate} if args.rate else {}))
+    stable, onset = stream(seed, args.stable, None), args.onset
+    shifted = stream(seed, args.shift_events, onset)
+    worst = _first_window_end(onset)
+    for name, method, events, at in (
+        ("stable/new", new, stable, None),
+        ("stable/old", old_method, stable[: args.old_stable], None),
+        ("shift/new", new, shifted, onset),
+        ("shift/old", old_method, shifted, onset),
+        ("worst/new", new, stream(seed, args.shift_events, worst), worst),
     ):
         signals, took = method(events)
-        at = onset if name.startswith("shift") else None
         out[name] = summarise(signals, at) | {
             "calls": len(events),
             "calls_per_s": len(events) / took,
         }
     return out
+
+
+def _first_window_end(onset: int) -> int:
+    """The last call of the first window that holds a call from ``onset`` on (riskwatch.yaml's
+    windows: the first ends at call 1499, then every 250)."""
+    return 1499 + ((max(onset, 1499) - 1499 + 249) // 250) * 250
+
+
+def _windows(d: dict[str, Any]) -> str:
+    return "-" if d["windows_to_detection"] is None else str(d["windows_to_detection"])
 
 
 def _fmt_cols(cols: dict[str, int]) -> str:
@@ -153,37 +170,42 @@ def main() -> None:
     ap.add_argument("--old-stable", type=int, default=30_000, help="of those, for the old method")
     ap.add_argument("--shift-events", type=int, default=30_000)
     ap.add_argument("--onset", type=int, default=15_000)
+    ap.add_argument(
+        "--rate", type=float, help="the new method's false_alarm_rate (riskwatch.yaml's)"
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     results: dict[str, Any] = {}
     print(
         f"stable: {args.stable:,} calls per seed; shift: x1 +0.5 sd from call {args.onset:,} "
-        f"of {args.shift_events:,}; reference 1000 / window 500 / step 250\n"
+        f"of {args.shift_events:,} (worst phase: from call {_first_window_end(args.onset):,}); "
+        f"reference 1000 / window 500 / step 250\n"
     )
     print(
         f"{'seed':>9s} {'method':6s} | {'stable calls':>12s} {'findings':>8s} {'columns':20s} | "
-        f"{'windows':>7s} {'x1':>3s} {'other':>5s} {'pre':>4s} {'ended':>5s} "
+        f"{'windows':>7s} {'worst':>5s} {'x1':>3s} {'other':>5s} {'pre':>4s} {'ended':>5s} "
         f"{'other columns named':22s} | {'calls/s':>7s}"
     )
     for split, seeds in (("dev", DEV), ("held-back", HELD_BACK)):
         for seed in seeds:
-            r = results[str(seed)] = run_seed(
-                seed, args.stable, args.old_stable, args.shift_events, args.onset
-            )
+            r = results[str(seed)] = run_seed(seed, args)
             for name in ("new", "old"):
                 s, d = r[f"stable/{name}"], r[f"shift/{name}"]
-                w = "-" if d["windows_to_detection"] is None else str(d["windows_to_detection"])
+                w = _windows(d)
+                worst = _windows(r["worst/new"]) if name == "new" else ""
                 others = ", ".join(c.removeprefix("features.") for c in d["other_columns"])
                 print(
                     f"{seed:>5d}{'*' if split == 'dev' else ' ':3s} {name:6s} | "
                     f"{s['calls']:12,d} {s['findings']:8d} {_fmt_cols(s['columns'])[:20]:20s} | "
-                    f"{w:>7s} {d['shifted_findings']:3d} {d['other_findings']:5d} "
+                    f"{w:>7s} {worst:>5s} {d['shifted_findings']:3d} {d['other_findings']:5d} "
                     f"{d['before_onset']:4d} {d['ended']:5d} {others[:22]:22s} | "
                     f"{s['calls_per_s']:7,.0f}",
                     flush=True,
                 )
     print(
-        "(* development seed; windows: from the onset to x1's first finding; x1 / other: "
+        "(* development seed; windows: from the onset to x1's first finding, counting the first "
+        "window that holds a shifted call as 1; worst: the same with the onset on a window's last "
+        "call; x1 / other: "
         "findings after the onset on x1 / on any other column or the dataset; pre: findings "
         "before the onset; ended: the episode's end, info)\n"
     )
@@ -195,7 +217,13 @@ def main() -> None:
             shift = [r[f"shift/{name}"] for r in rs]
             print(
                 f"{name} {split:9s}: {stable} findings over {calls:,} stable calls; shift found "
-                f"in {[d['windows_to_detection'] for d in shift]} windows; x1 findings "
+                f"in {[d['windows_to_detection'] for d in shift]} windows"
+                + (
+                    f" ({[r['worst/new']['windows_to_detection'] for r in rs]} at the worst phase)"
+                    if name == "new"
+                    else ""
+                )
+                + f"; x1 findings "
                 f"{[d['shifted_findings'] for d in shift]}; other columns' findings "
                 f"{sum(d['other_findings'] + d['before_onset'] for d in shift)}"
             )
