@@ -1,5 +1,5 @@
 """Two-sample tests and false-discovery control for the drift detector (detectors/drift.py),
-computed here with numpy/scipy (no Evidently on the event path; detectors/drift_stats.py keeps
+computed here with numpy/scipy (no Evidently on the event path; evidently_stats.py keeps
 Evidently's own verdicts for comparison, bench/drift.py).
 
 * column type, fixed by the reference: booleans and strings are categorical (a string column

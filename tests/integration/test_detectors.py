@@ -27,8 +27,8 @@ pytestmark = pytest.mark.integration
 
 ANOMALIES = (450, 620, 800, 990, 1170, 1350, 1530)  # after the 400-event reference
 DRIFT_AT = 1000
-# Bound on chance anomaly findings in clean traffic, for this fixed seed: measured 0, bounded a
-# little above. Drift: none (its false-alarm budget is 1e-4 per window, detectors/drift/).
+# Bound on chance anomaly findings in clean traffic for this fixed seed (a little above what was
+# measured). Drift: none (its false-alarm budget is 1e-4 per window, detectors/drift/).
 MAX_FALSE_ANOMALIES = 2
 MAX_FALSE_DRIFTS = 0
 
