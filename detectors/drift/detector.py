@@ -4,9 +4,11 @@ Per model id, the columns of each successful call (detectors/drift/rows.py). The
 ``reference_size`` calls are its reference (their column set is the model's column set). After
 it, the last ``window_size`` calls form the current window, tested every ``step`` calls
 (sliding): K-S for numerical columns, chi-square for categorical ones (detectors/drift/
-stattests.py), and Benjamini-Hochberg across the window's columns at ``false_alarm_rate``:
-when nothing drifts, a window names a column with probability at most ``false_alarm_rate``
-(1e-4: one false episode per 10,000 windows, 2.5 million calls at step 250, expected).
+stattests.py), each on the whole window and on its newest ``step`` calls (a shift that began
+inside the window is clearest there: found by the second window after its onset whatever its
+phase), and Benjamini-Hochberg across all the window's tests at ``false_alarm_rate``: when
+nothing drifts, a window names a column with probability at most ``false_alarm_rate`` (1e-4:
+one false episode per 10,000 windows, 2.5 million calls at step 250, expected).
 
 One episode, one finding. A column that BH rejects opens an episode: one ``column_drift`` signal
 (key ``{model}:{column}:{offset}``, the offset of the opening window's last call). While the
@@ -24,8 +26,9 @@ Either end emits one info ``column_drift_ended`` signal (key ``...:ended``) with
 windows, worst p-value and reason. ``dataset_drift`` / ``dataset_drift_ended`` do the same for
 the model: open while the share of tested columns with an open episode is >= ``drift_share``.
 
-Evidence: the test, statistic, p-value, BH-adjusted p-value and level, the window's tested
-columns, and both windows' bounds (time, topic, partition, offsets). Episodes are part of the
+Evidence: the test, statistic, p-value, BH-adjusted p-value and level, what it covered (the
+window or its newest calls) and the bounds (time, topic, partition, offsets) of those calls and
+of the reference. Episodes are part of the
 saved state (format 2; a format-1 state keeps its reference and buffer, episodes start empty).
 Memory per model: the reference plus the last max(reference_size, window_size) rows.
 """
@@ -56,6 +59,7 @@ DEFAULTS: dict[str, Any] = {
 }
 STATE_FORMAT = 2
 DATASET = "(dataset)"  # episode key of the model's dataset drift; no column is named so
+WINDOW, RECENT = "window", "recent"  # what a test covers: the window, or its newest step calls
 
 
 @dataclass
@@ -139,6 +143,7 @@ class DriftDetector(Detector):
         self.window_size: int = cfg["window_size"]
         self.step: int = cfg["step"]
         self.buffer = max(self.reference_size, self.window_size)
+        self.q: float = cfg["false_alarm_rate"]
         self._models: dict[str, _Model] = {}
         self._prepared: dict[str, dict[str, st.Prepared]] = {}  # model -> column -> reference
 
@@ -193,35 +198,59 @@ class DriftDetector(Detector):
     # ------------------------------------------------------------------ window tests
 
     def _window(self, model_id: str, version: str | None, m: _Model) -> list[Signal]:
-        assert m.columns is not None
         w = self.window_size
         rows, metas = list(m.rows)[-w:], list(m.metas)[-w:]
-        results: list[st.ColumnTest] = []
+        verdicts = self._test_columns(model_id, m, rows)
+        ctx = _Window(model_id, version, window_bounds(metas), metas[-1], len(verdicts))
+        recent = window_bounds(metas[-self.step :])
+        signals: list[Signal] = []
+        for v in verdicts:
+            column, p_value = v.test.column, v.test.p_value
+            ep = m.episodes.get(column)
+            if ep is None:
+                if v.rejected:
+                    bounds = recent if v.span == RECENT else ctx.bounds
+                    m.episodes[column] = _open(ctx, p_value, bounds)
+                    signals.append(self._drift_signal(ctx, m, v, bounds))
+                continue
+            reason = self._advance(ep, v.min_p, v.rejected)
+            if reason == "reference_refitted":
+                self._refit(model_id, m, column)
+            if reason is not None:
+                del m.episodes[column]
+                signals.append(self._ended_signal(ctx, column, ep, reason))
+        signals += self._dataset(ctx, m, [v.test.column for v in verdicts])
+        return signals
+
+    def _test_columns(self, model_id: str, m: _Model, rows: list[list[Any]]) -> list[_Verdict]:
+        """Each column's tests, on the whole window and on its newest ``step`` calls (a shift
+        that began inside the window shows there first), with BH across all of them; per
+        column (sorted), the test with the smallest adjusted p-value."""
+        assert m.columns is not None
+        w, step = self.window_size, self.step
+        tests: list[tuple[st.ColumnTest, str]] = []
         for j, c in enumerate(m.columns):
             if m.seen - m.tested_from.get(c, 0) < w:  # refitted: the window overlaps it
                 continue
-            r = st.column_test(c, self._prepared_reference(model_id, m, c), [x[j] for x in rows])
-            if r is not None:
-                results.append(r)
-        q = self.cfg["false_alarm_rate"]
-        rejected, adjusted = st.benjamini_hochberg([r.p_value for r in results], q)
-        ctx = _Window(model_id, version, window_bounds(metas), metas[-1], len(results))
-        signals: list[Signal] = []
-        for r, rej, adj in sorted(zip(results, rejected, adjusted, strict=True), key=_by_column):
-            ep = m.episodes.get(r.column)
-            if ep is None:
-                if rej:
-                    m.episodes[r.column] = _open(ctx, r.p_value)
-                    signals.append(self._drift_signal(ctx, m, r, adj))
+            ref, values = self._prepared_reference(model_id, m, c), [x[j] for x in rows]
+            whole = st.column_test(c, ref, values)
+            if whole is None:
                 continue
-            reason = self._advance(ep, r.p_value, rej)
-            if reason == "reference_refitted":
-                self._refit(model_id, m, r.column)
-            if reason is not None:
-                del m.episodes[r.column]
-                signals.append(self._ended_signal(ctx, r.column, ep, reason))
-        signals += self._dataset(ctx, m, [r.column for r in results])
-        return signals
+            tests.append((whole, WINDOW))
+            if step < w and (newest := st.column_test(c, ref, values[-step:])) is not None:
+                tests.append((newest, RECENT))
+        rejected, adjusted = st.benjamini_hochberg([t.p_value for t, _ in tests], self.q)
+        best: dict[str, _Verdict] = {}
+        for (t, span), rej, adj in zip(tests, rejected, adjusted, strict=True):
+            v = best.get(t.column)
+            if v is None or adj < v.adjusted:
+                best[t.column] = _Verdict(
+                    t, span, adj, rej or (v is not None and v.rejected), len(tests)
+                )
+            else:
+                v.rejected = v.rejected or rej
+            best[t.column].min_p = min(t.p_value, v.min_p if v is not None else 1.0)
+        return [best[c] for c in sorted(best)]
 
     def _advance(self, ep: dict[str, Any], p_value: float, rejected: bool) -> str | None:
         """One more window of an open episode; the reason it ends now, if it does."""
@@ -260,7 +289,7 @@ class DriftDetector(Detector):
             "current_window": ctx.bounds,
         }
         if ep is None and now:
-            m.episodes[DATASET] = _open(ctx, 0.0)
+            m.episodes[DATASET] = _open(ctx, 0.0, ctx.bounds)
             title = (
                 f"Dataset drift in {ctx.model}: {len(drifting)} of {len(tested)} columns drifted "
                 f"(share {share:.2f} >= {self.cfg['drift_share']:g})"
@@ -281,8 +310,8 @@ class DriftDetector(Detector):
 
     # ------------------------------------------------------------------ signals
 
-    def _drift_signal(self, ctx: _Window, m: _Model, r: st.ColumnTest, adjusted: float) -> Signal:
-        q = self.cfg["false_alarm_rate"]
+    def _drift_signal(self, ctx: _Window, m: _Model, v: _Verdict, bounds: dict[str, Any]) -> Signal:
+        r, q = v.test, self.q
         evidence: dict[str, Any] = {
             "column": r.column,
             "column_type": r.column_type,
@@ -291,18 +320,20 @@ class DriftDetector(Detector):
             "score_kind": "p_value",
             "statistic": r.statistic,
             "p_value": r.p_value,
-            "adjusted_p_value": adjusted,
+            "adjusted_p_value": v.adjusted,
             "threshold": q,
             "correction": "benjamini-hochberg",
+            "tested": "newest calls of the window" if v.span == RECENT else "window",
             "columns_tested": ctx.tested,
+            "tests": v.tests,
             "reference_rows": r.reference_rows,
             "current_rows": r.current_rows,
             "reference_window": m.column_bounds.get(r.column, m.reference_bounds),
-            "current_window": ctx.bounds,
+            "current_window": bounds,
         }
         title = (
             f"Drift in {r.column} of {ctx.model}: {r.stattest_display} {r.p_value:.3g} "
-            f"(BH-adjusted {adjusted:.3g} <= {q:g})"
+            f"(BH-adjusted {v.adjusted:.3g} <= {q:g})"
         )
         key = f"{ctx.model}:{r.column}:{ctx.last[3]}"
         return self._signal(ctx, "column_drift", Severity.MEDIUM, key, title, evidence)
@@ -367,14 +398,23 @@ class _Window:
     tested: int
 
 
-def _by_column(item: tuple[st.ColumnTest, bool, float]) -> str:
-    return item[0].column
+@dataclass(slots=True)
+class _Verdict:
+    """A column's verdict in a window: its test with the smallest BH-adjusted p-value, on the
+    whole window or its newest calls; rejected if any of its tests is."""
+
+    test: st.ColumnTest
+    span: str
+    adjusted: float
+    rejected: bool
+    tests: int  # hypotheses in the window's BH
+    min_p: float = 1.0
 
 
-def _open(ctx: _Window, p_value: float) -> dict[str, Any]:
+def _open(ctx: _Window, p_value: float, bounds: dict[str, Any]) -> dict[str, Any]:
     return {
         "started_offset": ctx.last[3],
-        "started_window": ctx.bounds,
+        "started_window": bounds,
         "windows": 1,
         "calm_windows": 0,
         "worst_p_value": p_value,

@@ -109,7 +109,7 @@ def test_a_shift_is_one_finding_opened_once_and_closed_by_refitting_the_referenc
     assert first_with_shift <= _at(opened) <= first_with_shift + STEP  # within 2 windows
     assert opened.severity == "medium" and opened.key == f"m:features.x1:{OFFSET0 + _at(opened)}"
     assert opened.evidence["adjusted_p_value"] <= opened.evidence["threshold"] == 1e-4
-    assert opened.evidence["columns_tested"] == 7
+    assert opened.evidence["columns_tested"] == 7 and opened.evidence["tests"] == 14
     # nothing while the episode lasts; after 8 windows the reference is refitted, which ends it
     assert _at(ended) == _at(opened) + 7 * STEP
     assert ended.severity == "info" and ended.key == opened.key + ":ended"
@@ -121,6 +121,22 @@ def test_a_shift_is_one_finding_opened_once_and_closed_by_refitting_the_referenc
     assert m.column_bounds["features.x1"]["last_offset"] == OFFSET0 + _at(ended)
     assert np.mean(m.reference["features.x2"]) == pytest.approx(0.0, abs=0.15)  # untouched
     assert not m.episodes
+
+
+@pytest.mark.parametrize("phase", [0, 1, 125, 249])
+def test_a_half_sd_shift_is_found_within_two_windows_whatever_its_phase(phase: int) -> None:
+    """The onset ``phase`` calls before the last call of the first window that holds it (phase 0,
+    the worst case: that window holds one shifted call); the next window names it at the latest,
+    and only it."""
+    onset = FIRST_END + 20 * STEP - phase  # phase 0: the onset is that window's last call
+    first_end = FIRST_END + 20 * STEP
+    for seed in (21, 22, 23):
+        events = _features(onset + 1000, seed=seed, shifts={"x1": [(onset, onset + 1000, 0.5)]})
+        signals = _run(DriftDetector(REGISTRY), events)
+        assert [(s.kind, s.evidence["column"]) for s in signals] == [
+            ("column_drift", "features.x1")
+        ]
+        assert first_end <= _at(signals[0]) <= first_end + STEP
 
 
 def test_a_drifting_reference_keeps_adapting() -> None:
@@ -170,20 +186,22 @@ def test_evidence_has_window_bounds_with_timestamps_and_kafka_offsets() -> None:
     events = _features(8000, seed=12, shifts={"x1": [(5000, 8000, 1.0)]})
     signal = _run(DriftDetector(REGISTRY), events)[0]
     end = _at(signal)
-    first, last = events[end - 499], events[end]
+    # window 5249 holds 250 shifted calls: its newest 250 (all shifted) are what drifted
+    assert end == 5249 and signal.evidence["tested"] == "newest calls of the window"
+    first, last = events[end - 249], events[end]
     assert signal.evidence["current_window"] == {
-        "events": 500,
+        "events": 250,
         "first_timestamp": first.event.timestamp.isoformat(),
         "last_timestamp": last.event.timestamp.isoformat(),
         "topic": TOPIC,
         "partition": PARTITION,
-        "first_offset": OFFSET0 + end - 499,
+        "first_offset": OFFSET0 + end - 249,
         "last_offset": OFFSET0 + end,
         "sources": [
             {
                 "topic": TOPIC,
                 "partition": PARTITION,
-                "first_offset": OFFSET0 + end - 499,
+                "first_offset": OFFSET0 + end - 249,
                 "last_offset": OFFSET0 + end,
             }
         ],
@@ -207,7 +225,12 @@ def test_categorical_columns_drift_by_chi_square() -> None:
         for i in range(5000)
     ]
     signals = _run(DriftDetector(REGISTRY), events)
-    assert [s.kind for s in signals] == ["column_drift", "dataset_drift"]  # 1 of 1 column
+    assert [s.kind for s in signals] == [
+        "column_drift",
+        "dataset_drift",  # 1 of 1 column
+        "column_drift_ended",  # the reference refitted
+        "dataset_drift_ended",
+    ]
     assert signals[0].evidence["stattest"] == "chisquare"
     assert 3000 <= _at(signals[0]) <= 3000 + 2 * STEP
 
