@@ -5,10 +5,11 @@ Per model id, the columns of each successful call (detectors/drift/rows.py). The
 it, the last ``window_size`` calls form the current window, tested every ``step`` calls
 (sliding): K-S for numerical columns, chi-square for categorical ones (detectors/drift/
 stattests.py), each on the whole window and on its newest ``step`` calls (a shift that began
-inside the window is clearest there: found by the second window after its onset whatever its
-phase), and Benjamini-Hochberg across all the window's tests at ``false_alarm_rate``: when
-nothing drifts, a window names a column with probability at most ``false_alarm_rate`` (1e-4:
-one false episode per 10,000 windows, 2.5 million calls at step 250, expected).
+inside the window is clearest there: a 0.5 sd shift is named by the second window after its
+onset with probability >= 0.93 at any phase, README "Data drift"), and Benjamini-Hochberg
+across all the window's tests at ``false_alarm_rate``: when nothing drifts, a window names a
+column with probability at most ``false_alarm_rate`` (1e-4: one false episode per 10,000
+windows, 2.5 million calls at step 250, expected).
 
 One episode, one finding. A column that BH rejects opens an episode: one ``column_drift`` signal
 (key ``{model}:{column}:{offset}``, the offset of the opening window's last call). While the
