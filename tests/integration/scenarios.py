@@ -28,8 +28,6 @@ TEST_REGISTRY: dict[str, Any] = {
             "reference_size": 400,
             "window_size": 300,
             "step": 150,
-            "stattest": None,
-            "stattest_threshold": None,
             "drift_share": 0.5,
         },
     },

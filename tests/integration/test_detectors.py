@@ -28,10 +28,10 @@ pytestmark = pytest.mark.integration
 
 ANOMALIES = (450, 620, 800, 990, 1170, 1350, 1530)  # after the 400-event reference
 DRIFT_AT = 1000
-# Bounds on chance findings in clean traffic, for this fixed seed and Evidently's p < 0.05
-# per column per window (confirmed over 2 windows): measured 0 and 1, bounded a little above.
+# Bound on chance anomaly findings in clean traffic for this fixed seed (a little above what was
+# measured). Drift: none (its false-alarm budget is 1e-4 per window, detectors/drift/).
 MAX_FALSE_ANOMALIES = 2
-MAX_FALSE_DRIFTS = 2
+MAX_FALSE_DRIFTS = 0
 
 
 @dataclass
@@ -168,7 +168,7 @@ def test_drift_is_found_after_its_onset_on_the_drifted_column(run: Run) -> None:
         )["timestamp"].replace("Z", "+00:00")
     )
     x2 = [f for f in _of(run, "RW-TR-020", "drifter") if f["evidence"]["column"] == "features.x2"]
-    assert x2, "no drift finding on the drifted column"
+    assert len(x2) == 1, "one drift finding for the drifted column's episode"
     assert all(_window_end(f) >= onset for f in x2)
     first = min(x2, key=_window_end)
     evidence = first["evidence"]
@@ -176,7 +176,7 @@ def test_drift_is_found_after_its_onset_on_the_drifted_column(run: Run) -> None:
     assert evidence["reference_window"]["events"] == 400
     assert evidence["current_window"]["first_offset"] <= evidence["current_window"]["last_offset"]
     assert first["source_topic"] == run.pipe.events_topic
-    # Confirmed in 2 windows of 300 sliding by 150: found within 450 events of the onset.
+    # Windows of 300 sliding by 150: found within 450 events of the onset.
     drifter_ts = sorted(
         datetime.fromisoformat(orjson.loads(v)["timestamp"].replace("Z", "+00:00"))
         for _, v in run.drifter.messages

@@ -32,8 +32,10 @@ START = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
 
 @cache
-def _stream(n: int) -> tuple[ObservedEvent, ...]:
-    events = simulate_events(n, registry=REGISTRY, seed=2, run_id="c", start=START)
+def _stream(n: int, drift_from: float | None = None) -> tuple[ObservedEvent, ...]:
+    events = simulate_events(
+        n, registry=REGISTRY, seed=2, run_id="c", start=START, drift_from=drift_from
+    )
     raw = [RawMessage("t", 0, i, None, orjson.dumps(e)) for i, e in enumerate(events)]
     decoded = decode_batch(raw, EventPolicy())
     assert not decoded.rejected
@@ -41,8 +43,10 @@ def _stream(n: int) -> tuple[ObservedEvent, ...]:
 
 
 def _events_for(cls: type[Detector]) -> list[ObservedEvent]:
-    """Enough simulated traffic for the detector to have warmed up and produce signals."""
-    return list(_stream(int(getattr(cls, "warmup_events", 0)) + 500))
+    """Enough simulated traffic for the detector to have warmed up and produce signals (with the
+    simulator's data drift from ``simulated_drift_from`` on, for a detector that needs one)."""
+    n = int(getattr(cls, "warmup_events", 0)) + 500
+    return list(_stream(n, getattr(cls, "simulated_drift_from", None)))
 
 
 def _run(det: Detector, events: list[ObservedEvent], size: int = 1000) -> list[Signal]:

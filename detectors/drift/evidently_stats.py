@@ -1,6 +1,7 @@
-"""Column typing, stat-test selection and test calls for the drift detector (detectors/drift.py).
+"""Evidently 0.7's drift verdicts (column typing, stat-test selection and test calls): the method
+the drift detector used before version 2, kept so that bench/drift.py can compare the two.
 
-Everything that decides a verdict is Evidently 0.7's own code, called directly instead of through
+Everything that decides a verdict is Evidently's own code, called directly instead of through
 a ``Report`` (which costs ~0.2-1 s per window, mostly rendering and bookkeeping):
 
 * column type: ``evidently.core.datasets.infer_column_type`` on the *current* window's column, as
