@@ -207,10 +207,13 @@ class AnomalyDetector(Detector):
         recon = prof.net.reconstruct(x)
         err = (recon - x) ** 2
         scores = err.mean(axis=1)
-        prof.recent = (prof.recent + scores.tolist())[-int(cfg["reference_events"]) :]
+        above = (scores > prof.threshold) & (np.abs(x).max(axis=1) >= cfg["min_event_z"])
+        # the calibration window keeps the calls below the threshold (an episode of odd calls
+        # must not blind the detector to the next one); the rolling median has them all
+        keep = scores[~above].tolist()
+        prof.recent = (prof.recent + keep)[-int(cfg["reference_events"]) :]
         prof.scored += len(items)
         prof.since_refit += len(items)
-        above = (scores > prof.threshold) & (np.abs(x).max(axis=1) >= cfg["min_event_z"])
         out = []
         for i in range(len(items)):
             if not above[i]:
@@ -363,7 +366,12 @@ class AnomalyDetector(Detector):
             for i in np.flatnonzero(alarms):
                 signals.append(
                     self._metric_signal(
-                        model, metric, pts[i], float(expected[i]), float(z[i]), scorer.threshold
+                        model,
+                        metric,
+                        pts[i],
+                        float(expected[i]),
+                        float(z[i]),
+                        float(scorer.thresholds[i]),
                     )
                 )
         return signals

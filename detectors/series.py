@@ -54,6 +54,8 @@ class SeriesConfig(TypedDict):
     level: int | None
     epochs: int
     seed: int
+    adapt: int | None
+    refresh: int
 
 
 class _Forecaster(nn.Module):
@@ -109,6 +111,8 @@ class SeriesScorer:
         level: int | None = 100,
         epochs: int = 400,
         seed: int = 0,
+        adapt: int | None = 1000,
+        refresh: int = 100,
         device: str | torch.device = "auto",
     ) -> None:
         self.cfg: SeriesConfig = {
@@ -124,6 +128,8 @@ class SeriesScorer:
             "level": level,
             "epochs": epochs,
             "seed": seed,
+            "adapt": adapt,
+            "refresh": refresh,
         }
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.net: _Forecaster | None = None
@@ -138,6 +144,11 @@ class SeriesScorer:
         self.prev_z, self.since_alarm = -math.inf, 1 << 30
         self._spatial = np.zeros(0, dtype=bool)
         self.vstats = [0.0, 1.0]  # EW mean and mean of squares of the (normalised) values
+        # adaptive threshold: the surprise of the last `adapt` points (new extremes left out)
+        self.recent: list[float] = []
+        self.seen = 0  # points scored by detect
+        self.current = math.inf  # the threshold in force: max(calibrated, recent tail)
+        self.thresholds = np.zeros(0)  # set by detect: the threshold in force at each value
 
     # ---------------------------------------------------------------- fitting
     def fit(self, values: np.ndarray) -> SeriesScorer:
@@ -176,6 +187,9 @@ class SeriesScorer:
         z_all = self._score_normalised(x)
         z_hold = z_all[n_train:][~self._spatial[n_train:]]
         self.threshold = max(tail_quantile(z_hold, cfg["false_alarm_rate"]), cfg["min_threshold"])
+        self.current = self.threshold
+        self.recent = z_all[n_train:][~self._spatial[n_train:]].tolist()
+        self.seen = 0
         self.prev_z = float(z_all[-1]) if len(z_all) else -math.inf
         return self
 
@@ -222,18 +236,42 @@ class SeriesScorer:
         return self._score_normalised((v - self.center) / self.scale)
 
     def detect(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(z, alarms) for each new value, alarms by the calibrated threshold (see alarm_mask)."""
-        z = self.score(values)
-        refractory = self.cfg["refractory"]
+        """(z, alarms) for each new value, alarms by the threshold in force (see alarm_mask).
+
+        The threshold in force is the calibrated one, raised (never lowered) to the
+        (1 - false_alarm_rate) tail quantile of the surprise of the last ``adapt`` points,
+        refreshed every ``refresh`` points: a series whose surprise grows heavier than its
+        reference keeps its false-alarm budget. Chunked at the refresh points, so the alarms do
+        not depend on how the values are batched."""
+        v = np.asarray(values, dtype=np.float64)
+        refractory, every = self.cfg["refractory"], int(self.cfg["refresh"])
         assert refractory is not None  # fit has set it
-        alarms = alarm_mask(z, self.threshold, refractory, self.prev_z, self.since_alarm)
-        if len(z):
-            hits = np.flatnonzero(alarms)
+        zs, alarms, thresholds = [], [], []
+        k = 0
+        while k < len(v):
+            n = every - self.seen % every
+            z = self.score(v[k : k + n])
+            a = alarm_mask(z, self.current, refractory, self.prev_z, self.since_alarm)
+            thresholds.append(np.full(len(z), self.current))
+            hits = np.flatnonzero(a)
             since = (len(z) - 1 - int(hits[-1])) if len(hits) else self.since_alarm + len(z)
-            self.since_alarm = since
-            self.since_alarm = min(self.since_alarm, 1 << 30)
+            self.since_alarm = min(since, 1 << 30)
             self.prev_z = float(z[-1])
-        return z, alarms
+            self.seen += len(z)
+            if self.cfg["adapt"]:
+                keep = z[~self._spatial]
+                self.recent = (self.recent + keep.tolist())[-int(self.cfg["adapt"]) :]
+                if self.seen % every == 0:
+                    tail = tail_quantile(np.asarray(self.recent), self.cfg["false_alarm_rate"])
+                    self.current = max(self.threshold, tail)
+            zs.append(z)
+            alarms.append(a)
+            k += len(z)
+        if not zs:
+            self.thresholds = np.zeros(0)
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        self.thresholds = np.concatenate(thresholds)  # the threshold in force at each value
+        return np.concatenate(zs), np.concatenate(alarms)
 
     def expected(self, values: np.ndarray) -> np.ndarray:
         """The one-step forecast for each of ``values`` given the current history (no state
@@ -331,6 +369,9 @@ class SeriesScorer:
             "vstats": list(self.vstats),
             "prev_z": self.prev_z if math.isfinite(self.prev_z) else None,
             "since_alarm": self.since_alarm,
+            "recent": list(self.recent),
+            "seen": self.seen,
+            "current": self.current if math.isfinite(self.current) else None,
         }
 
     @classmethod
@@ -350,6 +391,8 @@ class SeriesScorer:
         obj.vstats = list(state["vstats"])
         obj.stats = [list(p) for p in state["stats"]]
         obj.prev_z = -math.inf if state["prev_z"] is None else state["prev_z"]
+        obj.recent, obj.seen = list(state["recent"]), state["seen"]
+        obj.current = math.inf if state["current"] is None else state["current"]
         return obj
 
 
