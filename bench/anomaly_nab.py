@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -346,6 +347,7 @@ def main() -> None:
     ap.add_argument("--only", choices=("scorer", "detector"), help="run one of the two parts")
     ap.add_argument("--detector-args", default="{}", help="JSON detectors.anomaly settings")
     ap.add_argument("--split", choices=("dev", "held"), help="only the dev or held-back series")
+    ap.add_argument("--match", default="", help="only the series whose name matches this regex")
     args = ap.parse_args()
     SCORER_ARGS.update(json.loads(args.scorer_args))
     DETECTOR_ARGS.update(json.loads(args.detector_args))
@@ -357,9 +359,8 @@ def main() -> None:
         Series(p, labels[f"{cat}/{p.name}"])
         for cat in args.categories.split(",")
         for p in sorted((data / cat).glob("*.csv"))
-        if args.split is None
-        or split_of([x.stem for x in (data / cat).glob("*.csv")])[p.stem] == args.split
     ]
+    series = [s for s in series if args.split in (None, s.split) and re.search(args.match, s.name)]
     device = pick_device(args.device)
     if args.only != "scorer":
         results["detector_path"] = pipeline_report(series, args.batch, str(device.type))

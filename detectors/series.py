@@ -56,6 +56,7 @@ class SeriesConfig(TypedDict):
     seed: int
     adapt: int | None
     refresh: int
+    pareto: bool
 
 
 class _Forecaster(nn.Module):
@@ -113,6 +114,7 @@ class SeriesScorer:
         seed: int = 0,
         adapt: int | None = 1000,
         refresh: int = 100,
+        pareto: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         self.cfg: SeriesConfig = {
@@ -130,6 +132,7 @@ class SeriesScorer:
             "seed": seed,
             "adapt": adapt,
             "refresh": refresh,
+            "pareto": pareto,
         }
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.net: _Forecaster | None = None
@@ -262,7 +265,11 @@ class SeriesScorer:
                 keep = z[~self._spatial]
                 self.recent = (self.recent + keep.tolist())[-int(self.cfg["adapt"]) :]
                 if self.seen % every == 0:
-                    tail = tail_quantile(np.asarray(self.recent), self.cfg["false_alarm_rate"])
+                    tail = tail_quantile(
+                        np.maximum(np.asarray(self.recent), 1e-6),
+                        self.cfg["false_alarm_rate"],
+                        log=self.cfg["pareto"],
+                    )
                     self.current = max(self.threshold, tail)
             zs.append(z)
             alarms.append(a)
