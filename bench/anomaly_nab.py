@@ -11,9 +11,10 @@ windows (every finding of both views counts, at the point it names), the worst s
 on artificialNoAnomaly (target 0), the NAB score of all findings and of the metric findings
 alone, window recall.
 
-Series scorer: each series streams, in order, through the same SeriesScorer the detector uses for a model's
-metric. It learns only on NAB's probationary period (min(floor(0.15 n), 750) points, NAB's own
-rule) with the detector's defaults: no per-series tuning. Side by side, on the same data and with
+Series scorer: each series streams, in order, through the same SeriesScorer the detector uses
+for a model's metric (its ``detect``: adaptive threshold, alarm logic). It learns only on NAB's
+probationary period (min(floor(0.15 n), 750) points, NAB's own rule) with the detector's
+defaults: no per-series tuning. Side by side, on the same data and with
 the same threshold rule (the (1 - false_alarm_rate) tail quantile on the held-back last 25% of
 the probationary period) and the same alarm logic (rising edge, at most one per refractory
 period): a rolling z-score and an IsolationForest over sliding windows.
