@@ -14,8 +14,8 @@ and, unchanged, by the NAB benchmark (bench/anomaly_nab.py).
   The score is the largest of: point error z, short-window mean error z (x sqrt(short)), level z.
 * The alarm threshold is the (1 - false_alarm_rate) quantile of z on the held-back reference part
   (tail fitted, see anomaly_models.tail_quantile), at least ``min_threshold``. An alarm is
-  raised when z crosses the threshold upwards, at most once per ``refractory`` points (default:
-  ``window``): one alarm per anomalous period.
+  raised when z reaches the threshold after more than ``refractory`` points (default: ``window``)
+  below it: one alarm per anomalous period, however long it lasts.
 
 ``score`` is streaming: it continues from the state left by ``fit``/earlier calls, is vectorised
 over the values it is given (one batched torch call), and its state round-trips through JSON.
@@ -82,17 +82,18 @@ def alarm_mask(
     prev_z: float = -math.inf,
     since_alarm: int = 1 << 30,
 ) -> np.ndarray:
-    """Alarms where z crosses ``threshold`` upwards and no alarm was raised in the previous
-    ``refractory`` points. ``prev_z`` (the last z before this call) and ``since_alarm`` (points
-    after the last alarm, up to the end of the previous call) carry the state across calls."""
+    """One alarm per episode: an alarm where z reaches ``threshold`` after more than
+    ``refractory`` points below it; while points above it keep coming within ``refractory`` of
+    each other the episode lasts and raises nothing more. ``since_alarm`` (points after the last
+    point above the threshold, up to the end of the previous call) and ``prev_z`` (the last z
+    before this call) carry the state across calls."""
     above = z >= threshold
-    rising = above & ~np.concatenate(([prev_z >= threshold], above[:-1]))
     out = np.zeros(len(z), dtype=bool)
-    last = -since_alarm - 1  # index of the last alarm, relative to this call's first point
-    for i in np.flatnonzero(rising):
+    last = -1 if prev_z >= threshold else -since_alarm - 1  # the last point above, relative
+    for i in np.flatnonzero(above):
         if i - last > refractory:
             out[i] = True
-            last = int(i)
+        last = int(i)
     return out
 
 
@@ -256,7 +257,7 @@ class SeriesScorer:
             z = self.score(v[k : k + n])
             a = alarm_mask(z, self.current, refractory, self.prev_z, self.since_alarm)
             thresholds.append(np.full(len(z), self.current))
-            hits = np.flatnonzero(a)
+            hits = np.flatnonzero(z >= self.current)
             since = (len(z) - 1 - int(hits[-1])) if len(hits) else self.since_alarm + len(z)
             self.since_alarm = min(since, 1 << 30)
             self.prev_z = float(z[-1])

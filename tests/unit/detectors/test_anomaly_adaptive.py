@@ -10,7 +10,14 @@ from datetime import timedelta
 
 from core.signals import ObservedEvent
 from detectors.anomaly import AnomalyDetector
-from tests.unit.detectors.test_anomaly import T0, _event, _registry, _run
+from tests.unit.detectors.test_anomaly import (
+    T0,
+    _event,
+    _latency_stream,
+    _metric_buckets,
+    _registry,
+    _run,
+)
 
 
 def _latency(i: int, at: float, latency: float) -> ObservedEvent:
@@ -76,3 +83,11 @@ def test_a_sparse_models_empty_buckets_are_missing_not_zeros() -> None:
     starts = [s.evidence["bucket_start"] - outage for s in found]
     assert found and 0 <= starts[0] < 120  # found where it starts
     assert len(found) <= 2  # and at most once more, when the calls come back after 30 minutes
+
+
+def test_a_metric_level_shift_is_one_finding_while_it_lasts() -> None:
+    # latency doubles at bucket 400 and stays there for 300 buckets: one episode, one finding
+    events = _latency_stream(700, seed=8, shift=(400, 2.0))
+    signals = _run(AnomalyDetector(_registry(false_alarm_rate=0.001)), events, 500)
+    found = _metric_buckets(signals, "latency_ms_mean")
+    assert len(found) == 1 and 400 <= found[0] <= 401
