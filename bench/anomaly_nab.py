@@ -14,10 +14,10 @@ alone, window recall.
 Series scorer: each series streams, in order, through the same SeriesScorer the detector uses
 for a model's metric (its ``detect``: adaptive threshold, alarm logic). It learns only on NAB's
 probationary period (min(floor(0.15 n), 750) points, NAB's own rule) with the detector's
-defaults: no per-series tuning. Side by side, on the same data and with
-the same threshold rule (the (1 - false_alarm_rate) tail quantile on the held-back last 25% of
-the probationary period) and the same alarm logic (one alarm per episode: a new one only after more than a
-refractory period below the threshold): a rolling z-score and an IsolationForest over sliding windows.
+defaults: no per-series tuning. Side by side, on the same data and with the same threshold rule
+(the (1 - false_alarm_rate) tail quantile on the held-back last 25% of the probationary period)
+and the same alarm logic (one alarm per episode: a new one only after more than a refractory
+period below the threshold): a rolling z-score and an IsolationForest over sliding windows.
 
 Scoring follows NAB's sweeper.py (standard profile A_TP=1, A_FP=-0.11, A_FN=-1): an alarm inside
 a window earns scaledSigmoid(position) / scaledSigmoid(-1) (only the best, i.e. earliest, counts
