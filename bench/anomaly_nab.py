@@ -1,11 +1,23 @@
-"""NAB benchmark of the anomaly detector's series scorer (detectors/series.py), realKnownCause.
+"""NAB benchmark of the anomaly detector: the detector path (every category) and its series scorer.
 
-Each series streams, in order, through the same SeriesScorer the detector uses for a model's
-metric. It learns only on NAB's probationary period (min(floor(0.15 n), 750) points, NAB's own
-rule) with the detector's defaults: no per-series tuning. Side by side, on the same data and with
-the same threshold rule (the (1 - false_alarm_rate) tail quantile on the held-back last 25% of
-the probationary period) and the same alarm logic (rising edge, at most one per refractory
-period): a rolling z-score and an IsolationForest over sliding windows.
+Detector path (issue 12): each NAB series in the shared categories (realKnownCause,
+realAdExchange, realTweets, artificialWithAnomaly, artificialNoAnomaly) is played through
+AnomalyDetector.process as the worker would: one event per point as one model's
+``usage.latency_ms`` (shifted to be non-negative), the point's timestamp as event time, in
+batches of 500, with the detector's defaults. Printed per series, per category and overall, each
+for the dev series and the held-back ones (every third series of a category, by name, is held
+back and was not looked at while developing): false alarms per 1,000 events outside labelled
+windows (every finding of both views counts, at the point it names), the worst series, findings
+on artificialNoAnomaly (target 0), the NAB score of all findings and of the metric findings
+alone, window recall.
+
+Series scorer: each series streams, in order, through the same SeriesScorer the detector uses
+for a model's metric (its ``detect``: adaptive threshold, alarm logic). It learns only on NAB's
+probationary period (min(floor(0.15 n), 750) points, NAB's own rule) with the detector's
+defaults: no per-series tuning. Side by side, on the same data and with the same threshold rule
+(the (1 - false_alarm_rate) tail quantile on the held-back last 25% of the probationary period)
+and the same alarm logic (one alarm per episode: a new one only after more than a refractory
+period below the threshold): a rolling z-score and an IsolationForest over sliding windows.
 
 Scoring follows NAB's sweeper.py (standard profile A_TP=1, A_FP=-0.11, A_FN=-1): an alarm inside
 a window earns scaledSigmoid(position) / scaledSigmoid(-1) (only the best, i.e. earliest, counts
@@ -20,7 +32,8 @@ alarm logic and on raw per-point scores as NAB's sweeper does. Window-level prec
 window is detected if any alarm falls inside it; alarms outside windows closer than the
 refractory period to each other form one false-positive group.
 
-    .venv/bin/python bench/anomaly_nab.py [--data ../shared/data/nab] [--far 0.005]
+    .venv/bin/python bench/anomaly_nab.py [--data ../shared/data/nab] [--far 0.001]
+        [--only detector|scorer] [--split dev|held] [--match REGEX] [--detector-args JSON]
 """
 
 from __future__ import annotations
@@ -28,6 +41,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -66,11 +80,17 @@ def probationary(n: int) -> int:
     return int(min(math.floor(0.15 * n), 0.15 * 5000))
 
 
+def split_of(names: list[str]) -> dict[str, str]:
+    """Dev / held-back split per category: every third series (sorted by name) is held back."""
+    return {n: ("held" if i % 3 == 2 else "dev") for i, n in enumerate(sorted(names))}
+
+
 class Series:
     def __init__(self, path: Path, windows: list[list[str]]) -> None:
         df = pd.read_csv(path)
         self.name = path.stem
         self.category = path.parent.name
+        self.split = split_of([p.stem for p in path.parent.glob("*.csv")])[self.name]
         self.ts = pd.DatetimeIndex(pd.to_datetime(df["timestamp"]))
         self.values = df["value"].to_numpy(dtype=np.float64)
         self.n = len(df)
@@ -124,17 +144,26 @@ class Series:
 
 # ------------------------------------------------------------------------- detectors
 SCORER_ARGS: dict = {}  # --scorer-args: SeriesScorer overrides (global, never per series)
+DETECTOR_ARGS: dict = {}  # --detector-args: detectors.anomaly settings (global, never per series)
 
 
-def riskwatch(s: Series, far: float, device: torch.device) -> tuple[np.ndarray, float, int, float]:
+def riskwatch(s: Series, far: float, device: torch.device) -> tuple:
+    """The scorer as the detector runs it: ``detect`` (its adaptive threshold and alarm logic)."""
     scorer = SeriesScorer(
         false_alarm_rate=far, holdout_fraction=HOLDOUT, device=device, **SCORER_ARGS
     )
     scorer.fit(s.values[: s.prob])
     t0 = time.perf_counter()
-    z = scorer.score(s.values[s.prob :])
+    z, alarms = scorer.detect(s.values[s.prob :])
     dt = time.perf_counter() - t0
-    return np.concatenate([np.zeros(s.prob), z]), scorer.threshold, scorer.cfg["refractory"], dt
+    pad = np.zeros(s.prob)
+    return (
+        np.concatenate([pad, z]),
+        scorer.threshold,
+        scorer.cfg["refractory"],
+        dt,
+        np.concatenate([pad.astype(bool), alarms]),
+    )
 
 
 def _baseline_windows(v: np.ndarray, w: int) -> np.ndarray:
@@ -177,11 +206,6 @@ DETECTORS = {"riskwatch": riskwatch, "rolling-z": rolling_z, "iforest": iforest}
 MODEL = "nab"
 
 
-def split_of(names: list[str]) -> dict[str, str]:
-    """Dev / held-back split per category: every third series (sorted by name) is held back."""
-    return {n: ("held" if i % 3 == 2 else "dev") for i, n in enumerate(sorted(names))}
-
-
 def play(s: Series, batch: int = 500, device: str = "cpu") -> dict[str, np.ndarray]:
     """The series through AnomalyDetector.process, one event per point as ``usage.latency_ms``
     (shifted to be non-negative, the only change to the data), the point's timestamp as event
@@ -189,7 +213,7 @@ def play(s: Series, batch: int = 500, device: str = "cpu") -> dict[str, np.ndarr
     indices the detector flagged (a metric finding: the point whose timestamp opens its bucket)."""
     registry = Registry(
         models={MODEL: ModelEntry.model_validate({"owner": "bench@example.org"})},
-        detectors={"anomaly": {"device": device}},
+        detectors={"anomaly": {"device": device} | DETECTOR_ARGS},
     )
     det = AnomalyDetector(registry)
     offset = -min(0.0, float(s.values.min()))
@@ -236,10 +260,7 @@ def pipeline_report(series: list[Series], batch: int, device: str) -> dict[str, 
     """Per category and split: false alarms per 1,000 events outside labelled windows (all
     findings of the detector, both views), findings on artificialNoAnomaly, and the NAB score of
     the findings (all of them, and metric findings alone), window recall."""
-    cats = sorted({s.category for s in series})
-    split: dict[str, str] = {}
-    for c in cats:
-        split |= split_of([s.name for s in series if s.category == c])
+    split = {s.name: s.split for s in series}
     rows: dict[tuple[str, str], list[float]] = {}
     per_series = {}
     print("\ndetector path (AnomalyDetector.process, one event per point as usage.latency_ms):")
@@ -320,7 +341,7 @@ def sweep(
     for thr in cands:
         raw = 0.0
         for s in series:
-            scores, _, refr, _ = runs[s.name]
+            scores, _, refr, _, _ = runs[s.name]
             alarms = alarm_mask(scores, thr, refr) if use_alarm_logic else scores >= thr
             raw += s.nab(alarms)[0]
         best = max(best, (raw, thr))
@@ -330,15 +351,19 @@ def sweep(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(shared_data() / "nab"))
-    ap.add_argument("--far", type=float, default=0.005, help="false-alarm rate for calibration")
+    ap.add_argument("--far", type=float, default=0.001, help="false-alarm rate for calibration")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--scorer-args", default="{}", help="JSON overrides of SeriesScorer defaults")
     ap.add_argument("--categories", default=",".join(CATEGORIES), help="comma-separated")
     ap.add_argument("--batch", type=int, default=500, help="detector path: events per batch")
     ap.add_argument("--only", choices=("scorer", "detector"), help="run one of the two parts")
+    ap.add_argument("--detector-args", default="{}", help="JSON detectors.anomaly settings")
+    ap.add_argument("--split", choices=("dev", "held"), help="only the dev or held-back series")
+    ap.add_argument("--match", default="", help="only the series whose name matches this regex")
     args = ap.parse_args()
     SCORER_ARGS.update(json.loads(args.scorer_args))
+    DETECTOR_ARGS.update(json.loads(args.detector_args))
     torch.set_num_threads(1)
     results: dict[str, dict] = {}
     data = Path(args.data)
@@ -348,6 +373,7 @@ def main() -> None:
         for cat in args.categories.split(",")
         for p in sorted((data / cat).glob("*.csv"))
     ]
+    series = [s for s in series if args.split in (None, s.split) and re.search(args.match, s.name)]
     device = pick_device(args.device)
     if args.only != "scorer":
         results["detector_path"] = pipeline_report(series, args.batch, str(device.type))
@@ -369,9 +395,10 @@ def main() -> None:
         cells = []
         for d, fn in DETECTORS.items():
             t0 = time.perf_counter()
-            scores, thr, refr, dt = fn(s, args.far, device) if d == "riskwatch" else fn(s, args.far)
-            runs[d][s.name] = (scores, thr, refr, time.perf_counter() - t0)
-            alarms = alarm_mask(scores, thr, refr)
+            out = fn(s, args.far, device) if d == "riskwatch" else fn(s, args.far)
+            scores, thr, refr, dt = out[:4]
+            alarms = out[4] if len(out) > 4 else alarm_mask(scores, thr, refr)
+            runs[d][s.name] = (scores, thr, refr, time.perf_counter() - t0, alarms)
             raw, hit, fp = s.nab(alarms)
             tot = totals[d]
             tot[0] += raw
@@ -404,7 +431,7 @@ def main() -> None:
             "fp_groups": groups,
             "fp_points": fp,
             "score_events_per_s": pts / max(dt, 1e-9),
-            "per_series": {s.name: s.nab(alarm_mask(*runs[d][s.name][:3]))[0] for s in series},
+            "per_series": {s.name: s.nab(runs[d][s.name][4])[0] for s in series},
         }
         r = results[d]
         print(

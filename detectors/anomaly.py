@@ -2,20 +2,31 @@
 
 View 1, ``event_anomaly``, per (model id, model version): each call's numeric profile (numeric
 input features, output.score, latency, tokens, cost; bools and strings are skipped) is
-transformed (log1p for skewed non-negative columns), standardised with the mean/sd of the
-reference's training part (frozen once fitted, so the calibrated threshold stays valid), missing
-values imputed with that mean and flagged (an indicator column where the reference had gaps; the
-evidence lists them), and scored by a small denoising autoencoder (anomaly_models) learned on the
-version's reference data: its first ``reference_events`` successful calls, or the model's
-``anomaly_reference`` JSON-lines file (read once at construction; a relative path is relative to
-the working directory). The threshold is the tail-fitted (1 - ``false_alarm_rate``) quantile of
-the scores of a seeded random ``holdout_fraction`` of the reference. Failed calls
-(``usage.error``) are left to the usage SLO detector and are neither learned nor scored.
+transformed (log1p for skewed non-negative columns) and standardised on a rolling, robust window:
+each column's median and IQR over the version's last ``reference_events`` calls (at least a tenth
+of the reference scale), so a model whose latency wanders keeps its ordinary calls near zero.
+Missing values are imputed (z = 0) and flagged (an indicator column where the reference had gaps;
+the evidence lists them). A small denoising autoencoder (anomaly_models) learned on the version's
+first ``reference_events`` successful calls (or the model's ``anomaly_reference`` JSON-lines file,
+read once at construction; a relative path is relative to the working directory) scores each call;
+it is refitted on the last ``reference_events`` calls every ``refit_events`` calls. The threshold
+is the Pareto-tail (1 - ``false_alarm_rate``) quantile of the scores of the last calls below it
+(a held-back part of the reference at first), refreshed every ``threshold_refresh`` calls; a call
+is odd when it is above it and one of its values is at least ``min_event_z`` robust sds from its
+recent median. One finding per episode: an odd call within ``event_refractory`` calls of the
+previous odd one is counted in the episode, not reported. Failed calls (``usage.error``) are left
+to the usage SLO detector and are neither learned nor scored. Everything is chunked at the refresh
+and refit points, so the findings do not depend on how the calls are batched.
 
 View 2, ``metric_anomaly``, per model: event-time buckets of ``series_bucket_s`` give three
 series (mean latency, cost per call, requests per bucket), each scored by a SeriesScorer (the same
 class the NAB benchmark runs) once its first ``series_reference_points`` buckets have been seen.
 A bucket is scored when the first event of a later bucket arrives; late events are not counted.
+Empty buckets are zero requests only for a dense model (calls in at least ``dense_share`` of its
+buckets so far); for a sparse one (a call every few buckets) they are missing data, not zeros.
+The scorer raises one alarm per anomalous period (its refractory period); the incident the rule
+opens (``incident:`` in policies/packs/reliability.yaml) groups an episode's findings and records
+its end when the metric has been quiet for the rule's quiet time.
 """
 
 from __future__ import annotations
@@ -52,11 +63,12 @@ DEFAULTS: dict[str, Any] = {
     "min_column_share": 0.05,
     "torch_threads": 1,
     "max_gap_fill": 1440,
-    "min_event_z": 4.0,
-    "event_refractory": 50,
+    "min_event_z": 6.0,
+    "event_refractory": 100,
     "refit_events": 2000,
     "threshold_refresh": 100,
     "dense_share": 0.8,
+    "series_options": {},  # further SeriesScorer settings (detectors/series.py)
 }
 USAGE = ("latency_ms", "input_tokens", "output_tokens", "cost_usd")
 METRICS = ("latency_ms_mean", "cost_usd_per_call", "requests")
@@ -207,10 +219,13 @@ class AnomalyDetector(Detector):
         recon = prof.net.reconstruct(x)
         err = (recon - x) ** 2
         scores = err.mean(axis=1)
-        prof.recent = (prof.recent + scores.tolist())[-int(cfg["reference_events"]) :]
+        above = (scores > prof.threshold) & (np.abs(x).max(axis=1) >= cfg["min_event_z"])
+        # the calibration window keeps the calls below the threshold (an episode of odd calls
+        # must not blind the detector to the next one); the rolling median has them all
+        keep = scores[~above].tolist()
+        prof.recent = (prof.recent + keep)[-int(cfg["reference_events"]) :]
         prof.scored += len(items)
         prof.since_refit += len(items)
-        above = (scores > prof.threshold) & (np.abs(x).max(axis=1) >= cfg["min_event_z"])
         out = []
         for i in range(len(items)):
             if not above[i]:
@@ -352,6 +367,7 @@ class AnomalyDetector(Detector):
                     false_alarm_rate=self.cfg["false_alarm_rate"],
                     seed=seed_of(f"{model}/{metric}"),
                     device=self.device,
+                    **self.cfg["series_options"],
                 )
                 scorer.fit(np.array([v for _, v in s.ref[metric]]))
                 s.scorers[metric], s.ref[metric] = scorer, []
@@ -363,7 +379,12 @@ class AnomalyDetector(Detector):
             for i in np.flatnonzero(alarms):
                 signals.append(
                     self._metric_signal(
-                        model, metric, pts[i], float(expected[i]), float(z[i]), scorer.threshold
+                        model,
+                        metric,
+                        pts[i],
+                        float(expected[i]),
+                        float(z[i]),
+                        float(scorer.thresholds[i]),
                     )
                 )
         return signals

@@ -14,8 +14,8 @@ and, unchanged, by the NAB benchmark (bench/anomaly_nab.py).
   The score is the largest of: point error z, short-window mean error z (x sqrt(short)), level z.
 * The alarm threshold is the (1 - false_alarm_rate) quantile of z on the held-back reference part
   (tail fitted, see anomaly_models.tail_quantile), at least ``min_threshold``. An alarm is
-  raised when z crosses the threshold upwards, at most once per ``refractory`` points (default:
-  ``window``): one alarm per anomalous period.
+  raised when z reaches the threshold after more than ``refractory`` points (default: ``window``)
+  below it: one alarm per anomalous period, however long it lasts.
 
 ``score`` is streaming: it continues from the state left by ``fit``/earlier calls, is vectorised
 over the values it is given (one batched torch call), and its state round-trips through JSON.
@@ -54,6 +54,9 @@ class SeriesConfig(TypedDict):
     level: int | None
     epochs: int
     seed: int
+    adapt: int | None
+    refresh: int
+    pareto: bool
 
 
 class _Forecaster(nn.Module):
@@ -79,17 +82,18 @@ def alarm_mask(
     prev_z: float = -math.inf,
     since_alarm: int = 1 << 30,
 ) -> np.ndarray:
-    """Alarms where z crosses ``threshold`` upwards and no alarm was raised in the previous
-    ``refractory`` points. ``prev_z`` (the last z before this call) and ``since_alarm`` (points
-    after the last alarm, up to the end of the previous call) carry the state across calls."""
+    """One alarm per episode: an alarm where z reaches ``threshold`` after more than
+    ``refractory`` points below it; while points above it keep coming within ``refractory`` of
+    each other the episode lasts and raises nothing more. ``since_alarm`` (points after the last
+    point above the threshold, up to the end of the previous call) and ``prev_z`` (the last z
+    before this call) carry the state across calls."""
     above = z >= threshold
-    rising = above & ~np.concatenate(([prev_z >= threshold], above[:-1]))
     out = np.zeros(len(z), dtype=bool)
-    last = -since_alarm - 1  # index of the last alarm, relative to this call's first point
-    for i in np.flatnonzero(rising):
+    last = -1 if prev_z >= threshold else -since_alarm - 1  # the last point above, relative
+    for i in np.flatnonzero(above):
         if i - last > refractory:
             out[i] = True
-            last = int(i)
+        last = int(i)
     return out
 
 
@@ -109,6 +113,9 @@ class SeriesScorer:
         level: int | None = 100,
         epochs: int = 400,
         seed: int = 0,
+        adapt: int | None = 1000,
+        refresh: int = 100,
+        pareto: bool = False,
         device: str | torch.device = "auto",
     ) -> None:
         self.cfg: SeriesConfig = {
@@ -124,6 +131,9 @@ class SeriesScorer:
             "level": level,
             "epochs": epochs,
             "seed": seed,
+            "adapt": adapt,
+            "refresh": refresh,
+            "pareto": pareto,
         }
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.net: _Forecaster | None = None
@@ -138,6 +148,11 @@ class SeriesScorer:
         self.prev_z, self.since_alarm = -math.inf, 1 << 30
         self._spatial = np.zeros(0, dtype=bool)
         self.vstats = [0.0, 1.0]  # EW mean and mean of squares of the (normalised) values
+        # adaptive threshold: the surprise of the last `adapt` points (new extremes left out)
+        self.recent: list[float] = []
+        self.seen = 0  # points scored by detect
+        self.current = math.inf  # the threshold in force: max(calibrated, recent tail)
+        self.thresholds = np.zeros(0)  # set by detect: the threshold in force at each value
 
     # ---------------------------------------------------------------- fitting
     def fit(self, values: np.ndarray) -> SeriesScorer:
@@ -176,6 +191,9 @@ class SeriesScorer:
         z_all = self._score_normalised(x)
         z_hold = z_all[n_train:][~self._spatial[n_train:]]
         self.threshold = max(tail_quantile(z_hold, cfg["false_alarm_rate"]), cfg["min_threshold"])
+        self.current = self.threshold
+        self.recent = z_all[n_train:][~self._spatial[n_train:]].tolist()
+        self.seen = 0
         self.prev_z = float(z_all[-1]) if len(z_all) else -math.inf
         return self
 
@@ -222,18 +240,46 @@ class SeriesScorer:
         return self._score_normalised((v - self.center) / self.scale)
 
     def detect(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(z, alarms) for each new value, alarms by the calibrated threshold (see alarm_mask)."""
-        z = self.score(values)
-        refractory = self.cfg["refractory"]
+        """(z, alarms) for each new value, alarms by the threshold in force (see alarm_mask).
+
+        The threshold in force is the calibrated one, raised (never lowered) to the
+        (1 - false_alarm_rate) tail quantile of the surprise of the last ``adapt`` points,
+        refreshed every ``refresh`` points: a series whose surprise grows heavier than its
+        reference keeps its false-alarm budget. Chunked at the refresh points, so the alarms do
+        not depend on how the values are batched."""
+        v = np.asarray(values, dtype=np.float64)
+        refractory, every = self.cfg["refractory"], int(self.cfg["refresh"])
         assert refractory is not None  # fit has set it
-        alarms = alarm_mask(z, self.threshold, refractory, self.prev_z, self.since_alarm)
-        if len(z):
-            hits = np.flatnonzero(alarms)
+        zs, alarms, thresholds = [], [], []
+        k = 0
+        while k < len(v):
+            n = every - self.seen % every
+            z = self.score(v[k : k + n])
+            a = alarm_mask(z, self.current, refractory, self.prev_z, self.since_alarm)
+            thresholds.append(np.full(len(z), self.current))
+            hits = np.flatnonzero(z >= self.current)
             since = (len(z) - 1 - int(hits[-1])) if len(hits) else self.since_alarm + len(z)
-            self.since_alarm = since
-            self.since_alarm = min(self.since_alarm, 1 << 30)
+            self.since_alarm = min(since, 1 << 30)
             self.prev_z = float(z[-1])
-        return z, alarms
+            self.seen += len(z)
+            if self.cfg["adapt"]:
+                keep = z[~self._spatial]
+                self.recent = (self.recent + keep.tolist())[-int(self.cfg["adapt"]) :]
+                if self.seen % every == 0:
+                    tail = tail_quantile(
+                        np.maximum(np.asarray(self.recent), 1e-6),
+                        self.cfg["false_alarm_rate"],
+                        log=self.cfg["pareto"],
+                    )
+                    self.current = max(self.threshold, tail)
+            zs.append(z)
+            alarms.append(a)
+            k += len(z)
+        if not zs:
+            self.thresholds = np.zeros(0)
+            return np.zeros(0), np.zeros(0, dtype=bool)
+        self.thresholds = np.concatenate(thresholds)  # the threshold in force at each value
+        return np.concatenate(zs), np.concatenate(alarms)
 
     def expected(self, values: np.ndarray) -> np.ndarray:
         """The one-step forecast for each of ``values`` given the current history (no state
@@ -331,6 +377,9 @@ class SeriesScorer:
             "vstats": list(self.vstats),
             "prev_z": self.prev_z if math.isfinite(self.prev_z) else None,
             "since_alarm": self.since_alarm,
+            "recent": list(self.recent),
+            "seen": self.seen,
+            "current": self.current if math.isfinite(self.current) else None,
         }
 
     @classmethod
@@ -350,6 +399,8 @@ class SeriesScorer:
         obj.vstats = list(state["vstats"])
         obj.stats = [list(p) for p in state["stats"]]
         obj.prev_z = -math.inf if state["prev_z"] is None else state["prev_z"]
+        obj.recent, obj.seen = list(state["recent"]), state["seen"]
+        obj.current = math.inf if state["current"] is None else state["current"]
         return obj
 
 
