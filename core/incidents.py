@@ -5,6 +5,10 @@ An incident is one rule × model (× the rule's own key, e.g. the drifting colum
 while the condition lasts. It opens when ``threshold`` findings fall within ``window_s`` of event
 time, closes itself as recovered after ``quiet_s`` without a finding, and escalates when a
 finding's severity rises to ``escalate_at`` (any rise when unset).
+
+A detector that sees an episode end (drift that recovered) says so with a finding of another rule;
+that rule's policy ``ends`` names the rule whose live incident (same model and key values) the
+finding closes as recovered, instead of filing an incident of its own.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ class IncidentPolicy:
     escalate_at: Severity | None = None
     #: set only for models of the high-risk tier whose rule marks a possible serious incident
     serious: SeriousKind | None = None
+    #: the rule whose live incident (same model and key) a finding of this rule closes
+    ends: str | None = None
 
 
 DEFAULT_POLICY = IncidentPolicy()

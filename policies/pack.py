@@ -96,4 +96,31 @@ def load_packs(directory: Path = BUILTIN_PACKS) -> list[Pack]:
     """Every pack in a folder (tests, in ``tests/`` or named ``*_test.yaml``, are skipped)."""
     if not directory.is_dir():
         raise PackError(f"{directory}: not a folder of policy packs")
-    return [load_pack(p) for p in pack_files(directory)]
+    packs = [load_pack(p) for p in pack_files(directory)]
+    check_incident_ends(packs)
+    return packs
+
+
+def check_incident_ends(packs: list[Pack]) -> None:
+    """An ``incident: {ends: RULE}`` must name a loaded rule that files incidents of its own,
+    keyed by the same evidence names (or the two could never meet)."""
+    rules = {r.id: r for p in packs for r in p.rules}
+    for pack in packs:
+        for rule in pack.rules:
+            target_id = rule.incident.ends
+            if target_id is None:
+                continue
+            target = rules.get(target_id)
+            if target is None:
+                raise PackError(f"{pack.where(rule.id)}: incident.ends names no rule {target_id!r}")
+            if target.incident.ends is not None or target_id == rule.id:
+                raise PackError(
+                    f"{pack.where(rule.id)}: incident.ends {target_id!r} must be a rule that "
+                    "opens incidents, not one that ends them"
+                )
+            if target.incident.key != rule.incident.key:
+                raise PackError(
+                    f"{pack.where(rule.id)}: incident.key {rule.incident.key} differs from "
+                    f"{target_id}'s {target.incident.key}: its findings could not find the "
+                    "incident they end"
+                )

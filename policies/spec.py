@@ -107,7 +107,9 @@ class IncidentSpec(BaseModel):
     the evidence values named in ``key``; opened once ``threshold`` findings fall within
     ``window``; closed as recovered after ``quiet`` without one; escalated when a finding reaches
     ``escalate_at``. ``serious`` marks a possible serious incident (EU AI Act Art. 73) for models
-    of the high-risk tier: it carries the reporting deadline of its kind."""
+    of the high-risk tier: it carries the reporting deadline of its kind. ``ends`` (a rule id):
+    this rule's findings report the end of that rule's episodes and close its live incident of
+    the same model and key as recovered, filing none of their own."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,6 +119,7 @@ class IncidentSpec(BaseModel):
     quiet: int = 1800
     escalate_at: Severity | None = None
     serious: SeriousKind | None = None
+    ends: str | None = Field(None, min_length=1, max_length=64)
 
     @field_validator("window", "quiet", mode="before")
     @classmethod
@@ -131,6 +134,7 @@ class IncidentSpec(BaseModel):
             quiet_s=self.quiet,
             escalate_at=self.escalate_at,
             serious=self.serious if tier == "high" else None,
+            ends=self.ends,
         )
 
 

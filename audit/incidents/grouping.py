@@ -5,7 +5,9 @@ starts one. A new incident is *pending* until ``threshold`` of its findings fall
 ``window_s`` of event time; then it opens. While it is open (or acknowledged) a finding of a
 higher severity escalates it. When ``quiet_s`` of event time pass without a finding it closes
 as recovered (a pending one lapses, unseen). Event time is the finding's event's timestamp, and
-the batch's latest event time is the watermark that closes quiet incidents.
+the batch's latest event time is the watermark that closes quiet incidents. A finding whose
+policy ``ends`` another rule closes that rule's live incident of the same model and key as
+recovered (and joins it); with none live it stands alone.
 
 Every state change is an ``incident_events`` row chained in the same transaction, so an incident
 opened by a batch commits with the batch or not at all (a replayed batch re-files nothing: only
@@ -33,9 +35,11 @@ _NAMESPACE = uuid.UUID("0c7d3b1e-7f6a-4e49-93e2-5a1b8c0d9e21")
 
 
 def group_key(finding: Finding) -> tuple[str, dict[str, Any]]:
-    """The group a finding files into, and the key values that tell its incidents apart."""
+    """The group a finding files into (for an ``ends`` finding: the group it closes), and the
+    key values that tell its incidents apart."""
     key = {name: finding.evidence.get(name) for name in finding.incident.key}
-    parts = [finding.rule_id, finding.model_id, *(str(key[n]) for n in finding.incident.key)]
+    rule = finding.incident.ends or finding.rule_id
+    parts = [rule, finding.model_id, *(str(key[n]) for n in finding.incident.key)]
     return "|".join(parts)[:512], key
 
 
@@ -161,6 +165,9 @@ class _Batch:
         f = filed.finding
         group, key = group_key(f)
         inc = self.live.get(group)
+        if f.incident.ends:
+            self._end(filed, group, inc)
+            return
         if inc is not None and as_utc(inc["quiet_until"]) < filed.at:
             self._flush_one(inc)
             if event := _close(self.conn, inc, self.now):
@@ -188,6 +195,30 @@ class _Batch:
         elif f.severity.rank > before.rank and self._escalates(inc, f.severity):
             inc["escalated"] = True
             self._event(inc, "escalated", f"a {f.severity} finding (was {before})", f.finding_id)
+
+    def _end(self, filed: Filed, group: str, inc: dict[str, Any] | None) -> None:
+        """The episode behind a live incident ended (the detector saw it): the finding joins
+        the incident and closes it as recovered (a pending one lapses, never seen)."""
+        if inc is None:
+            return
+        f = filed.finding
+        iid = inc["incident_id"]
+        self.touched[iid] = inc
+        self.links.append({"finding_id": f.finding_id, "incident_id": iid, "at": filed.at})
+        pending = inc["status"] == "pending"
+        inc.update(
+            count=inc["count"] + 1,
+            last_seen=max(as_utc(inc["last_seen"]), filed.at),
+            last_finding_id=f.finding_id,
+            updated_at=self.now,
+            live=False,
+            status="lapsed" if pending else "resolved",
+            resolution=None if pending else "recovered",
+            closed_at=filed.at,
+        )
+        del self.live[group]
+        if not pending:
+            self._event(inc, "recovered", f"{f.rule_id}: {f.title}", f.finding_id)
 
     def _maybe_open(self, inc: dict[str, Any], filed: Filed) -> None:
         iid = inc["incident_id"]

@@ -354,3 +354,35 @@ def test_a_bad_incident_block_names_the_rule(tmp_path: Path, incident: str) -> N
     )
     with pytest.raises(PackError, match="B-1"):
         load_pack(path)
+
+
+@pytest.mark.parametrize(
+    ("ending", "fragment"),
+    [
+        ("{ends: NOPE}", "names no rule"),
+        ("{ends: E-2, key: [column]}", "must be a rule that opens"),
+        ("{ends: O-1}", "differs from O-1"),
+    ],
+)
+def test_an_incident_end_must_name_a_rule_that_opens_incidents_with_its_key(
+    tmp_path: Path, ending: str, fragment: str
+) -> None:
+    rule = (
+        "  - id: {id}\n    signal: drift.{kind}\n    title: t\n    category: technical\n"
+        "    subcategory: model_reliability\n    incident: {incident}\n"
+    )
+    (tmp_path / "e.yaml").write_text(
+        "pack: e\nversion: '1'\nrules:\n"
+        + rule.format(id="O-1", kind="column_drift", incident="{key: [column]}")
+        + rule.format(id="E-1", kind="column_drift_ended", incident=ending)
+        + rule.format(id="E-2", kind="dataset_drift_ended", incident="{ends: O-1, key: [column]}")
+    )
+    with pytest.raises(PackError, match=fragment):
+        load_packs(tmp_path)
+
+
+def test_the_drift_episode_ends_close_the_drift_incidents() -> None:
+    rules = {r.id: r for p in load_packs() for r in p.rules}
+    assert rules["RW-TR-022"].incident.ends == "RW-TR-020"
+    assert rules["RW-TR-022"].incident.key == rules["RW-TR-020"].incident.key == ["column"]
+    assert rules["RW-TR-023"].incident.ends == "RW-TR-021"

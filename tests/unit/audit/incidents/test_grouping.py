@@ -162,3 +162,36 @@ def test_an_edited_state_change_breaks_the_chain(store: AuditStore) -> None:
         )
     broken = verify(store.engine).broken
     assert broken is not None and "not in the chain" in broken.problem
+
+
+def test_an_episode_end_closes_the_incident_of_its_rule_and_key(store: AuditStore) -> None:
+    opens = IncidentPolicy(key=("column",), quiet_s=7 * 86400)
+    ends = IncidentPolicy(key=("column",), ends="RW-TR-020")
+    age, income = {"column": "age"}, {"column": "income"}
+    write(
+        store,
+        finding(1, 0, rule="RW-TR-020", policy=opens, evidence=age),
+        finding(2, 1, rule="RW-TR-020", policy=opens, evidence=income),
+    )
+    # the end of the age episode, in a later batch: only age's incident closes, and it holds
+    # the end finding; no incident of the ending rule appears
+    write(store, finding(3, 90, rule="RW-TR-022", policy=ends, evidence=age))
+    by_column = {i["key"]["column"]: i for i in _incidents(store)}  # type: ignore[index]
+    assert set(by_column) == {"age", "income"}
+    closed = by_column["age"]
+    assert (closed["status"], closed["resolution"]) == ("resolved", "recovered")
+    assert closed["closed_at"] == at(90) and closed["count"] == 2
+    assert _events(store, str(closed["incident_id"])) == ["opened", "recovered"]
+    assert by_column["income"]["status"] == "open"
+    # an end with no live incident (already closed) stands alone as a finding
+    write(store, finding(4, 95, rule="RW-TR-022", policy=ends, evidence=age))
+    assert len(_incidents(store)) == 2
+    # a new episode of the same column opens a new incident; open and end in one batch
+    write(
+        store,
+        finding(5, 100, rule="RW-TR-020", policy=opens, evidence=age),
+        finding(6, 120, rule="RW-TR-022", policy=ends, evidence=age),
+    )
+    ages = [i for i in _incidents(store) if i["key"] == age]  # type: ignore[comparison-overlap]
+    assert sorted(str(i["status"]) for i in ages) == ["resolved", "resolved"]
+    assert verify(store.engine).ok
