@@ -30,7 +30,7 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
-from detectors.pii.entities import DEFAULT_REGIONS, ENTITIES, NER_IGNORE, NER_MAPPING, SPACY_MODEL
+from detectors.pii.entities import DEFAULT_REGIONS, ENTITIES, NER_IGNORE, NER_MAPPING, NER_MODEL
 from detectors.pii.numbers import WindowedPhoneRecognizer
 from detectors.pii.recognizers import custom_recognizers
 from detectors.pii.regex_recognizer import gated, ndigits
@@ -70,7 +70,8 @@ class NerOnlyNlpEngine(SpacyNlpEngine):
             self.models[0]["model_name"],
             exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"],
         )
-        nlp.disable_pipe("tok2vec")  # only the tagger and parser listen to it
+        if "tok2vec" in nlp.pipe_names:  # only the tagger and parser listen to it
+            nlp.disable_pipe("tok2vec")
         _use_numpy_blas(nlp.get_pipe("ner"))
         self.pipeline = nlp
         self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio annotates it as None
@@ -142,7 +143,7 @@ class PIIEngine:
             default_score=0.85,
         )
         self.nlp_engine = NerOnlyNlpEngine(
-            models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
+            models=[{"lang_code": "en", "model_name": str(NER_MODEL)}],
             ner_model_configuration=ner_conf,
         )
         self.nlp_engine.load()

@@ -121,16 +121,25 @@ def test_personal_data_never_reaches_the_store_the_findings_topic_or_the_logs(ru
         assert value not in sent, value
         assert value not in log, value
     # The stored copy of a PII event keeps the redacted text, for the compliance officer to read.
-    first = next(iter(run.chat.with_pii))
+    ids = list(run.chat.with_pii)
+    stored = _stored_input(run, ids[0])
+    assert stored["redacted"] == "Hi, my name is <PERSON> and my email is <EMAIL_ADDRESS>."
+    assert stored["length"] == len(PII_TEXTS[0][0])
+    # a person in real user text (lower case, no cue word) is redacted in the stored event too
+    stored = _stored_input(run, ids[-1])
+    assert stored["redacted"] == "omg just saw <PERSON> at the airport in <LOCATION>!!"
+
+
+def _stored_input(run: Run, event_id: str) -> dict[str, Any]:
     with run.pipe.store.engine.connect() as conn:
         payload = conn.execute(
-            select(EventRecord.__table__.c.payload).where(EventRecord.__table__.c.event_id == first)
+            select(EventRecord.__table__.c.payload).where(
+                EventRecord.__table__.c.event_id == event_id
+            )
         ).scalar_one()
     if isinstance(payload, str):
         payload = orjson.loads(payload)
-    stored = payload["input"]["text"]
-    assert stored["redacted"] == "Hi, my name is <PERSON> and my email is <EMAIL_ADDRESS>."
-    assert stored["length"] == len(PII_TEXTS[0][0])
+    return dict(payload["input"]["text"])
 
 
 def test_injected_anomalies_are_found_with_their_cause(run: Run) -> None:
