@@ -222,8 +222,10 @@ def main() -> None:
             f"{sum(len(s.spans) for s in samples)} gold spans; score threshold {threshold}"
         )
     summary = []
+    load_s = 0.0
     for title, samples in corpora.items():
-        rw_pred, rw_s, load_s = run_riskwatch(samples, args.batch, warmup)
+        rw_pred, rw_s, loaded_s = run_riskwatch(samples, args.batch, warmup)
+        load_s = load_s or loaded_s  # the model loads once, for the first corpus
         rw_stats, rw_other = score(samples, rw_pred)
         rw_rate = len(samples) / rw_s
         if args.skip_vanilla:

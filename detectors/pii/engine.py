@@ -3,9 +3,10 @@ redaction. Heavy (the spaCy model, Presidio): built once per process and set of 
 (``PIIEngine.shared``), on the first batch that carries text.
 
 Batch path: every distinct text of the batch is tokenized (``make_doc``) and run through the
-recognizers with those NlpArtifacts; then a single ``ner.pipe`` pass runs the NER, only over the
-texts that still hold a capitalised word no recognizer explained (the NER is most of the cost and
-only finds capitalised names and places); its PERSON/LOCATION findings are added, and
+recognizers with those NlpArtifacts; then a single ``ner.pipe`` pass runs the NER (the fine-tuned
+one, ``entities.NER_MODEL``) over the texts that still hold a word no recognizer explained (the NER
+is most of the cost; user text writes names in lower case too, so any word counts); its
+PERSON/LOCATION findings are added, and
 ``spans.resolve`` turns the raw results into the final, non-overlapping spans.
 """
 
@@ -180,9 +181,8 @@ class PIIEngine:
 
     def analyze(self, texts: Sequence[str], threshold: float = 0.5) -> list[list[Span]]:
         """Findings for each text. The distinct texts are tokenized and run through the
-        recognizers; then one ``ner.pipe`` pass runs the NER over those that still hold a
-        capitalised word no recognizer explained (the NER is most of the cost, and only finds
-        capitalised names and places), and its PERSON/LOCATION findings are added."""
+        recognizers; then one ``ner.pipe`` pass runs the NER over those that still hold a word
+        no recognizer explained, and its PERSON/LOCATION findings are added."""
         unique = list(dict.fromkeys(t for t in texts if t))
         docs = [self.nlp.make_doc(t) for t in unique]
         raw: list[list[Any]] = []
