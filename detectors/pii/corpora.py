@@ -175,6 +175,7 @@ def templates(n: int, seed: int = 7) -> list[Labelled]:
     for i, loc in enumerate(LOCALES):
         fake = Faker(loc)
         fake.seed_instance(seed * 1000 + i)
+        _fix_order(fake)
         fakers.append(fake)
     out: list[Labelled] = []
     for _ in range(n):
@@ -187,6 +188,18 @@ def templates(n: int, seed: int = 7) -> list[Labelled]:
             text = text.lower()
         out.append(Labelled(text, spans))
     return out
+
+
+def _fix_order(fake: Any) -> None:
+    """Sort every word list of the locale's providers: some are built from sets, whose order
+    changes with the process's hash seed, and so would the sentences of a given seed."""
+    for provider in fake.providers:
+        for name in dir(provider):
+            if name.startswith("_"):
+                continue
+            value = getattr(provider, name, None)
+            if isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+                setattr(provider, name, type(value)(sorted(value)))
 
 
 def _value(fake: Any, key: str) -> tuple[str, str | None]:
