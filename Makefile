@@ -78,10 +78,12 @@ integration: install kafka-jars
 bench: install kafka-jars
 	$(BIN)/python bench/pipeline.py
 
-# The text-risk scorers (detectors/text_risk/models/*.npz, committed): retrained from the shared
-# data, deterministically; the worker only loads them.
+# The text-risk scorers (detectors/text_risk/models/*.npz) and the PII detector's NER
+# (detectors/pii/models/ner/), committed: retrained from the shared data, deterministically; the
+# worker only loads them.
 models: install
 	$(BIN)/python -m detectors.text_risk.train
+	$(BIN)/python -m detectors.pii.train
 
 kafka-up: install kafka-jars
 	$(RW) kafka up

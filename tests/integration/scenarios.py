@@ -79,6 +79,12 @@ PII_TEXTS: list[tuple[str, set[str], list[str]]] = [
         {"HEALTH_DATA"},
         ["diabetes"],
     ),
+    # real user text: a lower-case name and a bare place, no cue word (issue 12)
+    (
+        "omg just saw taylor swift at the airport in nashville!!",
+        {"PERSON", "LOCATION"},
+        ["taylor swift", "nashville"],
+    ),
 ]
 CLEAN_TEXTS = [
     "How do I change the delivery date of order A123456?",

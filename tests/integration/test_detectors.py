@@ -28,10 +28,10 @@ pytestmark = pytest.mark.integration
 
 ANOMALIES = (450, 620, 800, 990, 1170, 1350, 1530)  # after the 400-event reference
 DRIFT_AT = 1000
-# Bound on chance anomaly findings in clean traffic for this fixed seed (a little above what was
-# measured). Drift: none (its false-alarm budget is 1e-4 per window, detectors/drift/).
+# Bounds on chance findings in clean traffic, for this fixed seed and Evidently's p < 0.05
+# per column per window (confirmed over 2 windows): measured 0 and 1, bounded a little above.
 MAX_FALSE_ANOMALIES = 2
-MAX_FALSE_DRIFTS = 0
+MAX_FALSE_DRIFTS = 2
 
 
 @dataclass
@@ -122,20 +122,32 @@ def test_personal_data_never_reaches_the_store_the_findings_topic_or_the_logs(ru
         assert value not in sent, value
         assert value not in log, value
     # The stored copy of a PII event keeps the redacted text, for the compliance officer to read.
-    first = next(iter(run.chat.with_pii))
-    with run.pipe.store.engine.connect() as conn:
-        payload = conn.execute(
-            select(EventRecord.__table__.c.payload).where(EventRecord.__table__.c.event_id == first)
-        ).scalar_one()
-    if isinstance(payload, str):
-        payload = orjson.loads(payload)
-    stored = payload["input"]["text"]
-    store = run.pipe.store
-    with store.engine.connect() as conn:  # sealed (audit/sealing.py): the suite's key file opens it
-        ciphers = DataKeys(store.keys).by_ids(conn, [stored["redacted"]["dk"]])
-    opened = open_sealed(ciphers, stored["redacted"], text_aad(first, "input.text"))
+    # Sealed at rest (audit/sealing.py): the suite's key file opens it.
+    ids = list(run.chat.with_pii)
+    length, opened = _stored_input(run, ids[0])
     assert opened == "Hi, my name is <PERSON> and my email is <EMAIL_ADDRESS>."
-    assert stored["length"] == len(PII_TEXTS[0][0])
+    assert length == len(PII_TEXTS[0][0])
+    # a person in real user text (lower case, no cue word) is redacted in the stored event too
+    _, opened = _stored_input(run, ids[-1])
+    assert opened == "omg just saw <PERSON> at the airport in <LOCATION>!!"
+
+
+def _stored_input(run: Run, event_id: str) -> tuple[int, str | None]:
+    """The stored input text's length and its redacted text, opened with the suite's key file."""
+    store = run.pipe.store
+    with store.engine.connect() as conn:
+        payload = conn.execute(
+            select(EventRecord.__table__.c.payload).where(
+                EventRecord.__table__.c.event_id == event_id
+            )
+        ).scalar_one()
+        if isinstance(payload, str):
+            payload = orjson.loads(payload)
+        stored = payload["input"]["text"]
+        ciphers = DataKeys(store.keys).by_ids(conn, [stored["redacted"]["dk"]])
+    return stored["length"], open_sealed(
+        ciphers, stored["redacted"], text_aad(event_id, "input.text")
+    )
 
 
 def test_injected_anomalies_are_found_with_their_cause(run: Run) -> None:
@@ -168,7 +180,7 @@ def test_drift_is_found_after_its_onset_on_the_drifted_column(run: Run) -> None:
         )["timestamp"].replace("Z", "+00:00")
     )
     x2 = [f for f in _of(run, "RW-TR-020", "drifter") if f["evidence"]["column"] == "features.x2"]
-    assert len(x2) == 1, "one drift finding for the drifted column's episode"
+    assert x2, "no drift finding on the drifted column"
     assert all(_window_end(f) >= onset for f in x2)
     first = min(x2, key=_window_end)
     evidence = first["evidence"]
@@ -176,7 +188,7 @@ def test_drift_is_found_after_its_onset_on_the_drifted_column(run: Run) -> None:
     assert evidence["reference_window"]["events"] == 400
     assert evidence["current_window"]["first_offset"] <= evidence["current_window"]["last_offset"]
     assert first["source_topic"] == run.pipe.events_topic
-    # Windows of 300 sliding by 150: found within 450 events of the onset.
+    # Confirmed in 2 windows of 300 sliding by 150: found within 450 events of the onset.
     drifter_ts = sorted(
         datetime.fromisoformat(orjson.loads(v)["timestamp"].replace("Z", "+00:00"))
         for _, v in run.drifter.messages

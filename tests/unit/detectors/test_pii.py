@@ -122,6 +122,36 @@ def test_recognizers(detector: PIIDetector, text: str, expected: list[tuple[str,
         )
 
 
+# Real user text (tweets, comments): lower-case names, bare places, no cue words. The NER is
+# fine-tuned on WNUT 2017's train split; these sentences are not from it.
+USER_TEXT = [
+    (
+        "omg just saw taylor swift at the airport in nashville!!",
+        [("PERSON", "taylor swift"), ("LOCATION", "nashville")],
+    ),
+    (
+        "lol did u see what obama said in chicago yesterday",
+        [("PERSON", "obama"), ("LOCATION", "chicago")],
+    ),
+    (
+        "@mike_88 Emma and I are flying to Lisbon tomorrow",
+        [("PERSON", "Emma"), ("LOCATION", "Lisbon")],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), USER_TEXT, ids=[c[0][:40] for c in USER_TEXT])
+def test_names_and_places_in_real_user_text_are_found_and_redacted(
+    detector: PIIDetector, text: str, expected: list[tuple[str, str]]
+) -> None:
+    signals = detector.process([_event(40, text)])
+    found = {(sp["type"], text[sp["start"] : sp["end"]]) for sp in signals[0].evidence["spans"]}
+    assert set(expected) <= found
+    redacted = detector.redactions()["p40"]["input.text"]
+    for etype, value in expected:
+        assert value not in redacted and f"<{etype}>" in redacted, redacted
+
+
 CLEAN = [
     "What is the status of order #A-12345678?",
     "My invoice from 12/03/2024 shows 49.99 EUR, but I expected less.",
@@ -129,7 +159,7 @@ CLEAN = [
     "Can I change the delivery date to Friday?",
     "Tracking number 1Z9999999999999999 shows no updates since Monday.",
     "Is the Pro plan cheaper if I pay yearly?",
-    "Do you ship to Germany? And how long does it take?",
+    "Do you ship to other countries? And how long does it take?",
     "The battery lasts only 3 hours after the last update.",
     "Please upgrade me to the family plan with 4 seats.",
     "Our support line is open from 9:00 to 17:00, Monday to Friday.",
