@@ -439,6 +439,21 @@ def main() -> None:
             f"{r['nab_best_threshold_raw_points']:13.1f} {r['window_recall']:10.2f} "
             f"{r['window_precision']:8.2f} {groups:9d} {r['score_events_per_s']:11.0f}"
         )
+    print("\nseries scorer, own thresholds, NAB score per category (dev / held-back / all):")
+    by_cat = {}
+    for cat in [*sorted({s.category for s in series}), "ALL"]:
+        cells = []
+        for sp in ("dev", "held", None):
+            sel = [s for s in series if cat in ("ALL", s.category) and sp in (None, s.split)]
+            wins = sum(len(s.scorable_windows) for s in sel)
+            cells.append(
+                normalised(sum(s.nab(runs["riskwatch"][s.name][4])[0] for s in sel), wins)
+                if wins
+                else None
+            )
+        by_cat[cat] = cells
+        print(f"  {cat:22s} " + " / ".join("-" if c is None else f"{c:.1f}" for c in cells))
+    results["riskwatch"]["nab_by_category_dev_held_all"] = by_cat
     print(
         "\nAnchors (NAB scoreboard, standard profile, ALL 58 series): HTM 70.5, "
         "Random Cut Forest 51.7, windowed Gaussian 39.6."
