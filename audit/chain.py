@@ -54,7 +54,9 @@ HEAD = table_of(ChainHead)
 FINDINGS = table_of(FindingRecord)
 ACTIONS = table_of(FindingAction)
 REMOVALS = table_of(DataRemoval)
-REMOVAL_FIELDS = tuple(c.name for c in REMOVALS.columns)
+#: a removal record's hashed fields; ``removed`` (what it removed of batch-chained rows) only
+#: when set, so records made before it existed hash as they did
+REMOVAL_FIELDS = tuple(c.name for c in REMOVALS.columns if c.name != "removed")
 REMOVAL_KINDS = frozenset({"erasure", "retention"})
 FINDING_FIELDS = tuple(c.name for c in FINDINGS.columns)
 #: the fields of a finding's hashed document (its evidence is covered by its hash)
@@ -130,8 +132,12 @@ def action_hash(row: RowData) -> str:
     return content_hash(row, ACTION_FIELDS)
 
 
+def removal_fields(row: RowData) -> tuple[str, ...]:
+    return REMOVAL_FIELDS if row.get("removed") is None else (*REMOVAL_FIELDS, "removed")
+
+
 def removal_hash(row: RowData) -> str:
-    return content_hash(row, REMOVAL_FIELDS)
+    return content_hash(row, removal_fields(row))
 
 
 def entry_hash(prev_hash: str, content: str, kind: str, subject: str, seq: int) -> str:

@@ -3,7 +3,9 @@
 The period selects the chain links appended in ``[since, until)`` (a contiguous run of seq);
 ``findings.jsonl``, ``actions.jsonl``, ``incidents.jsonl`` (incident state changes) and
 ``removals.jsonl`` hold the rows those links cover, one
-canonical JSON document per line, so ``sha256(line)`` equals the link's ``content_hash``; a
+canonical JSON document per line, so ``sha256(line)`` equals the link's ``content_hash``;
+``batches.jsonl`` holds, per batch link (feedback labels, audit/batchchain.py), the sorted
+``[event_id, row hash]`` list it covers, whose SHA-256 is likewise its ``content_hash``; a
 finding's line carries ``evidence_sha256``, and ``evidence.jsonl`` holds ``{"finding_id",
 "evidence"}`` per finding, where the SHA-256 of the evidence as compact JSON with sorted keys is
 that ``evidence_sha256`` (an erased finding's evidence is the erasure stub that kept the hash);
@@ -27,7 +29,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from audit import chain
+from audit import batchchain, chain
 from audit.incidents.records import CHAIN_KIND as INCIDENT_KIND
 from audit.incidents.records import EVENT_FIELDS, EVENTS
 from audit.keys import KeyRing, PublicKey
@@ -81,6 +83,15 @@ def export(
         actions = chain.rows_by_id(conn, chain.ACTIONS, "id", action_ids)
         incident_events = chain.rows_by_id(conn, EVENTS, "id", incident_ids)
         removals = chain.rows_by_id(conn, chain.REMOVALS, "id", removal_ids)
+        removed = batchchain.removed_leaves(conn)
+        batch_lines = []
+        for kind in batchchain.KINDS:
+            subjects = [r["subject"] for r in links if r["kind"] == kind]
+            stored = batchchain.stored_leaves(conn, kind, subjects) if subjects else {}
+            batch_lines += [
+                batchchain.batch_line([*stored.get(s, []), *removed.get((kind, s), [])])
+                for s in subjects
+            ]
         head = chain.read_head(conn)
     files = {
         "findings.jsonl": _write_lines(
@@ -117,11 +128,12 @@ def export(
         "removals.jsonl": _write_lines(
             out / "removals.jsonl",
             (
-                chain.canonical_json(removals[str(i)], chain.REMOVAL_FIELDS)
+                chain.canonical_json(removals[str(i)], chain.removal_fields(removals[str(i)]))
                 for i in removal_ids
                 if str(i) in removals
             ),
         ),
+        "batches.jsonl": _write_lines(out / "batches.jsonl", batch_lines),
         "chain.jsonl": _write_lines(
             out / "chain.jsonl", (chain.canonical_json(r, CHAIN_FIELDS) for r in links)
         ),
@@ -141,8 +153,8 @@ def export(
         },
         "chain_head": {"seq": head.seq, "entry_hash": head.entry_hash},
         "signed_by": keys.signing_kid if keys is not None else None,
-        "hashes": "content_hash = sha256(findings/actions/incidents/removals line without its "
-        "newline); "
+        "hashes": "content_hash = sha256(findings/actions/incidents/removals/batches line "
+        "without its newline); "
         "evidence_sha256 = sha256(evidence as compact JSON, keys sorted, UTF-8); "
         "entry_hash = sha256(prev_hash|content_hash|kind|subject|seq)",
     }

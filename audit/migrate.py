@@ -31,6 +31,7 @@ _ADDED_AFTER_PRE_MIGRATION = frozenset(
         "incident_events",
         "data_keys",
         "text_reveals",
+        "audit_chain_batches",
     }
 )
 

@@ -82,6 +82,8 @@ class FeedbackRecord(SQLModel, table=True):
     source_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
     kafka_timestamp_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
     stored_at: datetime = _utc_column()
+    # the batch whose chain link covers the row (audit/batchchain.py): not part of its hash
+    chain_batch: str | None = Field(default=None, max_length=32, index=True)
 
 
 class FindingRecord(SQLModel, table=True):
@@ -169,6 +171,18 @@ class ChainEntry(SQLModel, table=True):
     at: datetime = _utc_column()
 
 
+class ChainBatch(SQLModel, table=True):
+    """What one batch link (audit/batchchain.py) covers: the sorted ``[event_id, row hash]`` list
+    whose SHA-256 is the link's content hash. Verification does not rely on it (it rehashes the
+    rows); it names the row that was edited, deleted or inserted when a batch no longer matches."""
+
+    __tablename__ = "audit_chain_batches"
+
+    batch: str = Field(primary_key=True, max_length=32)
+    kind: str = Field(max_length=16)
+    leaves: list[list[str]] = Field(sa_column=Column(JSON, nullable=False))
+
+
 class ChainHead(SQLModel, table=True):
     """The chain's last link, one row (id = 1): the lock appenders take, and a truncation check."""
 
@@ -226,6 +240,9 @@ class DataRemoval(SQLModel, table=True):
     # The findings whose evidence this erasure removed: verify checks every erased evidence
     # against this list, so evidence cannot be dropped outside an erasure.
     finding_ids: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    # What it removed of batch-chained rows (audit/batchchain.py), so the batches' links still
+    # verify: {kind: {batch id: [[event_id, row hash], …]}}; None in records made before.
+    removed: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class DataKeyRecord(SQLModel, table=True):

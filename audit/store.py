@@ -13,7 +13,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from audit import chain
+from audit import batchchain, chain
 from audit.db import create_schema, make_engine
 from audit.incidents.grouping import Filed, file_findings
 from audit.incidents.records import INCIDENTS
@@ -356,11 +356,15 @@ class AuditStore:
         if batch.feedback:
             erased = _erased_in(conn, (f.feedback.event_id for f in batch.feedback))
             batch.feedback = [f for f in batch.feedback if f.feedback.event_id not in erased]
+        batch_links = []  # one link per table written in bulk, appended last (audit/batchchain.py)
         if batch.feedback:
-            conn.execute(
+            link = batchchain.insert_batch(
+                conn,
+                batchchain.FEEDBACK_KIND,
                 self._insert_ignore(table_of(FeedbackRecord), ["event_id"]),
                 [_feedback_row(f, now) for f in batch.feedback],
             )
+            batch_links += [link] if link else []
         if batch.findings:
             table = table_of(FindingRecord)
             rows = finding_rows
@@ -390,6 +394,7 @@ class AuditStore:
             self._upsert_state(conn, st, now)
             if st.entries:
                 self._write_entries(conn, st)
+        chain.append(conn, batch_links, now)
 
     @staticmethod
     def _file_incidents(

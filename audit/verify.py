@@ -2,8 +2,9 @@
 
 ``verify`` recomputes every link and every content hash from the current rows and reports the
 first break: an edited or deleted finding, lifecycle action, incident state change, removal
-record, text reveal or webhook subscription, an edited, deleted or inserted chain row, a
-truncated chain (head ahead of the last link), or a record that is not chained at all.
+record, text reveal, webhook subscription or API token; a feedback label edited, deleted
+outside an erasure or inserted (a batch link, audit/batchchain.py); an edited, deleted or inserted
+chain row, a truncated chain (head ahead of the last link), or a record that is not chained at all.
 
 It knows every chained record kind, so it sits above them: the modules that append links import
 audit/chain.py, and this module imports them (for webhooks: audit/webhooks/subscriptions.py).
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import String, cast, exists, select
 from sqlalchemy.engine import Connection, Engine
 
+from audit import batchchain
 from audit.chain import (
     ACTIONS,
     CHAIN,
@@ -148,7 +150,12 @@ def _record_problems(conn: Connection, rows: Sequence[Any]) -> dict[tuple[str, s
     return out
 
 
-def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Head, Break | None]:
+def _check_chunk(
+    conn: Connection,
+    rows: Sequence[Any],
+    prev: Head,
+    removed: dict[tuple[str, str], batchchain.Leaves],
+) -> tuple[Head, Break | None]:
     findings = rows_by_id(
         conn, FINDINGS, "finding_id", [r.subject for r in rows if r.kind == "finding"]
     )
@@ -171,6 +178,7 @@ def _check_chunk(conn: Connection, rows: Sequence[Any], prev: Head) -> tuple[Hea
         [int(r.subject) for r in rows if r.kind == REVEAL_KIND and r.subject.isdigit()],
     )
     records = _record_problems(conn, rows)
+    records.update(batchchain.batch_problems(conn, rows, removed))
     removal_ids = {int(r.subject) for r in rows if r.kind in REMOVAL_KINDS and r.subject.isdigit()}
     removal_ids |= {
         int(stub["removal_id"])
@@ -251,6 +259,15 @@ def _unchained(conn: Connection) -> Break | None:
             TOKEN_KIND,
             str(tid),
         )
+    if (row := batchchain.unchained_row(conn)) is not None:
+        kind, event_id = row
+        what = batchchain.KINDS[kind].what
+        return Break(
+            None,
+            f"{what} of event {event_id} is not in the chain (written outside riskwatch)",
+            kind,
+            event_id,
+        )
     if (sid := unchained_subscription(conn)) is not None:
         return Break(
             None,
@@ -264,8 +281,9 @@ def _unchained(conn: Connection) -> Break | None:
 def verify(engine: Engine, chunk: int = 2000) -> Report:
     with engine.connect() as conn:
         head, last, entries = read_head(conn), Head(0, GENESIS), 0
+        removed = batchchain.removed_leaves(conn)
         for rows in _chunks(conn, chunk):
-            last, broken = _check_chunk(conn, rows, last)
+            last, broken = _check_chunk(conn, rows, last, removed)
             if broken is not None:
                 return Report(entries + sum(1 for r in rows if r.seq <= last.seq), head, broken)
             entries += len(rows)

@@ -9,10 +9,11 @@ any key of the key file (audit/keys.py; rotated keys are kept for this) or its l
   prediction, score, error and user_ref_hash are cleared;
 * each finding about such an event has its evidence replaced by an erased stub that keeps the
   evidence's SHA-256 (audit/chain.py), so the finding's chain link still verifies;
-* the events' feedback labels are deleted, and so are detector-state entries of those events
-  (the fairness detector's pending decisions and labels: protected attributes, predictions); a
-  label that arrives for an erased event later is not stored (audit/store.py) and reaches no
-  detector (streams/pipeline.py);
+* the events' feedback labels are deleted (the record lists the leaves of their batch links,
+  audit/batchchain.py, so those links still verify), and so are detector-state entries of those
+  events (the fairness detector's pending decisions and labels: protected attributes,
+  predictions); a label that arrives for an erased event later is not stored (audit/store.py)
+  and reaches no detector (streams/pipeline.py);
 * the subject's data keys (audit/sealing.py, scope ``subject:<ref HMAC>`` under every HMAC key)
   are deleted: every text sealed under them, wherever a copy of it lies (a free page, the WAL, a
   backup, an export), is unreadable from then on (crypto-shredding); after the commit the WAL is
@@ -35,7 +36,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from audit import chain
+from audit import batchchain, chain
 from audit.keys import KeyRing, keys_from_settings
 from audit.models import (
     DetectorStateEntryRecord,
@@ -153,16 +154,15 @@ def _erase_findings(
     return erased, kept
 
 
-def _delete_feedback(conn: Connection, event_ids: list[str]) -> int:
-    n = 0
+def _delete_feedback(conn: Connection, event_ids: list[str]) -> tuple[int, dict[str, Any]]:
+    """Delete the events' labels; returns their count and the leaves of their batch links, by
+    batch (audit/batchchain.py), that the erasure record lists."""
+    n, rows = 0, list[Any]()
     for i in range(0, len(event_ids), _CHUNK):
-        n += (
-            conn.execute(
-                delete(FEEDBACK).where(FEEDBACK.c.event_id.in_(event_ids[i : i + _CHUNK]))
-            ).rowcount
-            or 0
-        )
-    return n
+        where = FEEDBACK.c.event_id.in_(event_ids[i : i + _CHUNK])
+        rows += conn.execute(select(FEEDBACK).where(where)).mappings().all()
+        n += conn.execute(delete(FEEDBACK).where(where)).rowcount or 0
+    return n, batchchain.leaves_by_batch(batchchain.FEEDBACK_KIND, rows)
 
 
 def _delete_state_entries(conn: Connection, event_ids: list[str]) -> int:
@@ -198,7 +198,7 @@ def erase_subject(
         removal_id = next_removal_id(conn)
         event_ids = _erase_events(conn, candidates, removal_id, at)
         finding_ids, kept = _erase_findings(conn, event_ids, removal_id)
-        feedback = _delete_feedback(conn, event_ids)
+        feedback, feedback_leaves = _delete_feedback(conn, event_ids)
         shredded = shred(conn, [subject_scope(c) for c in candidates])
         _delete_state_entries(conn, event_ids)
         _, seq = record_removal(
@@ -212,6 +212,7 @@ def erase_subject(
             findings=len(finding_ids),
             feedback=feedback,
             finding_ids=finding_ids,
+            removed={batchchain.FEEDBACK_KIND: feedback_leaves} if feedback_leaves else None,
             removal_id=removal_id,
             head=head,
         )

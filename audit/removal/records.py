@@ -40,6 +40,7 @@ def record_removal(
     findings: int = 0,
     feedback: int = 0,
     finding_ids: Sequence[str] = (),
+    removed: dict[str, Any] | None = None,
     removal_id: int | None = None,
     head: Head | None = None,
 ) -> tuple[int, int]:
@@ -62,6 +63,8 @@ def record_removal(
         "feedback": feedback,
         "finding_ids": sorted(finding_ids),
     }
+    if removed is not None:  # absent, not null: a record without it hashes as before
+        row["removed"] = removed
     conn.execute(insert(REMOVALS).values(**row))
     stored = conn.execute(select(REMOVALS).where(REMOVALS.c.id == row["id"])).mappings().one()
     links = append(conn, [Link(kind, str(row["id"]), removal_hash(stored))], now, head)

@@ -342,7 +342,7 @@ def test_export_after_an_erasure_checks_offline(tmp_path: Path) -> None:
     }
     removals = [
         hashlib.sha256(line).hexdigest()
-        for file in ("removals.jsonl", "incidents.jsonl")
+        for file in ("removals.jsonl", "incidents.jsonl", "batches.jsonl")
         for line in (out / file).read_bytes().splitlines()
     ]
     links = [orjson.loads(line) for line in (out / "chain.jsonl").read_bytes().splitlines()]

@@ -1,0 +1,99 @@
+"""Batch links: feedback labels chained per batch (``chain_batch``, ``audit_chain_batches``), and
+what a removal removed of batch-chained rows (``data_removals.removed``)
+
+Rows stored before this revision are chained here, in batches of 1000 (oldest first), so
+``audit verify`` can tell them from rows a database writer inserted (audit/batchchain.py).
+
+Revision ID: 0010
+Revises: 0009
+Create Date: 2026-12-02 02:00:00
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import sqlmodel  # noqa: F401 - column types name it
+from alembic import op
+
+from audit import batchchain, chain
+
+revision = '0010'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+_S = sqlmodel.sql.sqltypes.AutoString
+_LEGACY_BATCH = 1000
+#: the tables chained by batch, with the columns they had at this revision
+_TABLES = {
+    'feedback': (batchchain.FEEDBACK_KIND, (
+        'event_id', 'timestamp', 'model_id', 'model_version', 'label', 'payload', 'source_topic',
+        'source_partition', 'source_offset', 'kafka_timestamp_ms', 'stored_at')),
+}
+
+
+def _columns(table: str) -> set[str]:
+    return {c['name'] for c in sa.inspect(op.get_bind()).get_columns(table)}
+
+
+def _chain_existing(table: str, kind: str, fields: tuple[str, ...]) -> None:
+    conn = op.get_bind()
+    t = batchchain.KINDS[kind].table
+    cols = [t.c[f] for f in fields]
+    rows = conn.execute(
+        sa.select(*cols).where(t.c.chain_batch.is_(None)).order_by(t.c.stored_at, t.c.event_id)
+    ).mappings().all()
+    links = []
+    for i in range(0, len(rows), _LEGACY_BATCH):
+        part = rows[i : i + _LEGACY_BATCH]
+        batch = batchchain.new_batch()
+        ids = [r['event_id'] for r in part]
+        for j in range(0, len(ids), 500):
+            conn.execute(
+                sa.update(t).where(t.c.event_id.in_(ids[j : j + 500])).values(chain_batch=batch)
+            )
+        leaves = [[r['event_id'], chain.content_hash(r, fields)] for r in part]
+        links.append(batchchain.record_batch(conn, kind, batch, leaves))
+    if links:
+        chain.append(conn, links, datetime.now(UTC))
+
+
+def upgrade() -> None:
+    tables = set(sa.inspect(op.get_bind()).get_table_names())
+    if 'audit_chain_batches' not in tables:
+        op.create_table('audit_chain_batches',
+        sa.Column('batch', _S(length=32), nullable=False),
+        sa.Column('kind', _S(length=16), nullable=False),
+        sa.Column('leaves', sa.JSON(), nullable=False),
+        sa.PrimaryKeyConstraint('batch')
+        )
+    if 'data_removals' in tables and 'removed' not in _columns('data_removals'):
+        with op.batch_alter_table('data_removals', schema=None) as batch_op:
+            batch_op.add_column(sa.Column('removed', sa.JSON(), nullable=True))
+    for table, (kind, fields) in _TABLES.items():
+        if table not in tables:
+            continue
+        if 'chain_batch' not in _columns(table):
+            with op.batch_alter_table(table, schema=None) as batch_op:
+                batch_op.add_column(sa.Column('chain_batch', _S(length=32), nullable=True))
+                batch_op.create_index(
+                    batch_op.f(f'ix_{table}_chain_batch'), ['chain_batch'], unique=False
+                )
+        _chain_existing(table, kind, fields)
+
+
+def downgrade() -> None:
+    # The links stay (chain entries are never removed); the columns go.
+    tables = set(sa.inspect(op.get_bind()).get_table_names())
+    for table in _TABLES:
+        if table in tables and 'chain_batch' in _columns(table):
+            with op.batch_alter_table(table, schema=None) as batch_op:
+                batch_op.drop_index(batch_op.f(f'ix_{table}_chain_batch'))
+                batch_op.drop_column('chain_batch')
+    if 'data_removals' in tables and 'removed' in _columns('data_removals'):
+        with op.batch_alter_table('data_removals', schema=None) as batch_op:
+            batch_op.drop_column('removed')
+    if 'audit_chain_batches' in tables:
+        op.drop_table('audit_chain_batches')
