@@ -22,7 +22,7 @@ from sqlalchemy import insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from audit import chain
+from audit import chain, chained_records
 from audit.models import ApiToken, RowData, as_utc, table_of
 
 TOKENS = table_of(ApiToken)
@@ -81,6 +81,17 @@ def chain_link(row: RowData, action: str) -> chain.Link:
     """The chain link of a token's creation or revocation."""
     fields = CREATE_FIELDS if action == "create" else REVOKE_FIELDS
     return chain.Link(CHAIN_KIND, f"{row['id']}/{action}", chain.content_hash(row, fields))
+
+
+CHAINED = chained_records.ChainedRecord(
+    what="API token",
+    kind=CHAIN_KIND,
+    table=TOKENS,
+    close="revoke",
+    closed_at="revoked_at",
+    undone="revoked, now it is live again",
+    link=chain_link,
+)
 
 
 def _info(row: Any) -> TokenInfo:
@@ -163,39 +174,14 @@ def revoke_token(engine: Engine, *, token_id: int) -> TokenInfo | None:
 
 
 def chained_token_problems(conn: Any, entries: list[Any]) -> dict[str, str]:
-    """For chain entries of kind ``token``: subject → what no longer matches the stored token."""
-    ids = sorted({int(e.subject.split("/")[0]) for e in entries if e.subject[:1].isdigit()})
-    rows = chain.rows_by_id(conn, TOKENS, "id", ids) if ids else {}
-    problems: dict[str, str] = {}
-    for entry in entries:
-        tid, _, action = entry.subject.partition("/")
-        row = rows.get(tid)
-        if action not in ("create", "revoke") or not tid.isdigit():
-            problems[entry.subject] = f"malformed token chain subject {entry.subject!r}"
-        elif row is None:
-            problems[entry.subject] = f"API token {tid} was deleted"
-        elif action == "revoke" and row["revoked_at"] is None:
-            problems[entry.subject] = f"API token {tid} was revoked, now it is live again"
-        elif (digest := chain_link(row, action).content_hash) != entry.content_hash:
-            problems[entry.subject] = (
-                f"API token {tid} changed after its {action} was chained (role, hash, name or "
-                f"expiry edited): content hash {digest} != chained {entry.content_hash}"
-            )
-    return problems
+    """For chain entries of kind ``token``: subject → what no longer matches the stored token
+    (role, hash, name or expiry edited; a revocation undone; a deleted token)."""
+    return chained_records.problems(CHAINED, conn, entries)
 
 
 def unchained_token(conn: Any) -> int | None:
     """A token with no ``create`` link (inserted outside riskwatch), or None."""
-    chained = {
-        s.partition("/")[0]
-        for s in conn.execute(
-            select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == CHAIN_KIND)
-        ).scalars()
-    }
-    for tid in conn.execute(select(TOKENS.c.id).order_by(TOKENS.c.id)).scalars():
-        if str(tid) not in chained:
-            return int(tid)
-    return None
+    return chained_records.unchained(CHAINED, conn)
 
 
 def authenticate(engine: Engine, token: str) -> TokenInfo | None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from audit import chain
+from audit import chain, chained_records
 from audit.models import RowData, WebhookDelivery, WebhookSubscription, as_utc, table_of
 from audit.webhooks.spec import (
     AlertOn,
@@ -228,54 +228,26 @@ def active_subscriptions(conn: Connection) -> list[Subscription]:
     return [from_row(r) for r in rows]
 
 
+_CHAINED = chained_records.ChainedRecord(
+    what="webhook subscription",
+    kind=CHAIN_KIND,
+    table=SUBSCRIPTIONS,
+    close="remove",
+    closed_at="removed_at",
+    undone="removed, now it is active",
+    link=_chain_link,
+)
+
+
 # --- verification (called by audit/verify.py) -----------------------------------------------------
 
 
 def chained_content_problems(conn: Connection, entries: Iterable[Any]) -> dict[str, str]:
     """For chain entries of kind ``webhook``: subject → what no longer matches the stored
     subscription (an edited URL, filter or secret; a removal undone or edited; a deleted row)."""
-    entries = list(entries)
-    ids = sorted(
-        {int(e.subject.split("/")[0]) for e in entries if e.subject.split("/")[0].isdigit()}
-    )
-    rows = (
-        {
-            r["id"]: r
-            for r in conn.execute(
-                select(SUBSCRIPTIONS).where(SUBSCRIPTIONS.c.id.in_(ids))
-            ).mappings()
-        }
-        if ids
-        else {}
-    )
-    problems: dict[str, str] = {}
-    for entry in entries:
-        sid, _, action = entry.subject.partition("/")
-        row = rows.get(int(sid)) if sid.isdigit() else None
-        if action not in ("create", "remove") or not sid.isdigit():
-            problems[entry.subject] = f"malformed webhook chain subject {entry.subject!r}"
-        elif row is None:
-            problems[entry.subject] = f"webhook subscription {sid} was deleted"
-        elif action == "remove" and row["removed_at"] is None:
-            problems[entry.subject] = f"webhook subscription {sid} was removed, now it is active"
-        elif (digest := _chain_link(row, action).content_hash) != entry.content_hash:
-            problems[entry.subject] = (
-                f"webhook subscription {sid} changed after its {action} "
-                f"was chained: content hash {digest} != chained "
-                f"{entry.content_hash}"
-            )
-    return problems
+    return chained_records.problems(_CHAINED, conn, entries)
 
 
 def unchained_subscription(conn: Connection) -> int | None:
     """A subscription with no ``create`` link (inserted outside riskwatch), or None."""
-    chained = {
-        s.partition("/")[0]
-        for s in conn.execute(
-            select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == CHAIN_KIND)
-        ).scalars()
-    }
-    for sid in conn.execute(select(SUBSCRIPTIONS.c.id).order_by(SUBSCRIPTIONS.c.id)).scalars():
-        if str(sid) not in chained:
-            return int(sid)
-    return None
+    return chained_records.unchained(_CHAINED, conn)
