@@ -1,19 +1,26 @@
-"""Batch links: one chain link (audit/chain.py) per batch over the rows it inserted in bulk.
+"""Batch links: one chain link (audit/chain.py) per batch and table over the rows it inserted.
 
-Feedback labels are written by the batch transaction (audit/store.py), hundreds at a time; a link
-per row would cost a chain row per label. Instead each batch stamps its rows with a new batch id
-(the ``chain_batch`` column) and appends one link::
+Events and feedback labels are written by the batch transaction (audit/store.py), hundreds at a
+time; a link per row would cost a chain row per event. Instead each batch stamps its new rows with
+a batch id (the ``chain_batch`` column), keeps their leaf list, and appends one link per table::
 
     leaf         = sha256(canonical JSON of the row: every column but chain_batch)
-    content_hash = sha256(JSON of the sorted [[event_id, leaf], …] of the rows it inserted)
-    kind         = "feedback",  subject = the batch id
+    leaves       = sorted [[event_id, leaf, timestamp], …] of the rows the batch inserted
+                   (kept in ``audit_chain_batches``; timestamp is the event time, canonical UTC)
+    content_hash = sha256(JSON of leaves)
+    kind         = "events" or "feedback",  subject = the batch id
 
-``audit verify`` recomputes each batch's hash from the rows stored with its id, so an edited,
-deleted or moved row breaks its batch's link, and a row with no batch id, or one no link has, is
-reported as written outside riskwatch. A legitimate removal (a GDPR erasure deletes the subject's
-labels, audit/removal/erasure.py) lists the leaves of the rows it deleted in its chained
-``data_removals`` record (``removed``: {kind: {batch id: [[event_id, leaf], …]}}), and verify
-adds them back: a removal can only be accounted for by a record that is itself chained.
+``audit verify`` checks that the kept leaf list still hashes to the link, then that every leaf's
+row is stored with that leaf, and that no row carries the batch id without a leaf: an edited,
+deleted, moved or inserted row is named. Legitimate removals are accounted for by chained
+``data_removals`` records:
+
+* a GDPR erasure (audit/removal/erasure.py) lists, per batch, each row it deleted (a label:
+  ``[event_id, leaf, null]``) or rewrote (an event reduced to its skeleton: ``[event_id, old leaf,
+  new leaf]``) in ``removed`` = {kind: {batch id: [...]}};
+* a retention purge (audit/removal/retention.py) deletes events older than its ``cutoff``: an
+  event row missing from its batch is accounted for when a purge chained after the batch has a
+  cutoff later than the event's time; the purge lists nothing per row.
 """
 
 from __future__ import annotations
@@ -22,24 +29,27 @@ import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, exists, insert, or_, select
+from sqlalchemy import String, Table, cast, exists, insert, or_, select
 from sqlalchemy.engine import Connection
 
-from audit.chain import CHAIN, REMOVALS, Link, content_hash
-from audit.models import ChainBatch, FeedbackRecord, RowData, table_of
+from audit.chain import CHAIN, REMOVALS, Link, canonical_time, content_hash
+from audit.models import ChainBatch, EventRecord, FeedbackRecord, RowData, as_utc, table_of
 
 BATCH = "chain_batch"
+EVENTS_KIND = "events"
 FEEDBACK_KIND = "feedback"
+EVENTS = table_of(EventRecord)
 FEEDBACK = table_of(FeedbackRecord)
 BATCHES = table_of(ChainBatch)
 _CHUNK = 500
-_NAMED = 10  # event ids a problem names at most
+_NAMED = 10  # rows a problem names at most
 
-Leaves = list[list[str]]
+Leaves = list[list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,7 @@ class Chained:
     kind: str
     table: Table
     what: str  # how a problem names one row
+    purged: bool  # a retention purge deletes its rows
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -56,7 +67,8 @@ class Chained:
 
 
 KINDS: dict[str, Chained] = {
-    FEEDBACK_KIND: Chained(FEEDBACK_KIND, FEEDBACK, "feedback label"),
+    EVENTS_KIND: Chained(EVENTS_KIND, EVENTS, "event", purged=True),
+    FEEDBACK_KIND: Chained(FEEDBACK_KIND, FEEDBACK, "feedback label of event", purged=False),
 }
 
 
@@ -64,7 +76,16 @@ def leaf(kind: str, row: RowData) -> str:
     return content_hash(row, KINDS[kind].fields)
 
 
-def batch_hash(leaves: Iterable[Sequence[str]]) -> str:
+def leaf_entry(kind: str, row: RowData) -> list[str]:
+    return [str(row["event_id"]), leaf(kind, row), canonical_time(row["timestamp"])]
+
+
+def batch_line(leaves: Iterable[Sequence[Any]]) -> bytes:
+    """The JSON whose SHA-256 is the batch's content hash (an export's batches.jsonl line)."""
+    return orjson.dumps(sorted([str(x) for x in entry] for entry in leaves))
+
+
+def batch_hash(leaves: Iterable[Sequence[Any]]) -> str:
     return hashlib.sha256(batch_line(leaves)).hexdigest()
 
 
@@ -74,128 +95,177 @@ def new_batch() -> str:
 
 def insert_batch(conn: Connection, kind: str, stmt: Any, rows: list[dict[str, Any]]) -> Link | None:
     """Insert ``rows`` with ``stmt`` (an insert that ignores rows stored before) stamped with a
-    new batch id; returns the link over the rows inserted now, hashed as stored (read back with
-    RETURNING), or None when every row was stored before (a replayed batch)."""
+    new batch id; returns the link over the rows inserted now, hashed as stored (read back), or
+    None when every row was stored before (a replayed batch)."""
     spec, batch = KINDS[kind], new_batch()
     for r in rows:
         r[BATCH] = batch
-    stored = conn.execute(stmt.returning(*spec.table.c), rows).mappings().all()
-    if not stored:
+    t = spec.table
+    fresh = conn.execute(stmt.returning(t.c.event_id), rows).scalars().all()
+    if not fresh:
         return None
-    return record_batch(conn, kind, batch, [[r["event_id"], leaf(kind, r)] for r in stored])
+    # hashed as read back, not as sent: SQLite hands a REAL column's 27 back as 27.0, a JSON
+    # column's 1.0 back as 1 (and RETURNING gives the values before that conversion)
+    stored: list[Any] = []
+    for i in range(0, len(fresh), _CHUNK):
+        stored += (
+            conn.execute(select(t).where(t.c.event_id.in_(fresh[i : i + _CHUNK]))).mappings().all()
+        )
+    return record_batch(conn, kind, batch, [leaf_entry(kind, r) for r in stored])
 
 
 def record_batch(conn: Connection, kind: str, batch: str, leaves: Leaves) -> Link:
     """Keep the batch's leaf list (audit_chain_batches) and return its link."""
-    leaves = sorted([str(e), str(h)] for e, h in leaves)
+    leaves = sorted([str(x) for x in entry] for entry in leaves)
     conn.execute(insert(BATCHES).values(batch=batch, kind=kind, leaves=leaves))
     return Link(kind, batch, batch_hash(leaves))
 
 
-def leaves_by_batch(kind: str, rows: Iterable[RowData]) -> dict[str, Leaves]:
-    """What a removal record lists of the batch-chained rows it deletes."""
+def changes_by_batch(
+    kind: str, before: Iterable[RowData], after: Mapping[str, RowData] | None = None
+) -> dict[str, Leaves]:
+    """What a removal record lists of the batch-chained rows it deletes (``after`` None) or
+    rewrites (``after``: event_id → the row as rewritten): [event_id, old leaf, new leaf|None]."""
     out: dict[str, Leaves] = defaultdict(list)
-    for r in rows:
-        if r[BATCH] is not None:
-            out[r[BATCH]].append([r["event_id"], leaf(kind, r)])
+    for r in before:
+        if r[BATCH] is None:
+            continue
+        new = after.get(r["event_id"]) if after is not None else None
+        out[r[BATCH]].append([r["event_id"], leaf(kind, r), leaf(kind, new) if new else None])
     return {b: sorted(v) for b, v in sorted(out.items())}
 
 
 # --- verification (called by audit/verify.py) -----------------------------------------------------
 
 
-def removed_leaves(conn: Connection) -> dict[tuple[str, str], Leaves]:
-    """(kind, batch id) → the leaves that chained removal records account for."""
-    out: dict[tuple[str, str], Leaves] = defaultdict(list)
+@dataclass(slots=True)
+class Removals:
+    """What chained removal records account for: (kind, batch) → event_id → (old leaf, new leaf
+    or None when deleted); and the retention purges as (chain seq, cutoff)."""
+
+    changed: dict[tuple[str, str], dict[str, tuple[str, str | None]]] = field(
+        default_factory=lambda: defaultdict(dict)
+    )
+    purges: list[tuple[int, datetime]] = field(default_factory=list)
+
+    def cutoff_after(self, seq: int) -> datetime | None:
+        """The latest cutoff of the purges chained after ``seq``."""
+        cutoffs = [c for s, c in self.purges if s > seq]
+        return max(cutoffs) if cutoffs else None
+
+
+def load_removals(conn: Connection) -> Removals:
+    out = Removals()
     for removed in conn.execute(select(REMOVALS.c.removed)).scalars():
         if not isinstance(removed, Mapping):
             continue
         for kind, batches in removed.items():
-            if isinstance(batches, Mapping):
-                for batch, leaves in batches.items():
-                    out[(str(kind), str(batch))].extend(leaves)
+            if not isinstance(batches, Mapping):
+                continue
+            for batch, entries in batches.items():
+                for e in entries:
+                    if isinstance(e, list) and len(e) == 3:
+                        out.changed[(str(kind), str(batch))][str(e[0])] = (str(e[1]), e[2])
+    purges = conn.execute(
+        select(CHAIN.c.seq, REMOVALS.c.cutoff).where(
+            REMOVALS.c.kind == "retention",
+            REMOVALS.c.cutoff.is_not(None),
+            CHAIN.c.kind == "retention",
+            CHAIN.c.subject == cast(REMOVALS.c.id, String),
+        )
+    ).all()
+    out.purges = [(int(seq), as_utc(cutoff)) for seq, cutoff in purges]
     return out
 
 
-def stored_leaves(conn: Connection, kind: str, batches: Sequence[str]) -> dict[str, Leaves]:
-    """batch id → the leaves of the rows stored now with that batch id."""
-    spec, out = KINDS[kind], defaultdict(list)
-    batches = sorted(set(batches))
-    for i in range(0, len(batches), _CHUNK):
+def _stored(conn: Connection, kind: str, batches: Sequence[str]) -> dict[str, dict[str, str]]:
+    """batch id → event_id → leaf, of the rows stored now with those batch ids."""
+    spec, ids = KINDS[kind], sorted(set(batches))
+    out: dict[str, dict[str, str]] = defaultdict(dict)
+    for i in range(0, len(ids), _CHUNK):
         for r in conn.execute(
-            select(spec.table).where(spec.table.c[BATCH].in_(batches[i : i + _CHUNK]))
+            select(spec.table).where(spec.table.c[BATCH].in_(ids[i : i + _CHUNK]))
         ).mappings():
-            out[r[BATCH]].append([r["event_id"], leaf(kind, r)])
+            out[r[BATCH]][r["event_id"]] = leaf(kind, r)
     return out
 
 
-def batch_line(leaves: Iterable[Sequence[str]]) -> bytes:
-    """The JSON whose SHA-256 is the batch's content hash (an export's batches.jsonl line)."""
-    return orjson.dumps(sorted([str(e), str(h)] for e, h in leaves))
+def recorded_leaves(conn: Connection, batches: Sequence[str]) -> dict[str, Leaves]:
+    ids, out = sorted(set(batches)), dict[str, Leaves]()
+    for i in range(0, len(ids), _CHUNK):
+        out.update(
+            conn.execute(
+                select(BATCHES.c.batch, BATCHES.c.leaves).where(
+                    BATCHES.c.batch.in_(ids[i : i + _CHUNK])
+                )
+            ).all()
+        )
+    return out
 
 
 def batch_problems(
-    conn: Connection, entries: Sequence[Any], removed: Mapping[tuple[str, str], Leaves]
+    conn: Connection, entries: Sequence[Any], removals: Removals
 ) -> dict[tuple[str, str], str]:
-    """(kind, subject) → why a batch link no longer matches its rows: the batch's hash is taken
-    again over the rows stored with its id and the leaves removal records account for; when it
-    differs, the batch's leaf list (when it still hashes to the link) names the rows."""
+    """(kind, subject) → why a batch link no longer matches its rows."""
     problems: dict[tuple[str, str], str] = {}
     for kind in KINDS:
-        chained = {e.subject: e.content_hash for e in entries if e.kind == kind}
-        if not chained:
+        links = [e for e in entries if e.kind == kind]
+        if not links:
             continue
-        stored = stored_leaves(conn, kind, list(chained))
-        broken = {
-            b: d
-            for b, d in chained.items()
-            if batch_hash([*stored.get(b, []), *removed.get((kind, b), [])]) != d
-        }
-        if not broken:
-            continue
-        recorded = dict(
-            conn.execute(
-                select(BATCHES.c.batch, BATCHES.c.leaves).where(BATCHES.c.batch.in_(sorted(broken)))
-            ).all()
-        )
-        for batch, digest in broken.items():
-            problems[(kind, batch)] = _describe(
+        stored = _stored(conn, kind, [e.subject for e in links])
+        recorded = recorded_leaves(conn, [e.subject for e in links])
+        for e in links:
+            problem = _check_batch(
                 kind,
-                batch,
-                stored.get(batch, []),
-                removed.get((kind, batch), []),
-                recorded.get(batch) if batch_hash(recorded.get(batch) or []) == digest else None,
+                e,
+                recorded.get(e.subject),
+                stored.get(e.subject, {}),
+                removals.changed.get((kind, e.subject), {}),
+                removals.cutoff_after(e.seq) if KINDS[kind].purged else None,
             )
+            if problem:
+                problems[(kind, e.subject)] = problem
     return problems
 
 
-def _describe(kind: str, batch: str, stored: Leaves, gone: Leaves, recorded: Leaves | None) -> str:
-    what = KINDS[kind].what
+def _check_batch(
+    kind: str,
+    entry: Any,
+    recorded: Leaves | None,
+    stored: dict[str, str],
+    changed: dict[str, tuple[str, str | None]],
+    cutoff: datetime | None,
+) -> str | None:
+    what, batch = KINDS[kind].what, entry.subject
     if recorded is None:
-        return (
-            f"{what}s of batch {batch} changed after they were chained (a {what} was edited, "
-            f"deleted outside an erasure or inserted; the batch's leaf list is gone or edited, "
-            f"so which one is not known; {len(stored)} stored now)"
-        )
-    now, was, erased = dict(stored), dict(recorded), dict(gone)
-    found = [
-        *(f"{what} of event {e} was edited" for e in sorted(now) if e in was and now[e] != was[e]),
-        *(
-            f"{what} of event {e} was deleted outside an erasure"
-            for e in sorted(was)
-            if e not in now and e not in erased
-        ),
-        *(f"{what} of event {e} was inserted" for e in sorted(now) if e not in was),
-        *(
-            f"an erasure record lists a {what} of event {e} that the batch did not hold"
-            for e in sorted(erased)
-            if was.get(e) != erased[e]
-        ),
+        return f"the leaf list of batch {batch} was deleted ({len(stored)} rows carry its id)"
+    if batch_hash(recorded) != entry.content_hash:
+        return f"the leaf list of batch {batch} was edited: it no longer hashes to its link"
+    found, listed = [], set()
+    for eid, was, ts in recorded:
+        listed.add(eid)
+        old_new = changed.get(eid)
+        now = stored.get(eid)
+        if old_new is not None and old_new[0] == was:
+            expected = old_new[1]  # what the erasure left: the rewritten row, or none
+        else:
+            expected = was
+        if now is not None:
+            if now != expected:
+                found.append(f"{what} {eid} was edited after it was chained")
+        elif expected is not None and not (cutoff and as_utc(datetime.fromisoformat(ts)) < cutoff):
+            found.append(f"{what} {eid} was deleted outside an erasure or retention purge")
+    found += [f"{what} {eid} was inserted" for eid in sorted(stored) if eid not in listed]
+    held = {(r[0], r[1]) for r in recorded}
+    found += [
+        f"an erasure record lists {what} {eid}, which the batch does not hold as listed"
+        for eid, (old, _) in sorted(changed.items())
+        if (eid, old) not in held
     ]
     if not found:
-        return f"batch {batch} no longer hashes to its chained content hash"
+        return None
     more = f" (and {len(found) - _NAMED} more)" if len(found) > _NAMED else ""
-    return f"batch {batch} changed after it was chained: " + "; ".join(found[:_NAMED]) + more
+    return f"batch {batch}: " + "; ".join(found[:_NAMED]) + more
 
 
 def unchained_row(conn: Connection) -> tuple[str, str] | None:

@@ -2,17 +2,17 @@
 
 The period selects the chain links appended in ``[since, until)`` (a contiguous run of seq);
 ``findings.jsonl``, ``actions.jsonl``, ``incidents.jsonl`` (incident state changes) and
-``removals.jsonl`` hold the rows those links cover, one
-canonical JSON document per line, so ``sha256(line)`` equals the link's ``content_hash``;
-``batches.jsonl`` holds, per batch link (feedback labels, audit/batchchain.py), the sorted
-``[event_id, row hash]`` list it covers, whose SHA-256 is likewise its ``content_hash``; a
-finding's line carries ``evidence_sha256``, and ``evidence.jsonl`` holds ``{"finding_id",
-"evidence"}`` per finding, where the SHA-256 of the evidence as compact JSON with sorted keys is
-that ``evidence_sha256`` (an erased finding's evidence is the erasure stub that kept the hash);
-``chain.jsonl`` holds the links. ``manifest.json`` gives each file's SHA-256 and row count, the
-period, the segment's first ``prev_hash`` and last ``entry_hash``, and the store's chain head at
-export time; ``manifest.sig`` signs manifest.json's bytes with the key file's Ed25519 key
-(audit/keys.py), so ``verify_export`` checks the whole export with the public key alone.
+``removals.jsonl`` hold the rows those links cover, one canonical JSON document per line, so
+``sha256(line)`` equals the link's ``content_hash``; ``batches.jsonl`` holds, per batch link
+(events, feedback labels: audit/batchchain.py), the sorted ``[event_id, row hash, event time]``
+list it covers, whose SHA-256 is likewise its ``content_hash``; a finding's line carries
+``evidence_sha256``, and ``evidence.jsonl`` holds ``{"finding_id", "evidence"}`` per finding, where
+the SHA-256 of the evidence as compact JSON with sorted keys is that ``evidence_sha256`` (an erased
+finding's evidence is the erasure stub that kept the hash); ``chain.jsonl`` holds the links.
+``manifest.json`` gives each file's SHA-256 and row count, the period, the segment's first
+``prev_hash`` and last ``entry_hash``, and the store's chain head at export time; ``manifest.sig``
+signs manifest.json's bytes with the key file's Ed25519 key (audit/keys.py), so ``verify_export``
+checks the whole export with the public key alone.
 """
 
 from __future__ import annotations
@@ -83,15 +83,14 @@ def export(
         actions = chain.rows_by_id(conn, chain.ACTIONS, "id", action_ids)
         incident_events = chain.rows_by_id(conn, EVENTS, "id", incident_ids)
         removals = chain.rows_by_id(conn, chain.REMOVALS, "id", removal_ids)
-        removed = batchchain.removed_leaves(conn)
-        batch_lines = []
-        for kind in batchchain.KINDS:
-            subjects = [r["subject"] for r in links if r["kind"] == kind]
-            stored = batchchain.stored_leaves(conn, kind, subjects) if subjects else {}
-            batch_lines += [
-                batchchain.batch_line([*stored.get(s, []), *removed.get((kind, s), [])])
-                for s in subjects
-            ]
+        recorded = batchchain.recorded_leaves(
+            conn, [r["subject"] for r in links if r["kind"] in batchchain.KINDS]
+        )
+        batch_lines = [
+            batchchain.batch_line(recorded.get(r["subject"], []))
+            for r in links
+            if r["kind"] in batchchain.KINDS
+        ]
         head = chain.read_head(conn)
     files = {
         "findings.jsonl": _write_lines(

@@ -62,6 +62,8 @@ class EventRecord(SQLModel, table=True):
     source_offset: int = Field(sa_column=Column(BigInteger, nullable=False))
     kafka_timestamp_ms: int | None = Field(default=None, sa_column=Column(BigInteger))
     stored_at: datetime = _utc_column()
+    # the batch whose chain link covers the row (audit/batchchain.py): not part of its hash
+    chain_batch: str | None = Field(default=None, max_length=32, index=True)
 
 
 class FeedbackRecord(SQLModel, table=True):

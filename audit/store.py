@@ -338,9 +338,12 @@ class AuditStore:
                 r["evidence"] = seal_quotes(
                     r["evidence"], texts[r["event_id"]], key, evidence_aad(r["finding_id"])
                 )
+        batch_links = []  # one link per table written in bulk, appended last (audit/batchchain.py)
         if batch.events:
             keys = self._ref_keys(batch)
-            conn.execute(
+            link = batchchain.insert_batch(
+                conn,
+                batchchain.EVENTS_KIND,
                 self._insert_ignore(table_of(EventRecord), ["event_id"]),
                 [
                     _event_row(
@@ -353,10 +356,10 @@ class AuditStore:
                     for e in batch.events
                 ],
             )
+            batch_links += [link] if link else []
         if batch.feedback:
             erased = _erased_in(conn, (f.feedback.event_id for f in batch.feedback))
             batch.feedback = [f for f in batch.feedback if f.feedback.event_id not in erased]
-        batch_links = []  # one link per table written in bulk, appended last (audit/batchchain.py)
         if batch.feedback:
             link = batchchain.insert_batch(
                 conn,

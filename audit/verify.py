@@ -2,9 +2,10 @@
 
 ``verify`` recomputes every link and every content hash from the current rows and reports the
 first break: an edited or deleted finding, lifecycle action, incident state change, removal
-record, text reveal, webhook subscription or API token; a feedback label edited, deleted
-outside an erasure or inserted (a batch link, audit/batchchain.py); an edited, deleted or inserted
-chain row, a truncated chain (head ahead of the last link), or a record that is not chained at all.
+record, text reveal, webhook subscription or API token; an event or feedback label edited,
+deleted outside an erasure or purge, or inserted (a batch link, audit/batchchain.py); an edited,
+deleted or inserted chain row, a truncated chain (head ahead of the last link), or a record that
+is not chained at all.
 
 It knows every chained record kind, so it sits above them: the modules that append links import
 audit/chain.py, and this module imports them (for webhooks: audit/webhooks/subscriptions.py).
@@ -154,7 +155,7 @@ def _check_chunk(
     conn: Connection,
     rows: Sequence[Any],
     prev: Head,
-    removed: dict[tuple[str, str], batchchain.Leaves],
+    removed: batchchain.Removals,
 ) -> tuple[Head, Break | None]:
     findings = rows_by_id(
         conn, FINDINGS, "finding_id", [r.subject for r in rows if r.kind == "finding"]
@@ -264,7 +265,7 @@ def _unchained(conn: Connection) -> Break | None:
         what = batchchain.KINDS[kind].what
         return Break(
             None,
-            f"{what} of event {event_id} is not in the chain (written outside riskwatch)",
+            f"{what} {event_id} is not in the chain (written outside riskwatch)",
             kind,
             event_id,
         )
@@ -281,7 +282,7 @@ def _unchained(conn: Connection) -> Break | None:
 def verify(engine: Engine, chunk: int = 2000) -> Report:
     with engine.connect() as conn:
         head, last, entries = read_head(conn), Head(0, GENESIS), 0
-        removed = batchchain.removed_leaves(conn)
+        removed = batchchain.load_removals(conn)
         for rows in _chunks(conn, chunk):
             last, broken = _check_chunk(conn, rows, last, removed)
             if broken is not None:

@@ -6,7 +6,8 @@ any key of the key file (audit/keys.py; rotated keys are kept for this) or its l
 
 * the event keeps only what is not about the subject (id, time, model, service, tenant, usage
   figures, Kafka coordinates); its payload becomes a skeleton marked ``erased`` and its
-  prediction, score, error and user_ref_hash are cleared;
+  prediction, score, error and user_ref_hash are cleared (the record lists each event's row hash
+  before and after, so its batch link still verifies, audit/batchchain.py);
 * each finding about such an event has its evidence replaced by an erased stub that keeps the
   evidence's SHA-256 (audit/chain.py), so the finding's chain link still verifies;
 * the events' feedback labels are deleted (the record lists the leaves of their batch links,
@@ -92,24 +93,39 @@ def _skeleton(row: Any, removal_id: int, at: str) -> dict[str, Any]:
     return {**keep, "erased": {"removal_id": removal_id, "at": at, "basis": "GDPR Art. 17"}}
 
 
-def _erase_events(conn: Connection, candidates: list[str], removal_id: int, at: str) -> list[str]:
-    rows = conn.execute(
-        select(EVENTS.c.event_id, EVENTS.c.payload).where(EVENTS.c.user_ref_hash.in_(candidates))
-    ).all()
-    if rows:
-        conn.execute(
-            update(EVENTS)
-            .where(EVENTS.c.event_id == bindparam("eid"))
-            .values(
-                payload=bindparam("new_payload"),
-                prediction=None,
-                score=None,
-                error=None,
-                user_ref_hash=None,
-            ),
-            [{"eid": r.event_id, "new_payload": _skeleton(r, removal_id, at)} for r in rows],
+def _erase_events(
+    conn: Connection, candidates: list[str], removal_id: int, at: str
+) -> tuple[list[str], dict[str, Any]]:
+    """Reduce the subject's events to their skeletons; returns their ids and, by batch, their
+    leaves before and after (audit/batchchain.py), which the erasure record lists."""
+    rows = conn.execute(select(EVENTS).where(EVENTS.c.user_ref_hash.in_(candidates))).all()
+    if not rows:
+        return [], {}
+    conn.execute(
+        update(EVENTS)
+        .where(EVENTS.c.event_id == bindparam("eid"))
+        .values(
+            payload=bindparam("new_payload"),
+            prediction=None,
+            score=None,
+            error=None,
+            user_ref_hash=None,
+        ),
+        [{"eid": r.event_id, "new_payload": _skeleton(r, removal_id, at)} for r in rows],
+    )
+    ids = [r.event_id for r in rows]
+    after = {}
+    for i in range(0, len(ids), _CHUNK):
+        after.update(
+            {
+                r["event_id"]: r
+                for r in conn.execute(
+                    select(EVENTS).where(EVENTS.c.event_id.in_(ids[i : i + _CHUNK]))
+                ).mappings()
+            }
         )
-    return [r.event_id for r in rows]
+    changes = batchchain.changes_by_batch(batchchain.EVENTS_KIND, [r._mapping for r in rows], after)
+    return ids, changes
 
 
 def _erase_findings(
@@ -162,7 +178,7 @@ def _delete_feedback(conn: Connection, event_ids: list[str]) -> tuple[int, dict[
         where = FEEDBACK.c.event_id.in_(event_ids[i : i + _CHUNK])
         rows += conn.execute(select(FEEDBACK).where(where)).mappings().all()
         n += conn.execute(delete(FEEDBACK).where(where)).rowcount or 0
-    return n, batchchain.leaves_by_batch(batchchain.FEEDBACK_KIND, rows)
+    return n, batchchain.changes_by_batch(batchchain.FEEDBACK_KIND, rows)
 
 
 def _delete_state_entries(conn: Connection, event_ids: list[str]) -> int:
@@ -196,7 +212,7 @@ def erase_subject(
     with engine.begin() as conn:
         head = chain.lock_head(conn)  # serialises removals; the reserved id stays free
         removal_id = next_removal_id(conn)
-        event_ids = _erase_events(conn, candidates, removal_id, at)
+        event_ids, event_changes = _erase_events(conn, candidates, removal_id, at)
         finding_ids, kept = _erase_findings(conn, event_ids, removal_id)
         feedback, feedback_leaves = _delete_feedback(conn, event_ids)
         shredded = shred(conn, [subject_scope(c) for c in candidates])
@@ -212,7 +228,15 @@ def erase_subject(
             findings=len(finding_ids),
             feedback=feedback,
             finding_ids=finding_ids,
-            removed={batchchain.FEEDBACK_KIND: feedback_leaves} if feedback_leaves else None,
+            removed={
+                kind: changes
+                for kind, changes in (
+                    (batchchain.EVENTS_KIND, event_changes),
+                    (batchchain.FEEDBACK_KIND, feedback_leaves),
+                )
+                if changes
+            }
+            or None,
             removal_id=removal_id,
             head=head,
         )

@@ -1,4 +1,4 @@
-"""Batch links: feedback labels chained per batch (``chain_batch``, ``audit_chain_batches``), and
+"""Batch links: events and feedback labels chained per batch (``chain_batch``, ``audit_chain_batches``), and
 what a removal removed of batch-chained rows (``data_removals.removed``)
 
 Rows stored before this revision are chained here, in batches of 1000 (oldest first), so
@@ -28,6 +28,11 @@ _S = sqlmodel.sql.sqltypes.AutoString
 _LEGACY_BATCH = 1000
 #: the tables chained by batch, with the columns they had at this revision
 _TABLES = {
+    'events': (batchchain.EVENTS_KIND, (
+        'event_id', 'schema_name', 'timestamp', 'model_id', 'model_version', 'service', 'tenant',
+        'user_ref_hash', 'latency_ms', 'input_tokens', 'output_tokens', 'cost_usd', 'error',
+        'prediction', 'score', 'payload', 'source_topic', 'source_partition', 'source_offset',
+        'kafka_timestamp_ms', 'stored_at')),
     'feedback': (batchchain.FEEDBACK_KIND, (
         'event_id', 'timestamp', 'model_id', 'model_version', 'label', 'payload', 'source_topic',
         'source_partition', 'source_offset', 'kafka_timestamp_ms', 'stored_at')),
@@ -38,26 +43,29 @@ def _columns(table: str) -> set[str]:
     return {c['name'] for c in sa.inspect(op.get_bind()).get_columns(table)}
 
 
-def _chain_existing(table: str, kind: str, fields: tuple[str, ...]) -> None:
+def _chain_existing(kind: str, fields: tuple[str, ...]) -> None:
+    """Chain the rows no batch covers, oldest first, _LEGACY_BATCH at a time."""
     conn = op.get_bind()
     t = batchchain.KINDS[kind].table
     cols = [t.c[f] for f in fields]
-    rows = conn.execute(
-        sa.select(*cols).where(t.c.chain_batch.is_(None)).order_by(t.c.stored_at, t.c.event_id)
-    ).mappings().all()
-    links = []
-    for i in range(0, len(rows), _LEGACY_BATCH):
-        part = rows[i : i + _LEGACY_BATCH]
+    now = datetime.now(UTC)
+    while part := conn.execute(
+        sa.select(*cols)
+        .where(t.c.chain_batch.is_(None))
+        .order_by(t.c.stored_at, t.c.event_id)
+        .limit(_LEGACY_BATCH)
+    ).mappings().all():
         batch = batchchain.new_batch()
         ids = [r['event_id'] for r in part]
         for j in range(0, len(ids), 500):
             conn.execute(
                 sa.update(t).where(t.c.event_id.in_(ids[j : j + 500])).values(chain_batch=batch)
             )
-        leaves = [[r['event_id'], chain.content_hash(r, fields)] for r in part]
-        links.append(batchchain.record_batch(conn, kind, batch, leaves))
-    if links:
-        chain.append(conn, links, datetime.now(UTC))
+        leaves = [
+            [r['event_id'], chain.content_hash(r, fields), chain.canonical_time(r['timestamp'])]
+            for r in part
+        ]
+        chain.append(conn, [batchchain.record_batch(conn, kind, batch, leaves)], now)
 
 
 def upgrade() -> None:
@@ -81,7 +89,7 @@ def upgrade() -> None:
                 batch_op.create_index(
                     batch_op.f(f'ix_{table}_chain_batch'), ['chain_batch'], unique=False
                 )
-        _chain_existing(table, kind, fields)
+        _chain_existing(kind, fields)
 
 
 def downgrade() -> None:

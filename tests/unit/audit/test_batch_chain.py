@@ -1,11 +1,12 @@
-"""Batch links (audit/batchchain.py): each batch's new feedback labels are one chain link; an
-edited, deleted or inserted label breaks `audit verify`, a GDPR erasure that deletes labels does
-not, and labels stored before batch links existed are chained by migration 0010."""
+"""Batch links (audit/batchchain.py): each batch's new events and new feedback labels are one
+chain link each; an edited, deleted or inserted row breaks `audit verify` and is named, a GDPR
+erasure (labels deleted, events reduced to skeletons) and a retention purge do not, and rows
+stored before batch links existed are chained by migration 0010."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +17,16 @@ from audit import batchchain
 from audit.chain import CHAIN, REMOVALS
 from audit.db import make_engine
 from audit.migrate import upgrade
+from audit.models import as_utc
 from audit.removal.erasure import erase_subject
+from audit.removal.retention import purge_events
 from audit.verify import verify
 from riskwatch.simulator import demo_traffic
 from streams.batch import RawMessage
 from tests.dburl import db_url
 from tests.unit.audit.audit_helpers import REGISTRY, make_handler
 
-FEEDBACK = batchchain.FEEDBACK
+FEEDBACK, EVENTS = batchchain.FEEDBACK, batchchain.EVENTS
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
@@ -66,7 +69,7 @@ def test_one_link_per_batch_covers_its_labels_and_replay_adds_none(tmp_path: Pat
     assert len(links) < len(labels) / 10  # one link per batch, not per label
     for link in links:
         rows = [r for r in labels if r["chain_batch"] == link.subject]
-        leaves = [[r["event_id"], batchchain.leaf("feedback", r)] for r in rows]
+        leaves = [batchchain.leaf_entry("feedback", r) for r in rows]
         assert batchchain.batch_hash(leaves) == link.content_hash
     assert verify(engine).ok
     handler.handle(msgs)  # the same traffic again: nothing new, no link
@@ -140,7 +143,7 @@ def test_an_erasure_that_deletes_labels_keeps_the_links_verifying(tmp_path: Path
     assert broken is not None and broken.subject == other["chain_batch"]
     assert f"event {other['event_id']} was deleted outside an erasure" in broken.problem
     batch = removed["feedback"].setdefault(other["chain_batch"], [])
-    batch.append([other["event_id"], batchchain.leaf("feedback", other)])
+    batch.append([other["event_id"], batchchain.leaf("feedback", other), None])
     with engine.begin() as conn:
         conn.execute(
             update(REMOVALS).where(REMOVALS.c.id == result.removal_id).values(removed=removed)
@@ -172,3 +175,75 @@ def test_migration_0010_chains_the_labels_stored_before(tmp_path: Path) -> None:
     broken = verify(engine).broken
     assert broken is not None and broken.kind == "feedback"
     assert "feedback label of event e1 was edited" in broken.problem
+
+
+def _events(engine: Any) -> list[Any]:
+    with engine.connect() as conn:
+        return list(conn.execute(select(EVENTS).order_by(EVENTS.c.timestamp)).mappings())
+
+
+def test_each_batch_of_events_is_one_link_and_an_edit_is_named(tmp_path: Path) -> None:
+    handler, msgs, _ = _store(tmp_path / "a.db")
+    engine = handler.store.engine
+    events = _events(engine)
+    with engine.connect() as conn:
+        links = conn.execute(select(CHAIN).where(CHAIN.c.kind == "events")).all()
+    assert (
+        len(links) == len({r["chain_batch"] for r in events}) <= len(msgs) // 200 + 1
+    )  # per batch
+    assert verify(engine).ok
+    victim = events[42]
+    with engine.begin() as conn:  # a cheaper model call than the one that happened
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.event_id == victim["event_id"])
+            .values(cost_usd=(victim["cost_usd"] or 0) + 1)
+        )
+    broken = verify(engine).broken
+    assert broken is not None and broken.kind == "events"
+    assert f"event {victim['event_id']} was edited after it was chained" in broken.problem
+    with engine.begin() as conn:
+        conn.execute(
+            update(EVENTS)
+            .where(EVENTS.c.event_id == victim["event_id"])
+            .values(cost_usd=victim["cost_usd"])
+        )
+        conn.execute(delete(EVENTS).where(EVENTS.c.event_id == victim["event_id"]))
+    broken = verify(engine).broken
+    assert broken is not None
+    assert f"event {victim['event_id']} was deleted outside an erasure" in broken.problem
+
+
+def test_a_retention_purge_verifies_a_deletion_after_it_does_not(tmp_path: Path) -> None:
+    handler, _, _ = _store(tmp_path / "a.db")
+    engine = handler.store.engine
+    events = _events(engine)
+    middle = events[len(events) // 2]["timestamp"]
+    cutoff = as_utc(middle)
+    result = purge_events(engine, 30, by="ops", now=cutoff + timedelta(days=30))
+    assert 0 < result.deleted < len(events)
+    report = verify(engine)
+    assert report.ok, report.broken
+    left = _events(engine)
+    assert left and all(as_utc(r["timestamp"]) >= cutoff for r in left)
+    with engine.begin() as conn:  # an event the purge did not reach
+        conn.execute(delete(EVENTS).where(EVENTS.c.event_id == left[-1]["event_id"]))
+    broken = verify(engine).broken
+    assert broken is not None and broken.kind == "events"
+    assert f"event {left[-1]['event_id']} was deleted outside" in broken.problem
+
+
+def test_an_erasure_keeps_event_links_and_an_edited_skeleton_is_named(tmp_path: Path) -> None:
+    handler, _, refs = _store(tmp_path / "a.db")
+    engine = handler.store.engine
+    ref = Counter(refs.values()).most_common(1)[0][0]
+    result = erase_subject(engine, ref, reason="DSR-10", by="dpo", now=NOW)
+    assert result.events > 0
+    report = verify(engine)
+    assert report.ok, report.broken
+    erased = sorted(e for e, r in refs.items() if r == ref)
+    with engine.begin() as conn:  # the skeleton of an erased event, edited afterwards
+        conn.execute(update(EVENTS).where(EVENTS.c.event_id == erased[0]).values(latency_ms=1e6))
+    broken = verify(engine).broken
+    assert broken is not None and broken.kind == "events"
+    assert f"event {erased[0]} was edited after it was chained" in broken.problem

@@ -55,13 +55,18 @@ def test_every_finding_is_chained_once_and_replay_does_not_extend(tmp_path: Path
         == findings
     )
     incident_events = _scalar(engine, "select count(*) from incident_events")
-    assert _scalar(engine, "select count(*) from audit_chain") == findings + incident_events
+    batches = _scalar(engine, "select count(*) from audit_chain where kind = 'events'")
+    assert batches == 2  # two batches written: one link each over its events
+    assert (
+        _scalar(engine, "select count(*) from audit_chain") == findings + incident_events + batches
+    )
     head = verify(engine).head
     msgs, _ = messages()
     handler.handle(msgs)  # the same traffic, delivered again
     handler.handle(msgs[:200])
     report = verify(engine)
-    assert report.ok and report.head == head and report.entries == findings + incident_events
+    assert report.ok and report.head == head
+    assert report.entries == findings + incident_events + batches
 
 
 def test_chain_links_are_recomputable(tmp_path: Path) -> None:
@@ -164,7 +169,8 @@ def test_export_manifest_hashes_match_the_files(tmp_path: Path, run_cli: Any) ->
     assert incident_events > 0
     assert manifest["files"]["findings.jsonl"]["rows"] == findings
     assert manifest["files"]["incidents.jsonl"]["rows"] == incident_events
-    assert manifest["files"]["chain.jsonl"]["rows"] == findings + incident_events
+    assert manifest["files"]["batches.jsonl"]["rows"] == 2  # the two batches of events
+    assert manifest["files"]["chain.jsonl"]["rows"] == findings + incident_events + 2
     assert manifest["period"]["since"].startswith("2000-01-01T00:00:00")
     # offline: file hashes, then every link and content hash from the files alone
     for name, meta in manifest["files"].items():
@@ -173,7 +179,7 @@ def test_export_manifest_hashes_match_the_files(tmp_path: Path, run_cli: Any) ->
         assert data.count(b"\n") == meta["rows"]
     contents = {
         hashlib.sha256(line).hexdigest()
-        for file in ("findings.jsonl", "incidents.jsonl")
+        for file in ("findings.jsonl", "incidents.jsonl", "batches.jsonl")
         for line in (out / file).read_bytes().splitlines()
     }
     prev = manifest["segment"]["prev_hash"]

@@ -113,6 +113,11 @@ def test_cutting_the_tail_fails(tmp_path: Path, run_cli: Any) -> None:
         "delete from incident_events where cast(id as text) not in "
         "(select subject from audit_chain where kind = 'incident')",
     )
+    _exec(  # and the events of the batches cut (audit/batchchain.py)
+        engine,
+        "delete from events where chain_batch not in "
+        "(select subject from audit_chain where kind = 'events')",
+    )
     _exec(
         engine,
         "update audit_chain_head set seq = :s, entry_hash = "

@@ -65,8 +65,14 @@ def test_invalid_transitions_and_unknown_findings(tmp_path: Path) -> None:
         record_action(engine, finding_id=fid, action="delete", actor="a", reason="r")
     with engine.connect() as conn:
         incident_events = conn.execute(text("select count(*) from incident_events")).scalar()
+        batches = conn.execute(
+            text("select count(*) from audit_chain where kind = 'events'")
+        ).scalar()
     assert incident_events  # the findings opened incidents, each opening chained
-    assert verify(engine).head.seq == count_findings(engine, FindingFilter()) + 1 + incident_events
+    assert batches == 2  # filled() writes two batches of events, each one link
+    assert verify(engine).head.seq == (
+        count_findings(engine, FindingFilter()) + 1 + incident_events + batches
+    )
 
 
 def test_status_filter_and_tampered_action(tmp_path: Path) -> None:

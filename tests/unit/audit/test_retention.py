@@ -16,8 +16,10 @@ from audit.removal.retention import RetentionPurger, purge_events
 from audit.verify import verify
 from core.settings import get_settings
 from riskwatch.cli import main
+from riskwatch.simulator import demo_traffic
+from streams.batch import RawMessage
 from tests.dburl import db_url
-from tests.unit.audit.audit_helpers import filled
+from tests.unit.audit.audit_helpers import REGISTRY, filled, make_handler
 
 
 def _count(engine: object, model: type) -> int:
@@ -97,14 +99,21 @@ def test_cli_purge_uses_the_setting(
 
 
 def test_the_worker_purger_applies_retention_in_its_thread(tmp_path: Path) -> None:
-    engine = filled(tmp_path / "bg.db", n=40).store.engine
-    with engine.begin() as conn:  # half the events are two years old
-        conn.execute(
-            text(
-                "UPDATE events SET timestamp = '2024-01-01 00:00:00+00:00' "
-                "WHERE event_id IN (SELECT event_id FROM events ORDER BY event_id LIMIT 20)"
-            )
+    handler = make_handler(tmp_path / "bg.db")
+    for start, run in ((datetime(2024, 1, 1, tzinfo=UTC), "old"), (None, "new")):
+        # half the events are two years old (written so: events are chained, audit/batchchain.py)
+        traffic = demo_traffic(
+            20,
+            registry=REGISTRY,
+            run_id=run,
+            start=start,
+            malformed_fraction=0,
+            duplicate_fraction=0,
         )
+        handler.handle(
+            [RawMessage("ev", 0, i, m.key, m.value) for i, m in enumerate(traffic.messages)]
+        )
+    engine = handler.store.engine
     events = _count(engine, EventRecord)
     purger = RetentionPurger(engine, 365, every_s=3600).start()
     try:

@@ -111,8 +111,9 @@ def test_writing_the_same_batch_twice_stores_everything_once(store: AuditStore) 
         2,
     )
     assert _count(store, "detector_state") == 1
-    # three findings and the incident they opened: a replay chains and opens nothing again
-    assert _count(store, "audit_chain") == 3 + 1, "a replayed finding must not be chained twice"
+    # three findings, the incident they opened and the batch's events (one batch link): a replay
+    # chains and opens nothing again
+    assert _count(store, "audit_chain") == 3 + 1 + 1, "a replayed finding must not be chained twice"
     assert (_count(store, "incidents"), _count(store, "incident_findings")) == (1, 3)
     with store.engine.connect() as conn:
         offsets = (

@@ -282,8 +282,12 @@ def test_lifecycle_over_the_api(tmp_path: Path) -> None:
         tokens = conn.execute(
             text("select count(*) from audit_chain where kind = 'token'")
         ).scalar()
+        batches = conn.execute(
+            text("select count(*) from audit_chain where kind in ('events', 'feedback')")
+        ).scalar()
     assert tokens  # each token's creation and revocation is chained too
-    assert report["ok"] and report["entries"] == len(api.rows) + 4 + changes + tokens
+    assert batches  # each batch's events: one link
+    assert report["ok"] and report["entries"] == len(api.rows) + 4 + changes + tokens + batches
 
 
 def test_summary(api: Api) -> None:
