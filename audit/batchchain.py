@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import String, Table, cast, exists, insert, or_, select
+from sqlalchemy import JSON, Float, String, Table, cast, exists, insert, or_, select
 from sqlalchemy.engine import Connection
 
 from audit.chain import CHAIN, REMOVALS, Link, canonical_time, content_hash
@@ -65,6 +65,14 @@ class Chained:
     def fields(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.table.columns if c.name != BATCH)
 
+    @property
+    def floats(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.table.columns if isinstance(c.type, Float))
+
+    @property
+    def json_scalars(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.table.columns if isinstance(c.type, JSON))
+
 
 KINDS: dict[str, Chained] = {
     EVENTS_KIND: Chained(EVENTS_KIND, EVENTS, "event", purged=True),
@@ -73,7 +81,17 @@ KINDS: dict[str, Chained] = {
 
 
 def leaf(kind: str, row: RowData) -> str:
-    return content_hash(row, KINDS[kind].fields)
+    """The row's hash, the same for the row as inserted and as read back: a float column's
+    integral value is a float (SQLite hands 27 back as 27.0), a JSON column's integral number an
+    int (SQLite stores the JSON text 1.0 as the integer 1)."""
+    spec, doc = KINDS[kind], dict(row)
+    for f in spec.floats:
+        if isinstance(v := doc.get(f), int) and not isinstance(v, bool):
+            doc[f] = float(v)
+    for f in spec.json_scalars:
+        if isinstance(v := doc.get(f), float) and v.is_integer():
+            doc[f] = int(v)
+    return content_hash(doc, spec.fields)
 
 
 def leaf_entry(kind: str, row: RowData) -> list[str]:
@@ -95,22 +113,16 @@ def new_batch() -> str:
 
 def insert_batch(conn: Connection, kind: str, stmt: Any, rows: list[dict[str, Any]]) -> Link | None:
     """Insert ``rows`` with ``stmt`` (an insert that ignores rows stored before) stamped with a
-    new batch id; returns the link over the rows inserted now, hashed as stored (read back), or
-    None when every row was stored before (a replayed batch)."""
+    new batch id; returns the link over the rows inserted now (hashed as they read back, see
+    ``leaf``), or None when every row was stored before (a replayed batch)."""
     spec, batch = KINDS[kind], new_batch()
     for r in rows:
         r[BATCH] = batch
     t = spec.table
-    fresh = conn.execute(stmt.returning(t.c.event_id), rows).scalars().all()
+    fresh = set(conn.execute(stmt.returning(t.c.event_id), rows).scalars())
     if not fresh:
         return None
-    # hashed as read back, not as sent: SQLite hands a REAL column's 27 back as 27.0, a JSON
-    # column's 1.0 back as 1 (and RETURNING gives the values before that conversion)
-    stored: list[Any] = []
-    for i in range(0, len(fresh), _CHUNK):
-        stored += (
-            conn.execute(select(t).where(t.c.event_id.in_(fresh[i : i + _CHUNK]))).mappings().all()
-        )
+    stored = [r for r in rows if r["event_id"] in fresh]
     return record_batch(conn, kind, batch, [leaf_entry(kind, r) for r in stored])
 
 

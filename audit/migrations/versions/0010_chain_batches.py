@@ -62,7 +62,7 @@ def _chain_existing(kind: str, fields: tuple[str, ...]) -> None:
                 sa.update(t).where(t.c.event_id.in_(ids[j : j + 500])).values(chain_batch=batch)
             )
         leaves = [
-            [r['event_id'], chain.content_hash(r, fields), chain.canonical_time(r['timestamp'])]
+            [r['event_id'], batchchain.leaf(kind, r), chain.canonical_time(r['timestamp'])]
             for r in part
         ]
         chain.append(conn, [batchchain.record_batch(conn, kind, batch, leaves)], now)
