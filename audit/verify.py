@@ -44,6 +44,8 @@ from audit.incidents.records import event_hash
 from audit.sealing import REVEAL_KIND, REVEALS, reveal_hash
 from audit.tokens import CHAIN_KIND as TOKEN_KIND
 from audit.tokens import chained_token_problems, unchained_token
+from audit.webhooks.outbox import CHAIN_KIND as DELIVERY_KIND
+from audit.webhooks.outbox import delivery_problem
 from audit.webhooks.subscriptions import chained_content_problems, unchained_subscription
 
 
@@ -260,6 +262,8 @@ def _unchained(conn: Connection) -> Break | None:
             TOKEN_KIND,
             str(tid),
         )
+    if (found := delivery_problem(conn)) is not None:
+        return Break(None, found[1], DELIVERY_KIND, found[0])
     if (row := batchchain.unchained_row(conn)) is not None:
         kind, event_id = row
         what = batchchain.KINDS[kind].what

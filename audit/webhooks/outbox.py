@@ -9,6 +9,13 @@
   AND <due>`` (writers are serialised). A dispatcher that dies mid-delivery leaves a lease that
   expires, and the row is sent again (at-least-once; receivers de-duplicate by delivery id).
 * Results are written only by the lease owner.
+* A delivery's final outcome (delivered or dead) is chained in the transaction that records it
+  (kind ``delivery``, subject ``<delivery id>/<n>/<status>``, the n-th link of that delivery,
+  over its ids, status, attempts, last status code and delivery time), and so is each revival of
+  a dead delivery (``<id>/<n>/retry``). ``audit verify`` checks each delivered or dead row against
+  its latest link: a dead delivery recorded as delivered, an edited status code or a deleted
+  delivery fails. Retries scheduled after a failed attempt are not chained (they are not an
+  outcome), so the chain costs one link per alert sent, not per attempt.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from audit import chain
 from audit.incidents.records import ALERTING, EVENTS, INCIDENTS
 from audit.models import (
     FindingRecord,
@@ -48,6 +56,48 @@ class DeliveryStatus(StrEnum):
     DELIVERED = "delivered"
     DEAD = "dead"
     CANCELLED = "cancelled"  # its subscription was removed before it was delivered
+
+
+CHAIN_KIND = "delivery"
+OUTCOME_FIELDS = (
+    "delivery_id",
+    "subscription_id",
+    "finding_id",
+    "incident_event_id",
+    "status",
+    "attempts",
+    "last_status_code",
+    "delivered_at",
+)
+_FINAL = (DeliveryStatus.DELIVERED.value, DeliveryStatus.DEAD.value)
+
+
+def _links_so_far(conn: Connection, delivery_id: str) -> int:
+    c = chain.CHAIN.c
+    return int(
+        conn.execute(
+            select(func.count()).where(
+                c.kind == CHAIN_KIND, c.subject >= f"{delivery_id}/", c.subject < f"{delivery_id}0"
+            )
+        ).scalar_one()
+    )
+
+
+def outcome_link(row: RowData, n: int) -> chain.Link:
+    return chain.Link(
+        CHAIN_KIND,
+        f"{row['delivery_id']}/{n}/{row['status']}",
+        chain.content_hash(row, OUTCOME_FIELDS),
+    )
+
+
+def _retry_link(delivery_id: str, n: int, at: datetime) -> chain.Link:
+    doc = {"delivery_id": delivery_id, "retried_at": at}
+    return chain.Link(
+        CHAIN_KIND,
+        f"{delivery_id}/{n}/retry",
+        chain.content_hash(doc, ("delivery_id", "retried_at")),
+    )
 
 
 def delivery_id_for(finding_id: str, subscription_id: int) -> str:
@@ -250,8 +300,10 @@ def _incident_alerts(
 
 
 def _finish(engine: Engine, delivery_id: str, owner: str, values: dict[str, Any]) -> bool:
+    final = values.get("status") in _FINAL
     with engine.begin() as conn:
-        return (
+        head = chain.lock_head(conn) if final else None  # the head first, as the batch writer
+        done = (
             conn.execute(
                 update(DELIVERIES)
                 .where(
@@ -265,6 +317,15 @@ def _finish(engine: Engine, delivery_id: str, owner: str, values: dict[str, Any]
             ).rowcount
             == 1
         )
+        if done and final:
+            row = (
+                conn.execute(select(DELIVERIES).where(DELIVERIES.c.delivery_id == delivery_id))
+                .mappings()
+                .one()
+            )
+            link = outcome_link(row, _links_so_far(conn, delivery_id) + 1)
+            chain.append(conn, [link], datetime.now(UTC), head=head)
+        return done
 
 
 def mark_delivered(
@@ -387,12 +448,61 @@ def retry_dead(
     if subscription_id is not None:
         query = query.where(DELIVERIES.c.subscription_id == subscription_id)
     with engine.begin() as conn:
-        return conn.execute(
-            query.values(
-                status=DeliveryStatus.PENDING.value,
-                attempts=0,
-                next_attempt_at=now,
-                lease_until=None,
-                lease_owner=None,
+        head = chain.lock_head(conn)
+        revived = (
+            conn.execute(
+                query.values(
+                    status=DeliveryStatus.PENDING.value,
+                    attempts=0,
+                    next_attempt_at=now,
+                    lease_until=None,
+                    lease_owner=None,
+                ).returning(DELIVERIES.c.delivery_id)
             )
-        ).rowcount
+            .scalars()
+            .all()
+        )
+        links = [_retry_link(d, _links_so_far(conn, d) + 1, now) for d in sorted(revived)]
+        chain.append(conn, links, now, head=head)
+        return len(revived)
+
+
+# --- verification (called by audit/verify.py) -----------------------------------------------------
+
+
+def delivery_problem(conn: Connection) -> tuple[str, str] | None:
+    """(delivery id, problem) of the first delivery whose stored outcome does not match its
+    latest chained link, or that is delivered or dead with no outcome chained; None if none."""
+    latest: dict[str, tuple[int, str, str]] = {}  # id -> (n, what, content hash)
+    for subject, digest in conn.execute(
+        select(chain.CHAIN.c.subject, chain.CHAIN.c.content_hash).where(
+            chain.CHAIN.c.kind == CHAIN_KIND
+        )
+    ):
+        did, _, rest = subject.partition("/")
+        n, _, what = rest.partition("/")
+        if not n.isdigit() or what not in (*_FINAL, "retry"):
+            return did, f"malformed webhook delivery chain subject {subject!r}"
+        if did not in latest or int(n) > latest[did][0]:
+            latest[did] = (int(n), what, digest)
+    rows = chain.rows_by_id(conn, DELIVERIES, "delivery_id", sorted(latest))
+    for did, (_n, what, digest) in sorted(latest.items()):
+        row = rows.get(did)
+        if row is None:
+            return did, f"webhook delivery {did} was deleted (its outcome is chained)"
+        if what == "retry":
+            continue  # revived: pending again, or an outcome not yet chained is caught below
+        if row["status"] != what or chain.content_hash(row, OUTCOME_FIELDS) != digest:
+            return did, (
+                f"webhook delivery {did} changed after its outcome ({what}) was chained: "
+                f"now {row['status']}, {row['attempts']} attempts, status code "
+                f"{row['last_status_code']}"
+            )
+    for did, status in conn.execute(
+        select(DELIVERIES.c.delivery_id, DELIVERIES.c.status)
+        .where(DELIVERIES.c.status.in_(_FINAL))
+        .order_by(DELIVERIES.c.delivery_id)
+    ):
+        if did not in latest or latest[did][1] == "retry":
+            return did, f"webhook delivery {did} is {status} but that outcome is not in the chain"
+    return None

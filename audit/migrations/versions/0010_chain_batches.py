@@ -1,8 +1,10 @@
 """Batch links: events and feedback labels chained per batch (``chain_batch``, ``audit_chain_batches``), and
-what a removal removed of batch-chained rows (``data_removals.removed``)
+what a removal removed of batch-chained rows (``data_removals.removed``); webhook delivery
+outcomes chained (audit/webhooks/outbox.py)
 
-Rows stored before this revision are chained here, in batches of 1000 (oldest first), so
-``audit verify`` can tell them from rows a database writer inserted (audit/batchchain.py).
+Rows stored before this revision are chained here, in batches of 1000 (oldest first), and so is
+the outcome of each delivery delivered or dead before, so ``audit verify`` can tell them from rows
+a database writer inserted or changed.
 
 Revision ID: 0010
 Revises: 0009
@@ -18,6 +20,7 @@ import sqlmodel  # noqa: F401 - column types name it
 from alembic import op
 
 from audit import batchchain, chain
+from audit.webhooks import outbox
 
 revision = '0010'
 down_revision = '0009'
@@ -68,6 +71,26 @@ def _chain_existing(kind: str, fields: tuple[str, ...]) -> None:
         chain.append(conn, [batchchain.record_batch(conn, kind, batch, leaves)], now)
 
 
+def _chain_outcomes() -> None:
+    """Chain the outcome of each delivery delivered or dead before outcomes were chained."""
+    conn = op.get_bind()
+    d = outbox.DELIVERIES
+    chained = {
+        s.partition('/')[0]
+        for s in conn.execute(
+            sa.select(chain.CHAIN.c.subject).where(chain.CHAIN.c.kind == outbox.CHAIN_KIND)
+        ).scalars()
+    }
+    rows = conn.execute(
+        sa.select(*[d.c[f] for f in outbox.OUTCOME_FIELDS])
+        .where(d.c.status.in_(['delivered', 'dead']))
+        .order_by(d.c.created_at, d.c.delivery_id)
+    ).mappings().all()
+    links = [outbox.outcome_link(r, 1) for r in rows if r['delivery_id'] not in chained]
+    if links:
+        chain.append(conn, links, datetime.now(UTC))
+
+
 def upgrade() -> None:
     tables = set(sa.inspect(op.get_bind()).get_table_names())
     if 'audit_chain_batches' not in tables:
@@ -90,6 +113,8 @@ def upgrade() -> None:
                     batch_op.f(f'ix_{table}_chain_batch'), ['chain_batch'], unique=False
                 )
         _chain_existing(kind, fields)
+    if 'webhook_deliveries' in tables:
+        _chain_outcomes()
 
 
 def downgrade() -> None:
