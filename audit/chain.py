@@ -2,7 +2,8 @@
 
 Every finding the store inserts and every lifecycle action is appended, in the transaction that
 writes it, as one link of ``audit_chain`` (so is each webhook subscription's creation and removal,
-see audit/webhooks/subscriptions.py)::
+see audit/webhooks/subscriptions.py; each delivery's outcome, audit/webhooks/outbox.py; and each
+batch's new events and feedback labels, one link per batch, audit/batchchain.py)::
 
     content_hash = sha256(canonical JSON of the row: every column, keys sorted, times as UTC "Z")
     entry_hash   = sha256(prev_hash | content_hash | kind | subject | seq)   ("|"-joined, hex)
