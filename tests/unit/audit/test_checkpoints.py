@@ -137,8 +137,9 @@ def test_downgrading_a_finding_and_rehashing_everything_after_it_fails(
     engine, _ = _checkpointed(tmp_path)
     _exec(
         engine,
-        "update findings set severity = 'low' where finding_id = "
-        "(select subject from audit_chain where seq = 3)",
+        "update findings set severity = 'info' where finding_id = "
+        "(select subject from audit_chain c join findings f on f.finding_id = c.subject "
+        "where c.kind = 'finding' and f.severity != 'info' order by c.seq limit 1)",
     )
     assert not verify(engine).ok
     _rechain(engine)
@@ -223,8 +224,9 @@ def test_the_api_reports_a_rechained_store_through_its_checkpoints(tmp_path: Pat
     assert report["checkpoints"]["latest"]["seq"] == cp.seq
     _exec(
         engine,
-        "update findings set severity = 'low' where finding_id = "
-        "(select subject from audit_chain where seq = 3)",
+        "update findings set severity = 'info' where finding_id = "
+        "(select subject from audit_chain c join findings f on f.finding_id = c.subject "
+        "where c.kind = 'finding' and f.severity != 'info' order by c.seq limit 1)",
     )
     _rechain(engine)  # what a database writer can do: the chain alone then verifies
     assert verify(engine).ok
