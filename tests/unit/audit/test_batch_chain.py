@@ -166,10 +166,29 @@ def test_migration_0010_chains_the_labels_stored_before(tmp_path: Path) -> None:
                 ),
                 {"e": f"e{i}", "l": str(i % 2), "i": i},
             )
+            conn.execute(
+                text(
+                    "INSERT INTO events (event_id, schema_name, timestamp, model_id, "
+                    "model_version, latency_ms, payload, source_topic, source_partition, "
+                    "source_offset, stored_at) VALUES (:e, 'riskwatch.inference/v1', "
+                    "'2026-11-28 12:00:00+00:00', 'm', '1', 12, '{\"a\": 1.0}', 'ev', 0, :i, "
+                    "'2026-11-28 12:00:01+00:00')"
+                ),
+                {"e": f"e{i}", "i": i},
+            )
     upgrade(engine)
-    assert len(_links(engine)) == 1 and verify(engine).ok
+    with engine.connect() as conn:
+        kinds = conn.execute(select(CHAIN.c.kind).order_by(CHAIN.c.seq)).scalars().all()
+    assert kinds == ["events", "feedback"] and verify(engine).ok
     upgrade(engine)  # idempotent: nothing chained twice
     assert len(_links(engine)) == 1
+    with engine.begin() as conn:
+        conn.execute(update(EVENTS).where(EVENTS.c.event_id == "e2").values(model_id="n"))
+    broken = verify(engine).broken
+    assert broken is not None and broken.kind == "events"
+    assert "event e2 was edited after it was chained" in broken.problem
+    with engine.begin() as conn:
+        conn.execute(update(EVENTS).where(EVENTS.c.event_id == "e2").values(model_id="m"))
     with engine.begin() as conn:
         conn.execute(update(FEEDBACK).where(FEEDBACK.c.event_id == "e1").values(label=5))
     broken = verify(engine).broken
