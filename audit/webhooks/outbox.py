@@ -10,12 +10,13 @@
   expires, and the row is sent again (at-least-once; receivers de-duplicate by delivery id).
 * Results are written only by the lease owner.
 * A delivery's final outcome (delivered or dead) is chained in the transaction that records it
-  (kind ``delivery``, subject ``<delivery id>/<n>/<status>``, the n-th link of that delivery,
-  over its ids, status, attempts, last status code and delivery time), and so is each revival of
-  a dead delivery (``<id>/<n>/retry``). ``audit verify`` checks each delivered or dead row against
-  its latest link: a dead delivery recorded as delivered, an edited status code or a deleted
-  delivery fails. Retries scheduled after a failed attempt are not chained (they are not an
-  outcome), so the chain costs one link per alert sent, not per attempt.
+  (kind ``delivery``, subject ``<delivery id>/<seq>/<status>``, ``seq`` the link's own, so the
+  latest link of a delivery is the one with the highest), over its ids, status, attempts, last
+  status code and delivery time; so is each revival of a dead delivery (``<id>/<seq>/retry``).
+  ``audit verify`` checks each delivered or dead row against its latest link: a dead delivery
+  recorded as delivered, an edited status code or a deleted delivery fails. Retries scheduled
+  after a failed attempt are not chained (they are not an outcome), so the chain costs one link
+  per alert sent, not per attempt.
 """
 
 from __future__ import annotations
@@ -70,17 +71,6 @@ OUTCOME_FIELDS = (
     "delivered_at",
 )
 _FINAL = (DeliveryStatus.DELIVERED.value, DeliveryStatus.DEAD.value)
-
-
-def _links_so_far(conn: Connection, delivery_id: str) -> int:
-    c = chain.CHAIN.c
-    return int(
-        conn.execute(
-            select(func.count()).where(
-                c.kind == CHAIN_KIND, c.subject >= f"{delivery_id}/", c.subject < f"{delivery_id}0"
-            )
-        ).scalar_one()
-    )
 
 
 def outcome_link(row: RowData, n: int) -> chain.Link:
@@ -323,8 +313,8 @@ def _finish(engine: Engine, delivery_id: str, owner: str, values: dict[str, Any]
                 .mappings()
                 .one()
             )
-            link = outcome_link(row, _links_so_far(conn, delivery_id) + 1)
-            chain.append(conn, [link], datetime.now(UTC), head=head)
+            assert head is not None
+            chain.append(conn, [outcome_link(row, head.seq + 1)], datetime.now(UTC), head=head)
         return done
 
 
@@ -462,7 +452,7 @@ def retry_dead(
             .scalars()
             .all()
         )
-        links = [_retry_link(d, _links_so_far(conn, d) + 1, now) for d in sorted(revived)]
+        links = [_retry_link(d, head.seq + i, now) for i, d in enumerate(sorted(revived), 1)]
         chain.append(conn, links, now, head=head)
         return len(revived)
 
@@ -473,7 +463,7 @@ def retry_dead(
 def delivery_problem(conn: Connection) -> tuple[str, str] | None:
     """(delivery id, problem) of the first delivery whose stored outcome does not match its
     latest chained link, or that is delivered or dead with no outcome chained; None if none."""
-    latest: dict[str, tuple[int, str, str]] = {}  # id -> (n, what, content hash)
+    latest: dict[str, tuple[int, str, str]] = {}  # id -> (seq, what, content hash)
     for subject, digest in conn.execute(
         select(chain.CHAIN.c.subject, chain.CHAIN.c.content_hash).where(
             chain.CHAIN.c.kind == CHAIN_KIND

@@ -86,9 +86,11 @@ def _chain_outcomes() -> None:
         .where(d.c.status.in_(['delivered', 'dead']))
         .order_by(d.c.created_at, d.c.delivery_id)
     ).mappings().all()
-    links = [outbox.outcome_link(r, 1) for r in rows if r['delivery_id'] not in chained]
-    if links:
-        chain.append(conn, links, datetime.now(UTC))
+    rows = [r for r in rows if r['delivery_id'] not in chained]
+    if rows:
+        head = chain.lock_head(conn)
+        links = [outbox.outcome_link(r, head.seq + i) for i, r in enumerate(rows, 1)]
+        chain.append(conn, links, datetime.now(UTC), head=head)
 
 
 def upgrade() -> None:
