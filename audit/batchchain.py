@@ -48,6 +48,7 @@ FEEDBACK = table_of(FeedbackRecord)
 BATCHES = table_of(ChainBatch)
 _CHUNK = 500
 _NAMED = 10  # rows a problem names at most
+_BATCHES_AT_ONCE = 20  # batches whose rows verify reads at a time
 
 Leaves = list[list[Any]]
 
@@ -222,8 +223,16 @@ def batch_problems(
     problems: dict[tuple[str, str], str] = {}
     for kind in KINDS:
         links = [e for e in entries if e.kind == kind]
-        if not links:
-            continue
+        for i in range(0, len(links), _BATCHES_AT_ONCE):  # bounded memory: a few batches' rows
+            problems.update(_group_problems(conn, kind, links[i : i + _BATCHES_AT_ONCE], removals))
+    return problems
+
+
+def _group_problems(
+    conn: Connection, kind: str, links: Sequence[Any], removals: Removals
+) -> dict[tuple[str, str], str]:
+    problems: dict[tuple[str, str], str] = {}
+    if links:
         stored = _stored(conn, kind, [e.subject for e in links])
         recorded = recorded_leaves(conn, [e.subject for e in links])
         for e in links:
