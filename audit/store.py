@@ -292,7 +292,6 @@ class AuditStore:
             return _erased_in(conn, event_ids)
 
     def write(self, batch: AuditBatch) -> None:
-
         now = datetime.now(UTC)
         with self.engine.begin() as conn:
             self._write(conn, batch, now)
@@ -302,11 +301,11 @@ class AuditStore:
     ) -> tuple[dict[str, Sealer], dict[str, list[str]]]:
         """event_id → its data key, for the events of the batch with a text to seal (a redacted
         text, or a finding's evidence quoting the event); and event_id → the event's texts."""
-        texts: dict[str, list[str]] = {}
-        for e in batch.events:
-            ev = e.event
-            parts = [getattr(ev, p).text for p in ("input", "output") if getattr(ev, p)]
-            texts[ev.event_id] = [t for t in parts if t]
+        events = {e.event.event_id: e.event for e in batch.events}
+        texts: dict[str, list[str]] = {
+            eid: [s.text for s in (ev.input, ev.output) if s is not None and s.text]
+            for eid, ev in events.items()
+        }
         need = {eid for eid, red in batch.redactions.items() if red and texts.get(eid)}
         need |= {
             r["event_id"]
@@ -316,15 +315,15 @@ class AuditStore:
         if not need:
             return {}, texts
         scopes = {}
-        for e in batch.events:
-            ev = e.event
-            if ev.event_id in need:
-                ref = ev.context.user_ref if ev.context else None
-                scopes[ev.event_id] = (
-                    subject_scope(self.keys.ref_hash(ref))
-                    if ref
-                    else day_scope(ev.tenant, ev.timestamp)
-                )
+        for eid, ev in events.items():  # batch order: data keys are made in a stable order
+            if eid not in need:
+                continue
+            ref = ev.context.user_ref if ev.context else None
+            scopes[eid] = (
+                subject_scope(self.keys.ref_hash(ref))
+                if ref
+                else day_scope(ev.tenant, ev.timestamp)
+            )
         ciphers = self.data_keys.for_scopes(conn, scopes.values(), now)
         return {eid: ciphers[scope] for eid, scope in scopes.items()}, texts
 
